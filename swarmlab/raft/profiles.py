@@ -1,0 +1,37 @@
+"""Timing profiles: how long a tick is in real time, and how many ticks make a heartbeat
+and an election timeout."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class TimingProfile:
+    name: str
+    tick_ms: int
+    heartbeat_tick: int
+    election_tick: int
+    #: the dispatcher's agent heartbeat period (Docker: 5 s)
+    dispatcher_heartbeat_ms: int
+
+    @property
+    def election_timeout_ms(self) -> tuple[int, int]:
+        """Followers wait a random time in [low, high) before campaigning."""
+        return (self.tick_ms * self.election_tick, 2 * self.tick_ms * self.election_tick)
+
+
+PROFILES: dict[str, TimingProfile] = {
+    # Fast enough that a lost leader is replaced in well under a second.
+    "lab": TimingProfile("lab", tick_ms=50, heartbeat_tick=1, election_tick=6,
+                         dispatcher_heartbeat_ms=1000),
+    # Docker Swarm's defaults: 1 s tick, heartbeat 1 tick, election 10 ticks.
+    "swarm": TimingProfile("swarm", tick_ms=1000, heartbeat_tick=1, election_tick=10,
+                           dispatcher_heartbeat_ms=5000),
+}
+
+
+def profile(name: str) -> TimingProfile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown timing profile {name!r} (choose from {', '.join(PROFILES)})")
