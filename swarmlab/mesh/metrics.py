@@ -1,0 +1,45 @@
+"""Prometheus counters for the mesh, for the monitoring lab.
+
+Each mesh gets its own `CollectorRegistry` unless it is given one, so several
+node agents (or tests) in one process do not collide on metric names.
+"""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+
+from .balancer import Backend
+
+
+class MeshMetrics:
+    """Implements the forwarder's `ConnectionObserver`."""
+
+    def __init__(self, node: str, registry: CollectorRegistry | None = None) -> None:
+        self.node = node
+        self.registry = registry if registry is not None else CollectorRegistry()
+        labels = ["node", "listener", "backend"]
+        self.connections = Counter(
+            "swarmlab_mesh_connections", "Connections forwarded to a backend",
+            labels, registry=self.registry)
+        self.active = Gauge(
+            "swarmlab_mesh_active_connections", "Connections open to a backend now",
+            labels, registry=self.registry)
+        self.failures = Counter(
+            "swarmlab_mesh_backend_failures", "Connects to a backend that failed",
+            labels, registry=self.registry)
+
+    def _labels(self, listener, backend: Backend) -> dict[str, str]:
+        return {"node": self.node, "listener": listener.name, "backend": backend.label}
+
+    def on_connect(self, listener, backend: Backend) -> None:
+        self.connections.labels(**self._labels(listener, backend)).inc()
+        self.active.labels(**self._labels(listener, backend)).inc()
+
+    def on_close(self, listener, backend: Backend) -> None:
+        self.active.labels(**self._labels(listener, backend)).dec()
+
+    def on_failure(self, listener, backend: Backend) -> None:
+        self.failures.labels(**self._labels(listener, backend)).inc()
+
+    def text(self) -> bytes:
+        """The exposition format, for a `/metrics` endpoint."""
+        return generate_latest(self.registry)

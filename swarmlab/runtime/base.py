@@ -1,0 +1,210 @@
+"""The task runtime protocol: what the agent asks of a backend, in swarmkit's words.
+
+Theory of operation (as moby/swarmkit `agent/exec`):
+- The agent hands the runtime (`Executor`) a `TaskRuntimeSpec` and gets back a
+  `Controller` for that one task. It drives the controller through
+  `prepare()` -> `start()` -> `wait()`, and `shutdown(grace)` / `remove()` when the
+  orchestrator says so. Restarting is the orchestrator's job (a new task), never
+  the runtime's.
+- Every change of the task's state is reported as a `TaskStatus` with Docker's
+  state names and messages (`preparing`, `starting`, `running`, `complete`,
+  `failed` with `task: non-zero exit (1)`, `rejected` with `No such image: ...`).
+  States only move forward (`TaskState` is ordered, as swarmkit's proto).
+- The spec is a small dataclass of plain values, so the runtime does not depend on
+  the control plane's classes; the agent maps between them.
+"""
+from __future__ import annotations
+
+import abc
+import enum
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+class TaskState(enum.IntEnum):
+    """Docker's task states, in swarmkit's order (`api/types.proto`)."""
+
+    NEW = 0
+    PENDING = 64
+    ASSIGNED = 192
+    ACCEPTED = 256
+    PREPARING = 320
+    READY = 384
+    STARTING = 448
+    RUNNING = 512
+    COMPLETE = 576
+    SHUTDOWN = 640
+    FAILED = 704
+    REJECTED = 768
+    REMOVE = 800
+    ORPHANED = 832
+
+    @property
+    def docker_name(self) -> str:
+        """The lower-case word `docker service ps` prints."""
+        return self.name.lower()
+
+    @property
+    def terminal(self) -> bool:
+        return self >= TaskState.COMPLETE
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStatus:
+    """One status report, shaped like Docker's `Task.Status`."""
+
+    state: TaskState
+    message: str
+    err: str = ""
+    exit_code: int | None = None
+    pid: int = 0
+    timestamp: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True, slots=True)
+class HealthCheck:
+    """Docker's `HealthConfig`; durations in seconds. `test` is `["CMD", ...]`,
+    `["CMD-SHELL", "cmd"]` or `["NONE"]` (Docker's defaults: 30 s, 30 s, 3, 0)."""
+
+    test: tuple[str, ...]
+    interval_s: float = 30.0
+    timeout_s: float = 30.0
+    retries: int = 3
+    start_period_s: float = 0.0
+
+    @property
+    def disabled(self) -> bool:
+        return not self.test or self.test[0] == "NONE"
+
+
+@dataclass(frozen=True, slots=True)
+class FileMount:
+    """A secret or config to put in the task's view, as Docker's `SecretReference`
+    (`target` is `/run/secrets/<name>` for secrets, `/<name>` for configs)."""
+
+    target: str
+    data: bytes = field(repr=False)
+    uid: int = 0
+    gid: int = 0
+    mode: int = 0o444
+
+
+@dataclass(frozen=True, slots=True)
+class PortConfig:
+    """Docker's `EndpointSpec.Ports` entry. `publish_mode` is `ingress` or `host`;
+    ingress ports are the routing mesh's, host ports the runtime's."""
+
+    target_port: int
+    published_port: int = 0
+    protocol: str = "tcp"
+    publish_mode: str = "ingress"
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """Limits from `--limit-cpu` / `--limit-memory` (0 means none)."""
+
+    nano_cpus: int = 0
+    memory_bytes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRuntimeSpec:
+    """Everything a runtime needs to run one task, in plain values."""
+
+    task_id: str
+    task_name: str  # <service>.<slot>.<taskid>
+    service_name: str
+    node_name: str
+    image: str
+    command: tuple[str, ...] = ()  # replaces the image's entrypoint (`--entrypoint`)
+    args: tuple[str, ...] = ()  # replaces the image's default command (`IMAGE [CMD]`)
+    env: tuple[str, ...] = ()  # "KEY=value", as Docker's `Env`
+    ports: tuple[PortConfig, ...] = ()
+    healthcheck: HealthCheck | None = None  # None: the image's own check
+    stop_grace_period_s: float = 10.0
+    secrets: tuple[FileMount, ...] = ()
+    configs: tuple[FileMount, ...] = ()
+    resources: Resources = Resources()
+    hostname: str = ""  # Docker's default is the task's container id
+
+
+@dataclass(frozen=True, slots=True)
+class HealthState:
+    """Docker's `State.Health`: `starting`, `healthy`, `unhealthy` or `none`."""
+
+    status: str
+    failing_streak: int = 0
+    log: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    timestamp: float
+    stream: str  # "stdout" or "stderr"
+    line: str
+
+    def format(self, timestamps: bool = False) -> str:
+        if not timestamps:
+            return self.line
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.timestamp))
+        frac = f"{self.timestamp % 1:.9f}"[1:]
+        return f"{stamp}{frac}Z {self.line}"
+
+
+class TaskRejected(Exception):
+    """The task cannot run here at all (unknown image, bad spec): state `rejected`."""
+
+
+StatusCallback = Callable[[TaskStatus], None]
+
+
+class Controller(abc.ABC):
+    """Runs one task. Methods are idempotent where swarmkit's are."""
+
+    spec: TaskRuntimeSpec
+
+    @property
+    @abc.abstractmethod
+    def status(self) -> TaskStatus: ...
+
+    @abc.abstractmethod
+    async def prepare(self) -> None:
+        """Check the image, write secrets and configs; `rejected` on failure."""
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Start the task; returns once it is `running` (healthy if it has a check)."""
+
+    @abc.abstractmethod
+    async def wait(self) -> TaskStatus:
+        """Wait until the task ends; returns the terminal status."""
+
+    @abc.abstractmethod
+    async def shutdown(self, grace_s: float | None = None) -> None:
+        """Stop the task: SIGTERM, then SIGKILL after the grace period."""
+
+    @abc.abstractmethod
+    async def remove(self) -> None:
+        """Free everything the task held (secrets view, address)."""
+
+    @abc.abstractmethod
+    def health(self) -> HealthState: ...
+
+    @abc.abstractmethod
+    def logs(self, tail: int | None = None, since: float | None = None) -> list[LogLine]: ...
+
+    @abc.abstractmethod
+    def endpoint(self, target_port: int) -> tuple[str, int] | None:
+        """Where the task serves `target_port`: (address, port), for the mesh."""
+
+
+class Executor(abc.ABC):
+    """A runtime backend: makes controllers, cleans up all tasks on close."""
+
+    @abc.abstractmethod
+    def controller(self, spec: TaskRuntimeSpec, on_status: StatusCallback | None = None) -> Controller: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...

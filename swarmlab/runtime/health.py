@@ -1,0 +1,84 @@
+"""Health checks, as Docker runs `HEALTHCHECK`: a command every `interval`.
+
+Docker's rules, kept here: the status starts as `starting`; a probe that exits 0
+makes it `healthy` and resets the failing streak; a probe that exits non-zero or
+runs past `timeout` adds to the streak, and `retries` failures in a row make it
+`unhealthy`, except that failures during `start_period` do not count (a success
+during it still makes the task healthy). The last 5 probe results are kept,
+like `State.Health.Log`.
+
+`HealthPolicy` is the pure rule; `probe()` runs one test command.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from dataclasses import dataclass, field
+
+from .base import HealthCheck, HealthState
+
+STARTING, HEALTHY, UNHEALTHY, NONE = "starting", "healthy", "unhealthy", "none"
+_LOG_KEEP = 5
+
+
+@dataclass
+class HealthPolicy:
+    check: HealthCheck
+    started_at: float
+    status: str = STARTING
+    failing_streak: int = 0
+    log: list[str] = field(default_factory=list)
+
+    def record(self, now: float, ok: bool, output: str) -> str:
+        """Apply one probe result; returns the new status."""
+        self.log = (self.log + [output])[-_LOG_KEEP:]
+        if ok:
+            self.status, self.failing_streak = HEALTHY, 0
+        elif now - self.started_at >= self.check.start_period_s or self.status == HEALTHY:
+            self.failing_streak += 1
+            if self.failing_streak >= max(1, self.check.retries):
+                self.status = UNHEALTHY
+        return self.status
+
+    def state(self) -> HealthState:
+        return HealthState(self.status, self.failing_streak, tuple(self.log))
+
+
+def probe_argv(test: tuple[str, ...]) -> list[str]:
+    kind, *rest = test
+    if kind == "CMD-SHELL":
+        return ["/bin/sh", "-c", " ".join(rest)]
+    if kind == "CMD":
+        return list(rest)
+    raise ValueError(f"unknown health test kind {kind!r} (expected CMD, CMD-SHELL or NONE)")
+
+
+async def probe(test: tuple[str, ...], env: dict[str, str], cwd: str, timeout_s: float) -> tuple[bool, str]:
+    """Run one health test; (passed, first line of output or the reason)."""
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *probe_argv(test), env=env, cwd=cwd, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True)
+    except OSError as exc:
+        return False, f"health check could not start: {exc}"
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout_s)
+    except asyncio.TimeoutError:
+        _kill_group(proc.pid)
+        await proc.wait()
+        return False, f"Health check exceeded timeout ({timeout_s:g}s)"
+    finally:
+        if proc.returncode is None:  # cancelled: leave no probe behind
+            _kill_group(proc.pid)
+            with contextlib.suppress(Exception):
+                await asyncio.shield(proc.wait())
+    text = out.decode("utf-8", "replace").strip()[:4096]
+    return proc.returncode == 0, text
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)

@@ -1,0 +1,53 @@
+"""Images for the process runtime: the lab catalog, read as Docker reads an image.
+
+An image gives a default command (Docker's CMD), environment, exposed port and
+health check. The task's spec overrides them as `docker service create` does:
+`--entrypoint` (spec.command) replaces the program and takes spec.args;
+`IMAGE CMD...` (spec.args alone) replaces CMD; `--health-cmd` replaces the check.
+`python3` at the head of a command is the agent's own interpreter, which has the
+`swarmlab.workloads` package the lab images are made of.
+"""
+from __future__ import annotations
+
+import sys
+
+from swarmlab.workloads import catalog
+
+from .base import HealthCheck, TaskRejected, TaskRuntimeSpec
+
+
+def resolve_image(reference: str) -> catalog.ImageInfo:
+    try:
+        return catalog.lookup(reference)
+    except catalog.NoSuchImage as exc:
+        raise TaskRejected(str(exc)) from None
+
+
+def _python(argv: list[str]) -> list[str]:
+    if argv and argv[0] in ("python3", "python"):
+        return [sys.executable, *argv[1:]]
+    return argv
+
+
+def image_program(info: catalog.ImageInfo, spec: TaskRuntimeSpec) -> tuple[list[str], HealthCheck | None, int]:
+    """(argv, health check, exposed port) for this task."""
+    if spec.command:
+        argv = [*spec.command, *spec.args]
+    else:
+        argv = list(spec.args or info.command)
+    if not argv:
+        raise TaskRejected("starting container failed: no command specified")
+    check = spec.healthcheck
+    if check is None and info.healthcheck is not None:
+        c = info.healthcheck
+        check = HealthCheck(tuple(c.test), c.interval_s, c.timeout_s, c.retries, c.start_period_s)
+    if check is not None and not check.disabled:
+        check = HealthCheck(_health_test(check.test), check.interval_s, check.timeout_s,
+                            check.retries, check.start_period_s)
+    return _python(argv), check, info.port or 0
+
+
+def _health_test(test: tuple[str, ...]) -> tuple[str, ...]:
+    if test and test[0] == "CMD":
+        return ("CMD", *_python(list(test[1:])))
+    return test
