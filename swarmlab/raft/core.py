@@ -16,7 +16,7 @@ Theory of operation (as etcd-io/raft, see STYLE.md):
 """
 from __future__ import annotations
 
-import random
+from random import Random
 from dataclasses import dataclass
 
 from .log import CompactedError, RaftLog
@@ -61,7 +61,7 @@ class InitialState:
 
 
 class RaftNode:
-    def __init__(self, config: Config, rng: random.Random, state: InitialState | None = None,
+    def __init__(self, config: Config, rng: Random, state: InitialState | None = None,
                  peers: tuple[NodeId, ...] = (), tracer: Tracer | None = None) -> None:
         """Start from `state` (restart), or fresh. A fresh node bootstraps with `peers`
         as the voters (pass () to join an existing cluster and learn them from its leader)."""
