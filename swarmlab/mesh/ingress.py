@@ -15,12 +15,15 @@ Theory of operation (docs/mesh.md):
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from prometheus_client import CollectorRegistry
 
 from .balancer import Endpoint
 from .metrics import MeshMetrics
 from .proxy import Forwarder
+
+log = logging.getLogger("swarmlab.mesh")
 
 
 class RoutingMesh:
@@ -52,8 +55,9 @@ class RoutingMesh:
         forwarder = self._forwarder(published_port)
         forwarder.set_backends(endpoints)
         if not forwarder.listening and published_port not in self._opening:
-            self._opening[published_port] = asyncio.get_running_loop().create_task(
-                self.publish(published_port))
+            task = asyncio.get_running_loop().create_task(self.publish(published_port))
+            task.add_done_callback(self._report_publish)
+            self._opening[published_port] = task
 
     async def publish(self, published_port: int) -> None:
         """Listen on node_address:published_port (idempotent)."""
@@ -62,6 +66,10 @@ class RoutingMesh:
             await forwarder.start()
         finally:
             self._opening.pop(published_port, None)
+
+    def _report_publish(self, task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("mesh %s: cannot publish: %s", self.node_name, task.exception())
 
     async def unpublish(self, published_port: int) -> None:
         forwarder = self._ports.pop(published_port, None)

@@ -68,6 +68,7 @@ class ProcessController(Controller):
         self._status = TaskStatus(TaskState.ACCEPTED, "accepted")
         self.history: list[TaskStatus] = [self._status]
         self.address = ""
+        self.hostname = spec.hostname or spec.task_id[:12]  # Docker: the container id
         self.files = TaskFiles(executor.root / spec.task_id)
         self.log_buffer = LogBuffer()
         self._argv: list[str] = []
@@ -78,7 +79,8 @@ class ProcessController(Controller):
         self._forwarders: list[Forwarder] = []
         self._proc: asyncio.subprocess.Process | None = None
         self._tasks: list[asyncio.Task] = []
-        self._done = asyncio.Event()
+        self._done = asyncio.Event()  # a terminal status is set
+        self._exited = asyncio.Event()  # and the process is gone
         self._healthy = asyncio.Event()
         self._stopping = False
 
@@ -169,7 +171,7 @@ class ProcessController(Controller):
     async def _spawn(self) -> asyncio.subprocess.Process:
         plan = {"argv": self._argv, "parent": os.getpid(),
                 "memory_bytes": self.spec.resources.memory_bytes,
-                "isolate": self._executor.isolate, "hostname": self._env["HOSTNAME"],
+                "isolate": self._executor.isolate, "hostname": self.hostname,
                 "hosts": str(self.hosts_path), "secrets": str(self.files.secrets_dir)}
         env = dict(self._env, SWARMLAB_LAUNCH=json.dumps(plan))
         return await asyncio.create_subprocess_exec(
@@ -198,7 +200,7 @@ class ProcessController(Controller):
             self._set(TaskState.COMPLETE, "finished", exit_code=0)
         else:
             self._set(TaskState.FAILED, "started", f"task: non-zero exit ({code})", code)
-        self._done.set()
+        self._exited.set()
 
     async def _health_loop(self) -> None:
         assert self._check is not None and self._policy is not None
@@ -217,7 +219,10 @@ class ProcessController(Controller):
                 return
 
     async def wait(self) -> TaskStatus:
+        """The terminal status, once the task's process is gone too."""
         await self._done.wait()
+        if self._proc is not None:
+            await self._exited.wait()
         return self._status
 
     async def shutdown(self, grace_s: float | None = None) -> None:
@@ -231,18 +236,17 @@ class ProcessController(Controller):
     async def _terminate(self, grace_s: float) -> None:
         """SIGTERM, then SIGKILL after the grace period, as `docker stop`."""
         proc = self._proc
-        if proc is None or proc.returncode is not None:
-            await self._done.wait()
+        if proc is None or self._exited.is_set():
             return
         _signal_group(proc.pid, signal.SIGTERM)
         try:
-            await asyncio.wait_for(asyncio.shield(self._done.wait()), grace_s)
+            await asyncio.wait_for(asyncio.shield(self._exited.wait()), grace_s)
         except asyncio.TimeoutError:
             _signal_group(proc.pid, signal.SIGKILL)
-            await self._done.wait()
+            await self._exited.wait()
 
     async def remove(self) -> None:
-        if self._proc is not None and not self._done.is_set():
+        if self._proc is not None and not self._exited.is_set():
             await self.shutdown(0)
         for task in self._tasks:
             task.cancel()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import zlib
 from pathlib import Path
 
 import swarmlab
@@ -91,7 +92,7 @@ class ProcessExecutor(Executor):
         spec = ctl.spec
         env = {"PATH": os.environ.get("PATH", _DEFAULT_PATH),
                "HOME": "/root" if os.geteuid() == 0 else os.environ.get("HOME", "/"),
-               "HOSTNAME": spec.hostname or spec.task_id[:12],
+               "HOSTNAME": ctl.hostname,
                "PYTHONPATH": str(Path(swarmlab.__file__).resolve().parent.parent),
                "PYTHONUNBUFFERED": "1"}
         env.update(info.env)
@@ -117,10 +118,17 @@ class ProcessExecutor(Executor):
                 self.write_hosts(ctl)
 
     def write_hosts(self, ctl: ProcessController) -> None:
-        """Rewritten in place, so the bind mount in the task sees the change."""
+        """Rewritten in place, so the bind mount in the task sees the change.
+
+        A name with several addresses (dnsrr) is listed in an order rotated per
+        task, so clients that take the first answer spread over the tasks, as
+        Docker's DNS rotates its answers."""
         lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback",
-                 f"{ctl.address}\t{ctl._env.get('HOSTNAME', '')}"]
-        lines += [f"{addr}\t{name}" for name, addrs in sorted(self.names.items()) for addr in addrs]
+                 f"{ctl.address}\t{ctl.hostname}"]
+        turn = zlib.crc32(ctl.spec.task_id.encode())
+        for name, addrs in sorted(self.names.items()):
+            k = turn % len(addrs) if addrs else 0
+            lines += [f"{addr}\t{name}" for addr in addrs[k:] + addrs[:k]]
         ctl.hosts_path.parent.mkdir(parents=True, exist_ok=True)
         with open(ctl.hosts_path, "r+" if ctl.hosts_path.exists() else "w") as f:
             f.write("\n".join(lines) + "\n")

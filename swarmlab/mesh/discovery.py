@@ -1,0 +1,144 @@
+"""Service discovery for tasks: names, virtual IPs and dnsrr, per node.
+
+Docker gives every service a virtual IP on each of its networks; a task asks the
+embedded DNS server (127.0.0.11) for a service name and gets the VIP, and IPVS in
+the task's namespace spreads connections to the VIP over the running tasks.
+With `endpoint_mode: dnsrr` the name resolves to the task addresses instead, and
+`tasks.<name>` always does.
+
+The process runtime's equivalent (docs/mesh.md):
+- each node keeps a VIP per service from its own VIP range (127.(100+i).0.x,
+  see swarmlab.runtime.addresses), so node agents sharing one loopback never
+  collide, and a `Forwarder` on VIP:port per service port spreads connections
+  over the task endpoints on all nodes: the IPVS part, in the agent;
+- names reach the tasks through their hosts file (`names()` ->
+  `ProcessExecutor.set_names()`), which the runtime binds over `/etc/hosts` in the
+  task's mount namespace, so plain libc lookups (`getaddrinfo("kv")`) work;
+  `vip` names map to the VIP, `dnsrr` names and `tasks.<name>` to the task
+  addresses.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable
+
+from swarmlab.runtime.addresses import AddressPool
+
+from .balancer import Endpoint
+from .metrics import MeshMetrics
+from .proxy import Forwarder
+
+log = logging.getLogger("swarmlab.mesh")
+ENDPOINT_MODES = ("vip", "dnsrr")
+
+
+@dataclass
+class ServiceEntry:
+    name: str
+    mode: str = "vip"
+    aliases: tuple[str, ...] = ()
+    addresses: list[str] = field(default_factory=list)  # running, healthy tasks
+    ports: dict[int, list[Endpoint]] = field(default_factory=dict)  # target port -> endpoints
+    vip: str = ""
+
+
+class ServiceDiscovery:
+    def __init__(
+        self,
+        node_name: str,
+        node_index: int,
+        *,
+        metrics: MeshMetrics | None = None,
+        on_names: Callable[[dict[str, list[str]]], None] | None = None,
+        strategy: str = "round-robin",
+        cooldown_s: float = 2.0,
+        connect_timeout_s: float = 1.0,
+    ) -> None:
+        self.node_name = node_name
+        self.vips = AddressPool.for_vips(node_index)
+        self.metrics = metrics or MeshMetrics(node_name)
+        self.on_names = on_names
+        self._options = dict(strategy=strategy, cooldown_s=cooldown_s,
+                             connect_timeout_s=connect_timeout_s)
+        self._services: dict[str, ServiceEntry] = {}
+        self._forwarders: dict[tuple[str, int], Forwarder] = {}
+
+    async def set_service(
+        self,
+        name: str,
+        *,
+        mode: str = "vip",
+        ports: dict[int, list[Endpoint]] | None = None,
+        addresses: list[str] | None = None,
+        aliases: tuple[str, ...] = (),
+    ) -> ServiceEntry:
+        """Create or update a service's entry. `ports` maps each target port to
+        the task endpoints serving it; `addresses` defaults to their hosts."""
+        if mode not in ENDPOINT_MODES:
+            raise ValueError(f"invalid endpoint mode {mode!r}, expected one of {ENDPOINT_MODES}")
+        ports = {int(p): list(eps) for p, eps in (ports or {}).items()}
+        if addresses is None:
+            addresses = list(dict.fromkeys(a for eps in ports.values() for a, _ in eps))
+        entry = ServiceEntry(name, mode, tuple(aliases), list(addresses), ports)
+        old = self._services.get(name)
+        if old is not None and (old.mode != mode or set(old.ports) != set(ports)):
+            await self._close_forwarders(name)
+        if mode == "vip":
+            entry.vip = self.vips.allocate(name)
+            await self._sync_forwarders(entry)
+        else:
+            self.vips.release(name)
+        self._services[name] = entry
+        self._publish_names()
+        return entry
+
+    async def remove_service(self, name: str) -> None:
+        if self._services.pop(name, None) is None:
+            return
+        await self._close_forwarders(name)
+        self.vips.release(name)
+        self._publish_names()
+
+    async def _sync_forwarders(self, entry: ServiceEntry) -> None:
+        for port, endpoints in entry.ports.items():
+            fwd = self._forwarders.get((entry.name, port))
+            if fwd is None:
+                fwd = Forwarder(entry.vip, port, observer=self.metrics,
+                                name=f"vip:{entry.name}:{port}", **self._options)
+                try:
+                    await fwd.start()
+                except OSError as exc:  # e.g. port 80 without the right to bind it
+                    log.warning("discovery %s: VIP %s:%s not served: %s", self.node_name,
+                                entry.vip, port, exc)
+                    continue
+                self._forwarders[(entry.name, port)] = fwd
+            fwd.set_backends(endpoints)
+
+    async def _close_forwarders(self, name: str) -> None:
+        for key in [k for k in self._forwarders if k[0] == name]:
+            await self._forwarders.pop(key).close()
+
+    def names(self) -> dict[str, list[str]]:
+        """What each name resolves to for tasks on this node."""
+        table: dict[str, list[str]] = {}
+        for entry in self._services.values():
+            resolved = [entry.vip] if entry.mode == "vip" else list(entry.addresses)
+            for name in (entry.name, *entry.aliases):
+                table[name] = resolved
+            table[f"tasks.{entry.name}"] = list(entry.addresses)
+        return table
+
+    def _publish_names(self) -> None:
+        if self.on_names is not None:
+            self.on_names(self.names())
+
+    def entry(self, name: str) -> ServiceEntry | None:
+        return self._services.get(name)
+
+    def forwarder(self, name: str, port: int) -> Forwarder | None:
+        return self._forwarders.get((name, port))
+
+    async def close(self) -> None:
+        for name in list(self._services):
+            await self.remove_service(name)
