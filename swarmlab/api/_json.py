@@ -1,0 +1,138 @@
+"""Dataclasses to and from Docker Engine API JSON.
+
+Theory of operation: every spec and object is a dataclass whose fields are snake_case;
+the Docker JSON key is the PascalCase form of the field name unless the field's
+metadata gives it (`ID`, `NodeID`, `NanoCPUs`, ...). Durations are plain integers in
+nanoseconds, as Docker sends them, so they need no conversion. Times are integers in
+nanoseconds since the epoch inside (virtual time in the simulator) and RFC 3339 strings
+with nanoseconds in JSON, as Docker prints them. `None` fields are left out of the JSON
+(Go's `omitempty` on pointers); a field marked `omitempty` is also left out when empty.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import enum
+import types
+import typing
+from functools import lru_cache
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+
+
+def jfield(json: str | None = None, *, default: Any = dataclasses.MISSING,
+           default_factory: Any = dataclasses.MISSING, time: bool = False,
+           omitempty: bool = False) -> Any:
+    """A dataclass field with its Docker JSON key and conversion hints."""
+    meta = {"json": json, "time": time, "omitempty": omitempty}
+    if default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def format_time(ns: int) -> str:
+    """Nanoseconds since the epoch as Docker's RFC 3339 text (`...T00:00:01.5Z`)."""
+    secs, frac = divmod(int(ns), 1_000_000_000)
+    base = (_EPOCH + _dt.timedelta(seconds=secs)).strftime("%Y-%m-%dT%H:%M:%S")
+    if frac:
+        base += "." + f"{frac:09d}".rstrip("0")
+    return base + "Z"
+
+
+def parse_time(text: str) -> int:
+    """Docker's RFC 3339 text back to nanoseconds since the epoch."""
+    text = text.rstrip("Z")
+    frac_ns = 0
+    if "." in text:
+        text, frac = text.split(".", 1)
+        frac_ns = int((frac + "000000000")[:9])
+    when = _dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=_dt.timezone.utc)
+    return int((when - _EPOCH).total_seconds()) * 1_000_000_000 + frac_ns
+
+
+def _pascal(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+
+
+@lru_cache(maxsize=None)
+def _plan(cls: type) -> tuple[tuple[str, str, Any, bool, bool], ...]:
+    hints = typing.get_type_hints(cls)
+    return tuple(
+        (f.name, f.metadata.get("json") or _pascal(f.name), hints[f.name],
+         bool(f.metadata.get("time")), bool(f.metadata.get("omitempty")))
+        for f in dataclasses.fields(cls))
+
+
+def to_json(obj: Any) -> Any:
+    """A dataclass (or a value inside one) as Docker JSON."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        out: dict[str, Any] = {}
+        for name, key, _hint, is_time, omitempty in _plan(type(obj)):
+            value = getattr(obj, name)
+            if value is None or (omitempty and not value and value is not False):
+                continue
+            out[key] = format_time(value) if is_time else to_json(value)
+        return out
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if isinstance(obj, (list, tuple)):
+        return [to_json(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_json(v) for k, v in obj.items()}
+    return obj
+
+
+def from_json(cls: type[T], data: Any) -> T:
+    """Docker JSON to the dataclass `cls`; unknown keys are ignored, missing ones default."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{cls.__name__}: expected a JSON object, got {type(data).__name__}")
+    kwargs: dict[str, Any] = {}
+    for name, key, hint, is_time, _omit in _plan(cls):
+        if key in data and data[key] is not None:
+            value = data[key]
+            kwargs[name] = parse_time(value) if is_time else _parse(hint, value, key)
+    return cls(**kwargs)
+
+
+def _parse(hint: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _parse(args[0], value, key)
+    if origin is tuple:
+        return tuple(_parse(typing.get_args(hint)[0], v, key) for v in _as_list(value, key))
+    if origin is list:
+        return [_parse(typing.get_args(hint)[0], v, key) for v in _as_list(value, key)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"{key}: expected a JSON object")
+        inner = typing.get_args(hint)[1]
+        return {str(k): _parse(inner, v, key) for k, v in value.items()}
+    if isinstance(hint, type):
+        if dataclasses.is_dataclass(hint):
+            return from_json(hint, value)
+        if issubclass(hint, enum.Enum):
+            try:
+                return hint(value)
+            except ValueError:
+                raise ValueError(f"{key}: invalid value {value!r}") from None
+        if hint is bool:
+            return bool(value)
+        if hint in (int, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{key}: expected a number, got {value!r}")
+            return hint(value)
+        if hint is str:
+            if not isinstance(value, str):
+                raise ValueError(f"{key}: expected a string, got {value!r}")
+            return value
+    return value
+
+
+def _as_list(value: Any, key: str) -> list:
+    if not isinstance(value, list):
+        raise ValueError(f"{key}: expected a JSON array")
+    return value

@@ -1,0 +1,188 @@
+"""A whole control plane in one process: one manager, fake agents, a manual clock.
+
+The fake runtime moves each task one state per step (accepted, preparing, ready,
+starting, running) while it is wanted, and stops it (shutdown) when it is not. Images
+script failures: `*:broken` fails after running a few steps, `*:reject` is rejected,
+`*:exit0` completes after a few steps. Everything is driven from `step()`; nothing
+sleeps, so a test's time is virtual and its result is the same on every run.
+"""
+from __future__ import annotations
+
+import random
+
+from swarmlab.api import (
+    ContainerSpec, ContainerStatus, ManualClock, NodeDescription, NodePlatform, NodeRole,
+    NodeState, ReplicatedJob, Replicated, ResourceAmounts, ServiceMode, ServiceSpec, Task,
+    TaskSpec, TaskState, TaskStatus,
+)
+from swarmlab.dispatcher import SessionInvalid
+from swarmlab.manager import Manager
+from swarmlab.store import MemoryStore
+
+STEPS = [TaskState.ACCEPTED, TaskState.PREPARING, TaskState.READY, TaskState.STARTING,
+         TaskState.RUNNING]
+MESSAGES = {TaskState.ACCEPTED: "accepted", TaskState.PREPARING: "preparing",
+            TaskState.READY: "prepared", TaskState.STARTING: "starting",
+            TaskState.RUNNING: "started", TaskState.SHUTDOWN: "shutdown",
+            TaskState.FAILED: "task: non-zero exit (1)", TaskState.COMPLETE: "finished",
+            TaskState.REJECTED: "No such image"}
+RUN_STEPS_BEFORE_EXIT = 3
+
+
+class FakeAgent:
+    def __init__(self, harness: "Harness", node_id: str) -> None:
+        self.h = harness
+        self.node_id = node_id
+        self.alive = True
+        self.session = ""
+        self.ran: dict[str, int] = {}  # task id -> steps spent running
+        self.next_heartbeat = 0
+
+    def step(self) -> None:
+        if not self.alive:
+            return
+        d = self.h.manager.dispatcher
+        try:
+            if not self.session:
+                self.session = d.register(self.node_id, addr=f"10.0.0.{len(self.node_id)}")
+            if self.h.clock.now_ns() >= self.next_heartbeat:
+                period = d.heartbeat(self.node_id, self.session)
+                self.next_heartbeat = self.h.clock.now_ns() + period
+            work = d.assignments(self.node_id, self.session)
+            reports = [(t.id, s) for t in work.tasks if (s := self._advance(t)) is not None]
+            if reports:
+                d.update_task_status(self.node_id, self.session, reports)
+        except SessionInvalid:
+            self.session = ""
+
+    def _advance(self, t: Task) -> TaskStatus | None:
+        state, now = t.status.state, self.h.clock.now_ns()
+        if state.terminal:
+            return None
+        if t.desired_state >= TaskState.SHUTDOWN:
+            return _status(now, TaskState.SHUTDOWN)
+        image = t.spec.container_spec.image if t.spec.container_spec else ""
+        if state == TaskState.RUNNING:
+            self.ran[t.id] = self.ran.get(t.id, 0) + 1
+            if self.ran[t.id] >= RUN_STEPS_BEFORE_EXIT and image.endswith(":broken"):
+                return _status(now, TaskState.FAILED, exit_code=1)
+            if self.ran[t.id] >= RUN_STEPS_BEFORE_EXIT and image.endswith(":exit0"):
+                return _status(now, TaskState.COMPLETE)
+            return None
+        if image.endswith(":reject") and state >= TaskState.ASSIGNED:
+            return _status(now, TaskState.REJECTED)
+        limit = TaskState.RUNNING if t.desired_state == TaskState.RUNNING else TaskState.READY
+        nxt = next((s for s in STEPS if s > state), None)
+        if nxt is None or nxt > limit:
+            return None
+        return _status(now, nxt)
+
+
+def _status(now: int, state: TaskState, exit_code: int = 0) -> TaskStatus:
+    cs = ContainerStatus(container_id="c" * 12, exit_code=exit_code) if state >= TaskState.PREPARING else None
+    err = MESSAGES[state] if state in (TaskState.FAILED, TaskState.REJECTED) else ""
+    return TaskStatus(timestamp=now, state=state, message=MESSAGES[state], err=err,
+                      container_status=cs)
+
+
+class Harness:
+    def __init__(self, workers: int = 3, seed: int = 0, step_s: float = 0.1,
+                 labels: dict[str, dict[str, str]] | None = None) -> None:
+        self.clock = ManualClock(1_700_000_000 * 1_000_000_000)
+        self.rng = random.Random(seed)
+        self.store = MemoryStore(clock=self.clock, name="m1")
+        self.manager = Manager(self.store, self.clock, self.rng, profile="lab")
+        self.step_s = step_s
+        self.m1 = self.manager.init("m1", addr="10.0.0.1", description=_desc("m1"))
+        self.agents: dict[str, FakeAgent] = {self.m1: FakeAgent(self, self.m1)}
+        self.names = {"m1": self.m1}
+        token = self.manager.join_token(NodeRole.WORKER)
+        for i in range(1, workers + 1):
+            name = f"w{i}"
+            node = self.manager.join(token, name, description=_desc(name))
+            self.agents[node.id] = FakeAgent(self, node.id)
+            self.names[name] = node.id
+        for name, node_labels in (labels or {}).items():
+            self.set_labels(name, node_labels)
+        self.step()
+
+    # -- driving -------------------------------------------------------------------------
+
+    def step(self) -> None:
+        self.clock.advance(self.step_s)
+        for nid in sorted(self.agents):
+            self.agents[nid].step()
+        report = self.manager.tick()
+        assert not report.errors, report.errors
+
+    def run(self, seconds: float) -> None:
+        for _ in range(int(round(seconds / self.step_s))):
+            self.step()
+
+    def run_until(self, predicate, timeout_s: float = 60.0) -> float:
+        start = self.clock.now_ns()
+        for _ in range(int(round(timeout_s / self.step_s))):
+            if predicate():
+                return (self.clock.now_ns() - start) / 1e9
+            self.step()
+        raise AssertionError(f"condition not reached within {timeout_s}s of virtual time")
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def node(self, name: str):
+        return self.store.view().node(self.names[name])
+
+    def set_labels(self, name: str, labels: dict[str, str]) -> None:
+        import dataclasses
+        node = self.node(name)
+        self.manager.update_node(node.id, node.version.index,
+                                 dataclasses.replace(node.spec, labels=dict(labels)))
+
+    def set_availability(self, name: str, availability: str) -> None:
+        import dataclasses
+        from swarmlab.api import NodeAvailability
+        node = self.node(name)
+        self.manager.update_node(node.id, node.version.index, dataclasses.replace(
+            node.spec, availability=NodeAvailability(availability)))
+
+    def kill(self, name: str) -> None:
+        self.agents[self.names[name]].alive = False
+
+    def revive(self, name: str) -> None:
+        agent = self.agents[self.names[name]]
+        agent.alive, agent.session = True, ""
+
+    def tasks(self, service_id: str | None = None) -> list[Task]:
+        return self.store.view().tasks(service_id)
+
+    def running(self, service_id: str) -> list[Task]:
+        return [t for t in self.tasks(service_id)
+                if t.status.state == TaskState.RUNNING and t.desired_state == TaskState.RUNNING]
+
+    def node_name(self, node_id: str) -> str:
+        return next(n for n, i in self.names.items() if i == node_id)
+
+    def service(self, ref: str):
+        return self.store.view().lookup("service", ref)
+
+    def ready_nodes(self) -> int:
+        return sum(n.status.state == NodeState.READY for n in self.store.view().nodes())
+
+
+def _desc(name: str) -> NodeDescription:
+    return NodeDescription(hostname=name, platform=NodePlatform("x86_64", "linux"),
+                           resources=ResourceAmounts(nano_cpus=4_000_000_000,
+                                                     memory_bytes=8 << 30))
+
+
+def web(name: str = "web", replicas: int = 3, image: str = "swarmlab/web:1",
+        **task_kwargs) -> ServiceSpec:
+    return ServiceSpec(name=name, task_template=TaskSpec(
+        container_spec=ContainerSpec(image=image), **task_kwargs),
+        mode=ServiceMode(replicated=Replicated(replicas)))
+
+
+def job(name: str, total: int, concurrent: int, image: str = "swarmlab/worker:exit0") -> ServiceSpec:
+    return ServiceSpec(name=name, task_template=TaskSpec(
+        container_spec=ContainerSpec(image=image)),
+        mode=ServiceMode(replicated_job=ReplicatedJob(concurrent, total)))
