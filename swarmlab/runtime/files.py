@@ -33,7 +33,7 @@ def config_path(target: str) -> PurePosixPath:
 
 
 def _checked(rel: PurePosixPath, target: str) -> PurePosixPath:
-    if not rel.parts or ".." in rel.parts:
+    if not target.strip("/.") or not rel.parts or ".." in rel.parts:
         raise TaskRejected(f"invalid file target {target!r}")
     return rel
 
