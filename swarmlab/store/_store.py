@@ -35,10 +35,12 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Iterable, Protocol, TypeVar
 
-from ..api import KINDS, Clock, NotFound, SequenceError, StoreObject, SwarmError, Version
+from ..api import (
+    KINDS, Clock, InvalidArgument, NotFound, SequenceError, StoreObject, SwarmError, Version,
+)
 from ..api._errors import AlreadyExists
 from ._command import Action, Command, decode_command, encode_command
-from ._tx import ReadTx, WriteTx
+from ._tx import ReadTx, WriteTx, backward
 
 R = TypeVar("R")
 
@@ -173,6 +175,8 @@ class MemoryStore:
                 return NotFound(f"{a.kind} {a.id} not found")
             if a.version is not None and key not in seen and current.version.index != a.version:
                 return SequenceError()
+            if a.op == "update" and (why := backward(current, a.object)):
+                return InvalidArgument(why)
             seen[key] = a.object if a.op == "update" else None
         return None
 

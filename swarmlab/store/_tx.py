@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Iterator, TypeVar
 
 from ..api import (
-    AlreadyExists, Cluster, Config, Network, Node, NotFound, Secret, SequenceError, Service,
+    AlreadyExists, Cluster, InvalidArgument, Config, Network, Node, NotFound, Secret, SequenceError, Service,
     StoreObject, Task,
 )
 from ._command import Action
@@ -81,6 +81,20 @@ class ReadTx:
         raise NotFound(f"{kind} {ref} not found")
 
 
+def backward(old: StoreObject, new: StoreObject | None) -> str:
+    """Why this write would move a task backward (empty if it does not): a task's
+    `Status.State` and `DesiredState` only ever move forward."""
+    if not isinstance(old, Task) or not isinstance(new, Task):
+        return ""
+    if new.status.state < old.status.state:
+        return (f"task {old.id}: state cannot move backward from {old.status.state.value} "
+                f"to {new.status.state.value}")
+    if new.desired_state < old.desired_state:
+        return (f"task {old.id}: desired state cannot move backward from "
+                f"{old.desired_state.value} to {new.desired_state.value}")
+    return ""
+
+
 def _name(obj: StoreObject) -> str:
     if isinstance(obj, Node):
         return obj.spec.name or obj.description.hostname
@@ -111,6 +125,8 @@ class WriteTx(ReadTx):
             raise NotFound(f"{obj.kind} {obj.id} not found")
         if current.version.index != obj.version.index:
             raise SequenceError()
+        if why := backward(current, obj):
+            raise InvalidArgument(why)
         table[obj.id] = obj
         self.actions.append(Action("update", obj.kind, obj.id, obj, obj.version.index))
         return obj

@@ -1,0 +1,109 @@
+"""Scheduling: filters, Docker's ranking, spread preferences, and explanations."""
+from collections import Counter
+
+import pytest
+
+from cp_harness import Harness, web
+from swarmlab.api import (
+    EndpointSpec, InvalidArgument, Placement, PlacementPreference, PortConfig, PublishMode,
+    ResourceAmounts, Resources, SpreadOver, TaskState,
+)
+
+
+def placed(h, service_id):
+    return Counter(h.node_name(t.node_id) for t in h.running(service_id))
+
+
+def test_spreads_replicas_evenly():
+    h = Harness(workers=3)
+    s = h.manager.create_service(web(replicas=8))
+    h.run_until(lambda: len(h.running(s.id)) == 8)
+    assert sorted(placed(h, s.id).values()) == [2, 2, 2, 2]
+
+
+def test_fewest_tasks_overall_breaks_ties():
+    h = Harness(workers=2)
+    a = h.manager.create_service(web("a", replicas=2))
+    h.run_until(lambda: len(h.running(a.id)) == 2)
+    busy = set(placed(h, a.id))
+    b = h.manager.create_service(web("b", replicas=1))
+    h.run_until(lambda: len(h.running(b.id)) == 1)
+    assert set(placed(h, b.id)).isdisjoint(busy)
+
+
+def test_constraints_select_nodes():
+    h = Harness(workers=3, labels={"w1": {"dc": "east"}, "w2": {"dc": "east"},
+                                   "w3": {"dc": "west"}})
+    s = h.manager.create_service(web(replicas=4, placement=Placement(
+        constraints=("node.labels.dc==east", "node.role!=manager"))))
+    h.run_until(lambda: len(h.running(s.id)) == 4)
+    assert placed(h, s.id) == Counter({"w1": 2, "w2": 2})
+    by_host = h.manager.create_service(web("pin", replicas=2, placement=Placement(
+        constraints=("node.hostname==w3",))))
+    h.run_until(lambda: len(h.running(by_host.id)) == 2)
+    assert placed(h, by_host.id) == Counter({"w3": 2})
+
+
+def test_unschedulable_task_explains_why_in_dockers_words():
+    h = Harness(workers=3, labels={"w3": {"dc": "east"}})
+    h.set_availability("w3", "drain")
+    s = h.manager.create_service(web(replicas=1, placement=Placement(
+        constraints=("node.labels.dc==east",))))
+    h.run(1)
+    [task] = h.tasks(s.id)
+    assert task.status.state == TaskState.PENDING
+    assert task.status.message == "pending task scheduling"
+    assert task.status.err == ("no suitable node (1 node not available for new tasks; "
+                               "scheduling constraints not satisfied on 3 nodes)")
+    h.set_availability("w3", "active")
+    h.run_until(lambda: len(h.running(s.id)) == 1)
+    assert h.node_name(h.running(s.id)[0].node_id) == "w3"
+
+
+def test_resources_and_max_replicas_and_host_ports():
+    h = Harness(workers=1)
+    big = Resources(reservations=ResourceAmounts(nano_cpus=3_000_000_000))
+    s = h.manager.create_service(web("big", replicas=3, resources=big))
+    h.run(2)
+    assert len(h.running(s.id)) == 2  # 4 CPUs on each of 2 nodes
+    pending = [t for t in h.tasks(s.id) if t.status.state == TaskState.PENDING]
+    assert pending[0].status.err == "no suitable node (insufficient resources on 2 nodes)"
+
+    m = h.manager.create_service(web("one-each", replicas=3, placement=Placement(max_replicas=1)))
+    h.run(2)
+    assert len(h.running(m.id)) == 2
+    assert any(t.status.err == "no suitable node (max replicas per node limit exceed)"
+               for t in h.tasks(m.id))
+
+    spec = web("hostport", replicas=3)
+    import dataclasses
+    spec = dataclasses.replace(spec, endpoint_spec=EndpointSpec(ports=(
+        PortConfig(target_port=80, published_port=8080, publish_mode=PublishMode.HOST),)))
+    hp = h.manager.create_service(spec)
+    h.run(2)
+    assert len(h.running(hp.id)) == 2
+    assert any(t.status.err == "no suitable node (host-mode port already in use on 2 nodes)"
+               for t in h.tasks(hp.id))
+
+
+def test_spread_preference_balances_label_values():
+    h = Harness(workers=3, labels={"m1": {"zone": "a"}, "w1": {"zone": "a"},
+                                   "w2": {"zone": "a"}, "w3": {"zone": "b"}})
+    s = h.manager.create_service(web(replicas=4, placement=Placement(preferences=(
+        PlacementPreference(SpreadOver("node.labels.zone")),))))
+    h.run_until(lambda: len(h.running(s.id)) == 4)
+    c = placed(h, s.id)
+    assert c["w3"] == 2 and c["m1"] + c["w1"] + c["w2"] == 2
+
+
+@pytest.mark.parametrize("expr, message", [
+    ("node.labels.dc=east", "constraint expected one operator from ==, !="),
+    ("node.labels.dc==", "value '' is invalid"),
+    ("==east", "key '' is invalid"),
+])
+def test_invalid_constraint_is_refused_with_no_state_change(expr, message):
+    h = Harness(workers=1)
+    before = h.store.snapshot()
+    with pytest.raises(InvalidArgument, match=message):
+        h.manager.create_service(web(placement=Placement(constraints=(expr,))))
+    assert h.store.snapshot() == before
