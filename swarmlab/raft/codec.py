@@ -75,9 +75,14 @@ class FrameDecoder:
     def __init__(self) -> None:
         self._buf = bytearray()
         self._need: tuple[FrameKind, int] | None = None
+        #: set once a bad header is seen: the stream cannot be resynced after it
+        self.error: CodecError | None = None
 
     def feed(self, data: bytes) -> list[tuple[FrameKind, bytes]]:
-        """Raises CodecError if the header is bad; the stream cannot be resynced then."""
+        """The whole frames so far. Frames before a bad header are returned (and
+        `error` is set); a call that has none to return raises the CodecError."""
+        if self.error is not None:
+            raise self.error
         self._buf += data
         out = []
         pos = 0
@@ -86,7 +91,13 @@ class FrameDecoder:
             if self._need is None:
                 if len(buf) - pos < HEADER_SIZE:
                     break
-                self._need = parse_header(bytes(buf[pos:pos + HEADER_SIZE]))
+                try:
+                    self._need = parse_header(bytes(buf[pos:pos + HEADER_SIZE]))
+                except CodecError as e:
+                    self.error = e
+                    if not out:
+                        raise
+                    break
                 pos += HEADER_SIZE
             kind, length = self._need
             if len(buf) - pos < length:

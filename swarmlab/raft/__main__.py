@@ -1,0 +1,4 @@
+"""`python -m swarmlab.raft ...` runs one manager process (see swarmlab.raft.server)."""
+from .server import main
+
+main()
