@@ -168,14 +168,18 @@ class ProcessController(Controller):
         for waiter in waiters:
             waiter.cancel()
 
-    async def _spawn(self) -> asyncio.subprocess.Process:
-        plan = {"argv": self._argv, "parent": os.getpid(),
+    def _launch(self, argv: list[str]) -> tuple[list[str], dict[str, str]]:
+        """argv and env that run `argv` through launch.py, in the task's view."""
+        plan = {"argv": argv, "parent": os.getpid(),
                 "memory_bytes": self.spec.resources.memory_bytes,
                 "isolate": self._executor.isolate, "hostname": self.hostname,
                 "hosts": str(self.hosts_path), "secrets": str(self.files.secrets_dir)}
-        env = dict(self._env, SWARMLAB_LAUNCH=json.dumps(plan))
+        return [sys.executable, "-S", _LAUNCHER], dict(self._env, SWARMLAB_LAUNCH=json.dumps(plan))
+
+    async def _spawn(self) -> asyncio.subprocess.Process:
+        argv, env = self._launch(self._argv)
         return await asyncio.create_subprocess_exec(
-            sys.executable, "-S", _LAUNCHER, env=env, cwd=str(self.files.root),
+            *argv, env=env, cwd=str(self.files.root),
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, start_new_session=True)
 
@@ -207,8 +211,9 @@ class ProcessController(Controller):
         loop = asyncio.get_running_loop()
         while not self._done.is_set():
             await asyncio.sleep(self._check.interval_s)
-            ok, out = await hc.probe(self._check.test, self._env, str(self.files.root),
-                                     self._check.timeout_s)
+            # in the task's view, as `docker exec` runs a check inside the container
+            argv, env = self._launch(hc.probe_argv(self._check.test))
+            ok, out = await hc.probe(argv, env, str(self.files.root), self._check.timeout_s)
             verdict = self._policy.record(loop.time(), ok, out)
             if verdict == hc.HEALTHY:
                 self._healthy.set()

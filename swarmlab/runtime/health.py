@@ -55,11 +55,12 @@ def probe_argv(test: tuple[str, ...]) -> list[str]:
     raise ValueError(f"unknown health test kind {kind!r} (expected CMD, CMD-SHELL or NONE)")
 
 
-async def probe(test: tuple[str, ...], env: dict[str, str], cwd: str, timeout_s: float) -> tuple[bool, str]:
-    """Run one health test; (passed, first line of output or the reason)."""
+async def probe(argv: list[str], env: dict[str, str], cwd: str, timeout_s: float) -> tuple[bool, str]:
+    """Run one health test (`argv`: `probe_argv(test)`, or the runtime's wrapper
+    around it); (passed, its output or the reason)."""
     try:
         proc = await asyncio.create_subprocess_exec(
-            *probe_argv(test), env=env, cwd=cwd, stdin=asyncio.subprocess.DEVNULL,
+            *argv, env=env, cwd=cwd, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             start_new_session=True)
     except OSError as exc:

@@ -14,6 +14,7 @@ import sys
 from swarmlab.workloads import catalog
 
 from .base import HealthCheck, TaskRejected, TaskRuntimeSpec
+from .health import probe_argv
 
 
 def resolve_image(reference: str) -> catalog.ImageInfo:
@@ -42,9 +43,19 @@ def image_program(info: catalog.ImageInfo, spec: TaskRuntimeSpec) -> tuple[list[
         c = info.healthcheck
         check = HealthCheck(tuple(c.test), c.interval_s, c.timeout_s, c.retries, c.start_period_s)
     if check is not None and not check.disabled:
+        _validate(check.test)
         check = HealthCheck(_health_test(check.test), check.interval_s, check.timeout_s,
                             check.retries, check.start_period_s)
     return _python(argv), check, info.port or 0
+
+
+def _validate(test: tuple[str, ...]) -> None:
+    try:
+        argv = probe_argv(test)
+    except ValueError as exc:
+        raise TaskRejected(f"invalid health check: {exc}") from None
+    if not argv or not argv[-1]:
+        raise TaskRejected(f"invalid health check: empty test {list(test)}")
 
 
 def _health_test(test: tuple[str, ...]) -> tuple[str, ...]:

@@ -294,6 +294,9 @@ def test_unknown_image_is_rejected_with_dockers_message(node):
         bad = ex.controller(spec("swarmlab/web:1", command=("no-such-program",)))
         await bad.start()
         assert bad.status.state == TaskState.REJECTED and "executable file not found" in bad.status.err
+        odd = ex.controller(spec(healthcheck=HealthCheck(("SHELL", "true"))))
+        await odd.start()
+        assert odd.status.state == TaskState.REJECTED and "invalid health check" in odd.status.err
         await ex.close()
 
     arun(scenario())
