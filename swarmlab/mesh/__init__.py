@@ -1,7 +1,12 @@
-"""The routing mesh and service discovery, in the agent, without IPVS."""
+"""The routing mesh and service discovery, in the agent, without IPVS (docs/mesh.md)."""
 from .balancer import Backend, Balancer
+from .discovery import ServiceDiscovery
 from .ingress import RoutingMesh
 from .metrics import MeshMetrics
+from .plan import MeshPlan, PublishedPort, ServiceEndpoint, TaskEndpoint, apply, plan
 from .proxy import Forwarder
 
-__all__ = ["Backend", "Balancer", "Forwarder", "MeshMetrics", "RoutingMesh"]
+__all__ = [
+    "Backend", "Balancer", "Forwarder", "MeshMetrics", "MeshPlan", "PublishedPort",
+    "RoutingMesh", "ServiceDiscovery", "ServiceEndpoint", "TaskEndpoint", "apply", "plan",
+]

@@ -82,6 +82,8 @@ class ServiceDiscovery:
             addresses = list(dict.fromkeys(a for eps in ports.values() for a, _ in eps))
         entry = ServiceEntry(name, mode, tuple(aliases), list(addresses), ports)
         old = self._services.get(name)
+        if old is not None and _same(old, entry):
+            return old  # nothing changed: no hosts files rewritten
         if old is not None and (old.mode != mode or set(old.ports) != set(ports)):
             await self._close_forwarders(name)
         if mode == "vip":
@@ -133,6 +135,10 @@ class ServiceDiscovery:
         if self.on_names is not None:
             self.on_names(self.names())
 
+    @property
+    def services(self) -> list[str]:
+        return list(self._services)
+
     def entry(self, name: str) -> ServiceEntry | None:
         return self._services.get(name)
 
@@ -142,3 +148,7 @@ class ServiceDiscovery:
     async def close(self) -> None:
         for name in list(self._services):
             await self.remove_service(name)
+
+
+def _same(a: ServiceEntry, b: ServiceEntry) -> bool:
+    return (a.mode, a.aliases, a.addresses, a.ports) == (b.mode, b.aliases, b.addresses, b.ports)

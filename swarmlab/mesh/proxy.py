@@ -53,12 +53,15 @@ class Forwarder:
         self.rejected = 0  # connections closed because no backend or over the bound
         self._server: asyncio.base_events.Server | None = None
         self._conns: set[asyncio.Task] = set()
+        self._starting = asyncio.Lock()
 
     async def start(self) -> None:
-        if self._server is None:
-            self._server = await asyncio.start_server(self._handle, self.host, self.port)
-            if self.port == 0:
-                self.port = self._server.sockets[0].getsockname()[1]
+        """Listen (idempotent, also when called twice at once)."""
+        async with self._starting:
+            if self._server is None:
+                self._server = await asyncio.start_server(self._handle, self.host, self.port)
+                if self.port == 0:
+                    self.port = self._server.sockets[0].getsockname()[1]
 
     @property
     def listening(self) -> bool:

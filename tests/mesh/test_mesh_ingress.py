@@ -201,3 +201,37 @@ def test_vip_spreads_over_tasks_and_names_resolve_per_endpoint_mode():
             await b.stop()
 
     arun(scenario())
+
+
+def test_plan_and_apply_reconcile_a_nodes_mesh_with_the_cluster():
+    from swarmlab.mesh.plan import PublishedPort, ServiceEndpoint, TaskEndpoint, apply, plan
+
+    async def scenario():
+        backends = await three_backends()
+        services = [ServiceEndpoint("web", ports=(PublishedPort(PORT, PORT),), aliases=("w",)),
+                    ServiceEndpoint("db", endpoint_mode="dnsrr", target_ports=(5432,)),
+                    ServiceEndpoint("h", ports=(PublishedPort(80, 20099, "host"),))]
+        tasks = [TaskEndpoint("web", b.host, ready=(b.name != "task2")) for b in backends]
+        tasks.append(TaskEndpoint("db", "127.99.0.20", ready=True, low_ports_remapped=True))
+        target = plan(services, tasks)
+        assert target.ingress == {PORT: [backends[0].endpoint, backends[2].endpoint]}  # not ready: out
+        assert target.discovery["db"].addresses == ["127.99.0.20"]
+        assert target.discovery["db"].ports == {5432: [("127.99.0.20", 5432)]}
+        assert target.discovery["h"].ports == {80: []}
+        mesh, disco = RoutingMesh("n1", NODE), ServiceDiscovery("n1", 152)
+        assert await apply(target, mesh, disco) == []
+        assert mesh.published_ports == [PORT] and sorted(disco.services) == ["db", "h", "web"]
+        assert collections.Counter([(await ask(NODE, PORT))[0] for _ in range(4)]) == {"task1": 2, "task3": 2}
+        vip = disco.entry("web").vip
+        assert (await ask(vip, PORT))[0] in ("task1", "task3")
+        assert disco.names()["w"] == [vip] and disco.names()["db"] == ["127.99.0.20"]
+        await apply(plan(services[1:], tasks), mesh, disco)  # web removed
+        assert mesh.published_ports == [] and "web" not in disco.services
+        with pytest.raises(OSError):
+            await ask(NODE, PORT)
+        await mesh.close()
+        await disco.close()
+        for b in backends:
+            await b.stop()
+
+    arun(scenario())
