@@ -85,13 +85,34 @@ def _status(now: int, state: TaskState, exit_code: int = 0) -> TaskStatus:
                       container_status=cs)
 
 
+class Broadcast:
+    """Stands in for Raft: every command is applied on every replica, in one order."""
+
+    def __init__(self, stores: list[MemoryStore]) -> None:
+        self.stores = stores
+        self.log: list[bytes] = []
+
+    def propose(self, command: bytes) -> None:
+        self.log.append(command)
+        for s in self.stores:
+            s.apply(command)
+
+
 class Harness:
     def __init__(self, workers: int = 3, seed: int = 0, step_s: float = 0.1,
-                 labels: dict[str, dict[str, str]] | None = None) -> None:
+                 labels: dict[str, dict[str, str]] | None = None, replicas: int = 1) -> None:
         self.clock = ManualClock(1_700_000_000 * 1_000_000_000)
         self.rng = random.Random(seed)
-        self.store = MemoryStore(clock=self.clock, name="m1")
-        self.manager = Manager(self.store, self.clock, self.rng, profile="lab")
+        self.stores: list[MemoryStore] = []
+        self.managers: list[Manager] = []
+        self.leader = 0
+        for i in range(replicas):
+            proposer = Broadcast(self.stores)
+            store = MemoryStore(proposer, clock=self.clock, name=f"m{i + 1}")
+            self.stores.append(store)
+            self.managers.append(Manager(store, self.clock, random.Random(seed * 100 + i),
+                                         profile="lab", is_leader=lambda i=i: self.leader == i))
+        self.managers[0].rng = self.rng
         self.step_s = step_s
         self.m1 = self.manager.init("m1", addr="10.0.0.1", description=_desc("m1"))
         self.agents: dict[str, FakeAgent] = {self.m1: FakeAgent(self, self.m1)}
@@ -106,14 +127,27 @@ class Harness:
             self.set_labels(name, node_labels)
         self.step()
 
+    @property
+    def manager(self) -> Manager:
+        return self.managers[self.leader]
+
+    @property
+    def store(self) -> MemoryStore:
+        return self.stores[self.leader]
+
+    def failover(self, to: int) -> None:
+        """Another manager leads; agents find their sessions unknown and register again."""
+        self.leader = to
+
     # -- driving -------------------------------------------------------------------------
 
     def step(self) -> None:
         self.clock.advance(self.step_s)
         for nid in sorted(self.agents):
             self.agents[nid].step()
-        report = self.manager.tick()
-        assert not report.errors, report.errors
+        for m in self.managers:
+            report = m.tick()
+            assert not report.errors, report.errors
 
     def run(self, seconds: float) -> None:
         for _ in range(int(round(seconds / self.step_s))):
