@@ -90,9 +90,12 @@ def from_json(cls: type[T], data: Any) -> T:
     if not isinstance(data, dict):
         raise ValueError(f"{cls.__name__}: expected a JSON object, got {type(data).__name__}")
     kwargs: dict[str, Any] = {}
+    # Docker (Go's encoding/json) matches keys case-insensitively; docker-py relies on it
+    # (it sends {"replicated": {"Replicas": 3}} for a service mode).
+    folded = {k.lower(): v for k, v in data.items() if isinstance(k, str)}
     for name, key, hint, is_time, _omit in _plan(cls):
-        if key in data and data[key] is not None:
-            value = data[key]
+        value = data[key] if key in data else folded.get(key.lower())
+        if value is not None:
             kwargs[name] = parse_time(value) if is_time else _parse(hint, value, key)
     return cls(**kwargs)
 
