@@ -1,0 +1,68 @@
+"""What goes into the node image: packages, the entrypoint, the agent's code location.
+
+A node is a Docker-in-Docker container: Debian's dockerd, iptables for partitions,
+and python3 with the agent's dependencies from Debian (no PyPI in the image). The
+entrypoint makes the cgroup v1 hierarchies writable before dockerd starts: inside a
+non-privileged container they are mounted read-only, and dockerd then cannot
+create a cgroup for any container (``mkdir /sys/fs/cgroup/cpuset/docker: read-only
+file system``).
+"""
+from __future__ import annotations
+
+NODE_PACKAGES = (
+    "python3", "docker.io", "iptables", "iproute2", "ca-certificates", "procps",
+    # debootstrap does not resolve virtual packages: python3-cffi-backend provides
+    # the python3-cffi-backend-api-* that python3-cryptography depends on.
+    "python3-aiohttp", "python3-cryptography", "python3-cffi-backend", "python3-yaml", "python3-msgpack",
+    "python3-docker",
+)
+WORKLOAD_PACKAGES = ("python3",)
+
+CODE_ROOT = "/opt/swarmlab"          # on PYTHONPATH; the package is CODE_ROOT/swarmlab
+DOCKERD_TCP_PORT = 2375              # the node's own dockerd, reachable on the lab network
+ENTRYPOINT_PATH = "/usr/local/bin/swarmlab-node"
+
+ENTRYPOINT = r"""#!/bin/sh
+# swarmlab node entrypoint: make cgroups writable, start dockerd, then run "$@" (or wait).
+set -u
+log() { echo "swarmlab-node: $*"; }
+
+fix_cgroup_v1() {
+    mount -o remount,rw /sys/fs/cgroup 2>/dev/null || true
+    # fields: device mountpoint type options
+    grep ' /sys/fs/cgroup/[^ ]* cgroup ' /proc/self/mounts | while read -r _ dir _ opts _; do
+        case ",$opts," in *,rw,*) continue ;; esac
+        subsys=$(echo "$opts" | tr ',' '\n' \
+            | grep -vE '^(ro|rw|nosuid|nodev|noexec|relatime|noatime)$' | paste -sd, -)
+        umount "$dir" && mount -t cgroup -o "rw,nosuid,nodev,noexec,relatime,$subsys" cgroup "$dir" \
+            || log "could not remount $dir read-write"
+    done
+}
+
+fix_cgroup_v2() {
+    # Move ourselves out of the root cgroup so controllers can be delegated (as docker:dind does).
+    mkdir -p /sys/fs/cgroup/init
+    xargs -rn1 < /sys/fs/cgroup/cgroup.procs > /sys/fs/cgroup/init/cgroup.procs 2>/dev/null || true
+    sed -e 's/ / +/g' -e 's/^/+/' < /sys/fs/cgroup/cgroup.controllers \
+        > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
+}
+
+if [ -f /sys/fs/cgroup/cgroup.controllers ]; then fix_cgroup_v2; else fix_cgroup_v1; fi
+
+log "starting dockerd"
+dockerd --host=unix:///var/run/docker.sock --host=tcp://0.0.0.0:%(port)d \
+    ${SWARMLAB_DOCKERD_ARGS:-} >/var/log/dockerd.log 2>&1 &
+dockerd_pid=$!
+trap 'kill -TERM $dockerd_pid 2>/dev/null; wait $dockerd_pid; exit 0' TERM INT
+
+if [ "$#" -gt 0 ]; then
+    "$@" &
+    wait $!
+    log "command exited with $?"
+fi
+wait $dockerd_pid
+log "dockerd exited with $?"
+""" % {"port": DOCKERD_TCP_PORT}
+
+
+NODE_ENV = {"PYTHONPATH": CODE_ROOT, "PYTHONUNBUFFERED": "1"}
