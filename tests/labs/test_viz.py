@@ -1,0 +1,131 @@
+"""Figures from traces: frames and traces as expected, deterministic, faithful to the run."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from swarmlab.scenarios import run
+from swarmlab.viz import (
+    STATES, changes_only, datacenter_split, election_figure, log_figure, quorum, quorum_figure,
+    replay, splits, status_rows, tolerated,
+)
+from swarmlab.viz._style import MESSAGE_LABELS
+
+
+@pytest.fixture(scope="module")
+def killed():
+    return run("kill-the-leader", 1)
+
+
+def test_replay_ends_where_the_cluster_ended(killed):
+    last = replay(killed.events)[-1]
+    for n in last.nodes:
+        s = killed.final[n.id]
+        assert (n.state, n.term, n.last_index, n.commit, n.applied) == (
+            s["role"], s["term"], s["last_index"], s["commit"], s["applied"])
+        assert n.leader == s["leader"]
+
+
+@pytest.mark.parametrize("name", ["partition-minority", "log-replication", "split-vote"])
+def test_replay_final_frame_matches_every_scenario(name):
+    r = run(name, 2)
+    rows = {row["Node"]: row for row in status_rows(replay(r.events)[-1])}
+    for i, s in r.final.items():
+        row = rows[f"node{i}"]
+        assert (row["State"], row["Term"], row["LastIndex"], row["Commit"]) == (
+            s["role"], s["term"], s["last_index"], s["commit"])
+        assert row["Leader"] == (f"node{s['leader']}" if s["leader"] else "")
+
+
+def test_replay_shows_the_killed_leader_down_and_the_election_in_steps(killed):
+    frames = replay(killed.events, marks=killed.marks)
+    old = killed.facts["old_leader"]
+    kill = next(k for k, f in enumerate(frames) if any("killed" in n for n in f.notes))
+    assert frames[kill].node(old).state == "down"
+    seen = [f.node(killed.facts["new_leader"]).state for f in frames[kill:]]
+    # the new leader went through pre-vote and candidacy in separate frames
+    assert seen.index("pre-candidate") < seen.index("candidate") < seen.index("leader")
+    assert all(f.time <= g.time for f, g in zip(frames, frames[1:]))
+
+
+def test_replay_marks_all_land_in_frames(killed):
+    frames = replay(killed.events, marks=killed.marks)
+    assert [n for f in frames for n in f.notes] == [m.text for m in killed.marks]
+
+
+def test_election_figure_has_one_frame_per_replay_frame(killed):
+    fig = election_figure(killed.events, killed.marks)
+    frames = replay(killed.events, marks=killed.marks)
+    assert len(fig.frames) == len(frames) == 74  # seed 1, today's Raft core
+    # the nodes, a legend entry per state, per message family, and "rejected"
+    assert len(fig.data) == 1 + len(STATES) + len(MESSAGE_LABELS) + 1
+    assert len(fig.layout.sliders[0].steps) == len(fig.frames)
+    # each frame draws one arrow per message sent in it (+ the caption)
+    for f, ff in zip(frames, fig.frames):
+        assert len(ff.layout.annotations) == len(f.arrows) + 1
+        colors = list(ff.data[0].marker.color)
+        assert len(colors) == killed.n
+
+
+def test_election_figure_without_heartbeats_draws_fewer_arrows(killed):
+    a = election_figure(killed.events, show_heartbeats=False)
+    b = election_figure(killed.events)
+    na = sum(len(f.layout.annotations) for f in a.frames)
+    nb = sum(len(f.layout.annotations) for f in b.frames)
+    assert na < nb
+
+
+def test_figures_are_deterministic_for_a_seed():
+    a, b = run("split-vote", 5), run("split-vote", 5)
+    fa, fb = election_figure(a.events, a.marks), election_figure(b.events, b.marks)
+    assert json.dumps(fa.to_plotly_json(), sort_keys=True, default=str) == \
+        json.dumps(fb.to_plotly_json(), sort_keys=True, default=str)
+    la, lb = log_figure(a.events), log_figure(b.events)
+    assert la.to_plotly_json() == lb.to_plotly_json()
+
+
+def test_log_figure_frames_and_cells():
+    r = run("log-replication", 1)
+    fig = log_figure(r.events, r.marks)
+    frames = changes_only(replay(r.events, marks=r.marks))
+    assert len(fig.frames) == len(frames) and len(fig.data) == 4
+    last = fig.frames[-1].data
+    cells = sum(n.last_index for n in frames[-1].nodes)
+    assert len(last[0].x) == cells  # one cell per entry of every node
+    leader = r.final[r.facts["leader"]]
+    assert max(last[1].x) == leader["commit"] + 0.5  # the commit bar after the last committed
+
+
+def test_log_figure_shows_the_minority_entry_replaced():
+    r = run("partition-minority", 1)
+    frames = changes_only(replay(r.events, marks=r.marks))
+    old, new = r.facts["old_leader"], r.facts["new_leader"]
+    heal = next(k for k, f in enumerate(frames) if "the network heals" in f.notes)
+    before, after = frames[heal].node(old).log, frames[-1].node(old).log
+    assert before[-1] < after[-1]  # the old term's uncommitted entry was overwritten
+    assert after == frames[-1].node(new).log
+
+
+def test_quorum_arithmetic():
+    assert [(n, quorum(n), tolerated(n)) for n in (1, 3, 4, 5, 7)] == [
+        (1, 1, 0), (3, 2, 1), (4, 3, 1), (5, 3, 2), (7, 4, 3)]
+    assert datacenter_split((3, 2, 2)).survives_any_datacenter_loss
+    assert not datacenter_split((4, 2, 1)).survives_any_datacenter_loss
+    assert not datacenter_split((5, 1, 1)).survives_any_datacenter_loss
+    assert (3, 2, 2) in splits(7, 3) and all(sum(s) == 7 for s in splits(7, 3))
+    with pytest.raises(ValueError):
+        quorum(0)
+
+
+def test_quorum_figure():
+    fig = quorum_figure()
+    assert len(fig.data) == 3
+    assert list(fig.data[1].y) == [0, 0, 1, 1, 2, 2, 3]
+    split = dict(zip(fig.data[2].x, fig.data[2].text))
+    assert split["3-2-2"] == "survives" and split["4-2-1"] == "no quorum"
+
+
+def test_empty_trace_is_refused():
+    with pytest.raises(ValueError):
+        election_figure([])
