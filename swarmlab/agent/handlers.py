@@ -1,0 +1,309 @@
+"""Route handlers of the Engine API: swarm, nodes, services, tasks, secrets, configs.
+
+Every handler that touches cluster state goes through `NodeDaemon.manager_call`,
+which refuses on a worker with Docker's message and runs the work on the
+manager's control thread.
+"""
+from __future__ import annotations
+
+import base64
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from ..api import (
+    ConfigSpec, NodeSpec, SecretSpec, ServiceSpec, TaskState, from_json,
+)
+from .api import APIError, add_routes, parse_filters, query_bool, query_version, read_json
+
+if TYPE_CHECKING:
+    from ..store import ReadTx
+    from .daemon import NodeDaemon
+
+
+def _daemon(request: web.Request) -> "NodeDaemon":
+    return request.app["daemon"]
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status)
+
+
+# -- the engine --------------------------------------------------------------------------
+
+async def ping(request: web.Request) -> web.Response:
+    d = _daemon(request)
+    headers = {"API-Version": "1.44", "Docker-Experimental": "false", "OSType": "linux",
+               "Swarm": d.swarm_header()}
+    body = "" if request.method == "HEAD" else "OK"
+    return web.Response(text=body, headers=headers, content_type="text/plain")
+
+
+async def version(request: web.Request) -> web.Response:
+    return _json(_daemon(request).version())
+
+
+async def info(request: web.Request) -> web.Response:
+    return _json(await _daemon(request).info())
+
+
+# -- swarm -------------------------------------------------------------------------------
+
+async def swarm_inspect(request: web.Request) -> web.Response:
+    return _json(await _daemon(request).swarm_inspect())
+
+
+async def swarm_init(request: web.Request) -> web.Response:
+    return _json(await _daemon(request).swarm_init(await read_json(request)))
+
+
+async def swarm_join(request: web.Request) -> web.Response:
+    await _daemon(request).swarm_join(await read_json(request))
+    return web.Response(status=200)
+
+
+async def swarm_leave(request: web.Request) -> web.Response:
+    await _daemon(request).swarm_leave(query_bool(request, "force"))
+    return web.Response(status=200)
+
+
+async def swarm_update(request: web.Request) -> web.Response:
+    d = _daemon(request)
+    await d.swarm_update(query_version(request), await read_json(request),
+                         rotate_worker=query_bool(request, "rotateWorkerToken"),
+                         rotate_manager=query_bool(request, "rotateManagerToken"))
+    return web.Response(status=200)
+
+
+# -- nodes -------------------------------------------------------------------------------
+
+def _match(filters: dict[str, list[str]], key: str, *values: str) -> bool:
+    want = filters.get(key)
+    return not want or any(v in want or any(v.startswith(w) for w in want)
+                           for v in values if v)
+
+
+async def nodes_list(request: web.Request) -> web.Response:
+    d = _daemon(request)
+    f = parse_filters(request)
+
+    def read(tx: "ReadTx") -> list:
+        out = []
+        for n in tx.nodes():
+            if not (_match(f, "id", n.id) and _match(f, "name", n.hostname)
+                    and _match(f, "role", n.spec.role.value)
+                    and _match(f, "membership", "accepted")):
+                continue
+            out.append(d.render_node(n))
+        return out
+    return _json(await d.manager_read(read))
+
+
+async def node_inspect(request: web.Request) -> web.Response:
+    d = _daemon(request)
+    ref = request.match_info["id"]
+    return _json(await d.manager_read(lambda tx: d.render_node(tx.lookup("node", ref))))
+
+
+async def node_update(request: web.Request) -> web.Response:
+    d = _daemon(request)
+    ref, version_ = request.match_info["id"], query_version(request)
+    spec = from_json(NodeSpec, await read_json(request))
+    await d.manager_call(lambda m: m.update_node(ref, version_, spec))
+    return web.Response(status=200)
+
+
+async def node_remove(request: web.Request) -> web.Response:
+    d = _daemon(request)
+    ref, force = request.match_info["id"], query_bool(request, "force")
+    await d.manager_call(lambda m: m.remove_node(ref, force))
+    return web.Response(status=200)
+
+
+# -- services ----------------------------------------------------------------------------
+
+async def services_list(request: web.Request) -> web.Response:
+    d = _daemon(request)
+    f = parse_filters(request)
+    status = query_bool(request, "status")
+
+    def read(tx: "ReadTx") -> list:
+        out = []
+        for s in tx.services():
+            labels = [f"{k}={v}" for k, v in s.spec.labels.items()] + list(s.spec.labels)
+            if not (_match(f, "id", s.id) and _match(f, "name", s.spec.name)
+                    and _match(f, "label", *labels)):
+                continue
+            doc = s.to_json()
+            if status:
+                doc["ServiceStatus"] = _service_status(tx, s)
+            out.append(doc)
+        return out
+    return _json(await d.manager_read(read))
+
+
+def _service_status(tx: "ReadTx", service: Any) -> dict:
+    tasks = [t for t in tx.tasks(service.id) if t.desired_state <= TaskState.RUNNING]
+    running = sum(1 for t in tasks if t.status.state == TaskState.RUNNING)
+    if service.spec.mode.replicated:
+        desired = service.spec.mode.replicated.replicas
+    else:
+        desired = len({t.node_id for t in tasks})
+    return {"RunningTasks": running, "DesiredTasks": desired, "CompletedTasks": 0}
+
+
+async def service_create(request: web.Request) -> web.Response:
+    d = _daemon(request)
+    spec = from_json(ServiceSpec, await read_json(request))
+    service = await d.manager_call(lambda m: m.create_service(spec))
+    return _json({"ID": service.id, "Warnings": None}, status=201)
+
+
+async def service_inspect(request: web.Request) -> web.Response:
+    d = _daemon(request)
+    ref = request.match_info["id"]
+    return _json(await d.manager_read(lambda tx: tx.lookup("service", ref).to_json()))
+
+
+async def service_update(request: web.Request) -> web.Response:
+    d = _daemon(request)
+    ref, version_ = request.match_info["id"], query_version(request)
+    body = await read_json(request)
+    if request.query.get("rollback") == "previous":
+        await d.manager_call(lambda m: m.rollback_service(ref, version_))
+    else:
+        spec = from_json(ServiceSpec, body)
+        await d.manager_call(lambda m: m.update_service(ref, version_, spec))
+    return _json({"Warnings": None})
+
+
+async def service_remove(request: web.Request) -> web.Response:
+    d = _daemon(request)
+    ref = request.match_info["id"]
+    await d.manager_call(lambda m: m.remove_service(ref))
+    return web.Response(status=200)
+
+
+async def service_logs(request: web.Request) -> web.StreamResponse:
+    return await _daemon(request).service_logs(request, request.match_info["id"], task=False)
+
+
+async def task_logs(request: web.Request) -> web.StreamResponse:
+    return await _daemon(request).service_logs(request, request.match_info["id"], task=True)
+
+
+# -- tasks -------------------------------------------------------------------------------
+
+async def tasks_list(request: web.Request) -> web.Response:
+    d = _daemon(request)
+    f = parse_filters(request)
+
+    def read(tx: "ReadTx") -> list:
+        services = {s.id: s for s in tx.services()}
+        nodes = {n.id: n for n in tx.nodes()}
+        want_services = {services[s].id if s in services else _resolve(tx, "service", s)
+                         for s in f.get("service", [])}
+        want_nodes = {_resolve(tx, "node", n) for n in f.get("node", [])}
+        out = []
+        for t in tx.all("task"):
+            if want_services and t.service_id not in want_services:
+                continue
+            if want_nodes and t.node_id not in want_nodes:
+                continue
+            if "desired-state" in f and t.desired_state.name.lower() not in f["desired-state"]:
+                continue
+            if not _match(f, "id", t.id):
+                continue
+            if "name" in f and not any(_task_name(t, services, nodes).startswith(n)
+                                       for n in f["name"]):
+                continue
+            out.append(t.to_json())
+        return out
+    return _json(await d.manager_read(read))
+
+
+def _resolve(tx: "ReadTx", kind: str, ref: str) -> str:
+    try:
+        return tx.lookup(kind, ref).id
+    except Exception:  # noqa: BLE001 - an unknown name filters everything out
+        return "\0" + ref
+
+
+def _task_name(t: Any, services: dict, nodes: dict) -> str:
+    svc = services.get(t.service_id)
+    name = svc.spec.name if svc else t.service_id
+    return f"{name}.{t.slot}" if t.slot else f"{name}.{t.node_id}"
+
+
+async def task_inspect(request: web.Request) -> web.Response:
+    d = _daemon(request)
+    ref = request.match_info["id"]
+    return _json(await d.manager_read(lambda tx: tx.lookup("task", ref).to_json()))
+
+
+# -- secrets and configs -----------------------------------------------------------------
+
+def _secret_like(kind: str, spec_cls: type) -> list[tuple[str, str, Any]]:
+    plural = kind + "s"
+
+    async def list_(request: web.Request) -> web.Response:
+        d = _daemon(request)
+        f = parse_filters(request)
+        return _json(await d.manager_read(lambda tx: [
+            d.render_secret_like(o) for o in tx.all(kind)
+            if _match(f, "id", o.id) and _match(f, "name", o.spec.name)]))
+
+    async def create(request: web.Request) -> web.Response:
+        d = _daemon(request)
+        body = await read_json(request)
+        data = body.get("Data")
+        if data is not None:
+            try:
+                base64.b64decode(data, validate=True)
+            except ValueError:
+                raise APIError(400, f"invalid {kind} data: not base64") from None
+        spec = from_json(spec_cls, body)
+        create_fn = "create_secret" if kind == "secret" else "create_config"
+        obj = await d.manager_call(lambda m: getattr(m, create_fn)(spec))
+        return _json({"ID": obj.id}, status=201)
+
+    async def inspect(request: web.Request) -> web.Response:
+        d = _daemon(request)
+        ref = request.match_info["id"]
+        return _json(await d.manager_read(lambda tx: d.render_secret_like(tx.lookup(kind, ref))))
+
+    async def remove(request: web.Request) -> web.Response:
+        d = _daemon(request)
+        ref = request.match_info["id"]
+        remove_fn = "remove_secret" if kind == "secret" else "remove_config"
+        await d.manager_call(lambda m: getattr(m, remove_fn)(ref))
+        return web.Response(status=204)
+
+    return [("GET", f"/{plural}", list_), ("POST", f"/{plural}/create", create),
+            ("GET", f"/{plural}/{{id}}", inspect), ("DELETE", f"/{plural}/{{id}}", remove)]
+
+
+async def raft_status(request: web.Request) -> web.Response:
+    return _json(await _daemon(request).raft_status())
+
+
+def setup_routes(app: web.Application) -> None:
+    routes: list[tuple[str, str, Any]] = [
+        ("GET", "/_ping", ping), ("HEAD", "/_ping", ping), ("GET", "/version", version),
+        ("GET", "/info", info),
+        ("GET", "/swarm", swarm_inspect), ("POST", "/swarm/init", swarm_init),
+        ("POST", "/swarm/join", swarm_join), ("POST", "/swarm/leave", swarm_leave),
+        ("POST", "/swarm/update", swarm_update),
+        ("GET", "/nodes", nodes_list), ("GET", "/nodes/{id}", node_inspect),
+        ("POST", "/nodes/{id}/update", node_update), ("DELETE", "/nodes/{id}", node_remove),
+        ("GET", "/services", services_list), ("POST", "/services/create", service_create),
+        ("GET", "/services/{id}", service_inspect),
+        ("POST", "/services/{id}/update", service_update),
+        ("DELETE", "/services/{id}", service_remove),
+        ("GET", "/services/{id}/logs", service_logs),
+        ("GET", "/tasks", tasks_list), ("GET", "/tasks/{id}", task_inspect),
+        ("GET", "/tasks/{id}/logs", task_logs),
+        ("GET", "/swarmlab/raft", raft_status),
+    ]
+    routes += _secret_like("secret", SecretSpec) + _secret_like("config", ConfigSpec)
+    add_routes(app, routes)

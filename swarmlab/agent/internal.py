@@ -1,0 +1,149 @@
+"""Node-to-manager calls that Docker carries over gRPC on port 2377: joining, and the
+dispatcher's sessions and heartbeats. Here they are JSON over the managers' API,
+answered by the leader (other managers forward them)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from ..api import NodeRole, NodeState, PublishMode, TaskState, TaskStatus, from_json
+from .api import APIError, ForwardToLeader, add_routes, read_json
+from .manager_role import raft_id_of
+
+if TYPE_CHECKING:
+    from .daemon import NodeDaemon
+
+
+def _leading(request: web.Request) -> "NodeDaemon":
+    d: NodeDaemon = request.app["daemon"]
+    d._require_manager()
+    if not d.manager.is_leader():
+        raise ForwardToLeader()
+    return d
+
+
+def _managers(d: "NodeDaemon", view: Any) -> dict[str, str]:
+    out = {}
+    for n in view.nodes():
+        if n.manager_status is not None and n.status.addr:
+            host = n.status.addr.rpartition(":")[0]
+            out[f"http://{host}:{d.api_port}"] = n.status.addr
+    return out
+
+
+async def join(request: web.Request) -> web.Response:
+    d = _leading(request)
+    body = await read_json(request)
+    token, hostname, addr = body.get("JoinToken", ""), body.get("Hostname", ""), body.get("Addr", "")
+    if not hostname or not addr:
+        raise APIError(400, "invalid join request: Hostname and Addr are required")
+    m = d.manager
+
+    def run() -> dict:
+        node = m.manager.join(token, hostname, addr)
+        view = m.store.view()
+        managers = _managers(d, view)
+        peers = {str(rid): f"{a[0]}:{a[1]}" for rid, a in m.addresses.items()}
+        return {"NodeID": node.id, "Role": node.spec.role.value, "Managers": managers,
+                "RaftPeers": peers}
+    return web.json_response(await m.control.call(run))
+
+
+async def leader(request: web.Request) -> web.Response:
+    d: NodeDaemon = request.app["daemon"]
+    d._require_manager()
+    if d.manager.is_leader():
+        return web.json_response({"API": d.api_url})
+    url = d.leader_api_url()
+    if url is None:
+        raise APIError(503, "no leader")
+    return web.json_response({"API": url})
+
+
+async def session(request: web.Request) -> web.Response:
+    d = _leading(request)
+    body = await read_json(request)
+    m = d.manager
+    node_id, addr = body.get("NodeID", ""), body.get("Addr", "")
+    sid = await m.control.call(lambda: m.manager.dispatcher.register(node_id, addr=addr))
+    return web.json_response({"SessionID": sid,
+                              "Period": m.manager.dispatcher.heartbeat_period_ns})
+
+
+async def heartbeat(request: web.Request) -> web.Response:
+    d = _leading(request)
+    body = await read_json(request)
+    m = d.manager
+    node_id, sid = body.get("NodeID", ""), body.get("SessionID", "")
+    updates = [(s["TaskID"], from_json(TaskStatus, s["Status"])) for s in body.get("Statuses", [])]
+    d.endpoints[node_id] = body.get("Endpoints") or {}
+
+    def run() -> dict:
+        disp = m.manager.dispatcher
+        try:
+            period = disp.heartbeat(node_id, sid)
+        except Exception as e:  # noqa: BLE001 - unknown session: the agent registers again
+            raise APIError(400, f"session invalid: {e}") from None
+        if updates:
+            disp.update_task_status(node_id, sid, updates)
+        a = disp.assignments(node_id, sid)
+        view = m.store.view()
+        services = {s.id: s for s in view.services()}
+        tasks = []
+        for t in a.tasks:
+            doc = t.to_json()
+            svc = services.get(t.service_id)
+            if svc is not None:
+                doc["ServiceAnnotations"] = {"Name": svc.spec.name}
+                doc["_Ports"] = [p for p in (doc.get("Endpoint") or {}).get("Spec", {}).get(
+                    "Ports", [])] or _ports(svc)
+            tasks.append(doc)
+        return {"Period": period, "Tasks": tasks,
+                "Secrets": [s.to_json() for s in a.secrets],
+                "Configs": [c.to_json() for c in a.configs],
+                "Managers": _managers(d, view), "Mesh": mesh_table(d, view)}
+    return web.json_response(await m.control.call(run))
+
+
+def _ports(svc: Any) -> list[dict]:
+    spec = svc.spec.endpoint_spec
+    if spec is None:
+        return []
+    from ..api import to_json
+    return [to_json(p) for p in spec.ports]
+
+
+def mesh_table(d: "NodeDaemon", view: Any) -> dict[str, list]:
+    """Published ingress port -> the endpoints of that service's running tasks."""
+    ready = {n.id for n in view.nodes() if n.status.state == NodeState.READY}
+    table: dict[str, list] = {}
+    for svc in view.services():
+        spec = svc.spec.endpoint_spec
+        if spec is None:
+            continue
+        for p in spec.ports:
+            if not p.published_port or p.publish_mode == PublishMode.HOST:
+                continue
+            backends = []
+            for t in view.tasks(svc.id):
+                if t.status.state != TaskState.RUNNING or t.desired_state != TaskState.RUNNING:
+                    continue
+                if t.node_id not in ready:
+                    continue
+                for target, host, port in d.endpoints.get(t.node_id, {}).get(t.id, []):
+                    if target == p.target_port and host:
+                        backends.append([host, port])
+            table[str(p.published_port)] = backends
+    return table
+
+
+def setup_internal_routes(app: web.Application) -> None:
+    add_routes(app, [("POST", "/swarmlab/join", join), ("GET", "/swarmlab/leader", leader),
+                     ("POST", "/swarmlab/dispatcher/session", session),
+                     ("POST", "/swarmlab/dispatcher/heartbeat", heartbeat)])
+    from .logs import setup_log_routes
+    setup_log_routes(app)
+
+
+__all__ = ["setup_internal_routes", "raft_id_of", "NodeRole"]

@@ -1,0 +1,204 @@
+"""A node's manager role: Raft + the replicated store + the control plane.
+
+Theory of operation: the Raft shell (`swarmlab.raft.server.RaftServer`) runs on
+the node's event loop and hands committed entries to the control thread, which
+applies them to the `MemoryStore`; the `Manager` (API operations and, on the
+leader, the reconcile loop) runs on the control thread and writes through a
+`RaftProposer`. Raft peers are the managers' swarm addresses, learned from the
+store (every Node object carries its address) and, for a joining manager, from
+the join answer. Membership changes requested by the control plane (promote,
+demote) become Raft conf changes here, one at a time.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import pathlib
+import random
+import time
+from typing import Any, Callable
+
+from ..api import NodeRole, WallClock
+from ..manager import Manager, quorum_after_removal
+from ..raft.core import NotLeader
+from ..raft.file_storage import FileStorage
+from ..raft.messages import ConfChange, ConfChangeType, Entry, Role
+from ..store import MemoryStore
+from .control import ControlThread, RaftProposer
+from .raftshell import SwarmRaftServer
+
+log = logging.getLogger("swarmlab.agent.manager")
+
+SNAPSHOT_EVERY = 500  # applied entries between store snapshots (log compaction)
+MEMBERSHIP_WAIT_S = 5.0
+
+
+def raft_id_of(node_id: str) -> int:
+    """A stable, non-zero Raft id for a swarm node id."""
+    return int(hashlib.sha256(node_id.encode()).hexdigest()[:13], 16) or 1
+
+
+class _StoreMachine:
+    """The Raft server's state machine: committed entries go to the control thread."""
+
+    def __init__(self, role: "ManagerRole") -> None:
+        self.role = role
+
+    def on_apply(self, entry: Entry) -> None:
+        self.role.control.deliver([entry])
+
+    def snapshot(self) -> bytes:  # compaction is driven from the control thread instead
+        raise RuntimeError("the manager compacts from its control thread")
+
+    def restore(self, data: bytes, index: int = 0) -> None:
+        node = self.role.raft.node
+        if not index and node is not None:
+            index = node.log.snapshot.index  # an installed snapshot: the log now starts there
+        self.role.control.restore(data, index)
+
+
+class ManagerRole:
+    def __init__(self, node_id: str, hostname: str, swarm_addr: tuple[str, int],
+                 state_dir: pathlib.Path, profile: str,
+                 peers: dict[int, tuple[str, int]] | None = None,
+                 blocked: Callable[[str], bool] | None = None) -> None:
+        self.node_id = node_id
+        self.hostname = hostname
+        self.raft_id = raft_id_of(node_id)
+        self.swarm_addr = swarm_addr
+        self.profile = profile
+        self.loop = asyncio.get_running_loop()
+        self.store = MemoryStore(proposer=None, clock=WallClock(), name=hostname)
+        self.control = ControlThread(self.store, name=f"control-{hostname}")
+        self.store.proposer = RaftProposer(self.control, self.loop, self._propose)
+        self.control.on_applied = self._after_apply
+        self.manager = Manager(self.store, WallClock(), random.Random(), node_id=node_id,
+                               membership=_Membership(self), profile=profile,
+                               is_leader=self.is_leader)
+        all_peers = dict(peers or {})
+        all_peers[self.raft_id] = swarm_addr
+        raft_dir = state_dir / "raft"
+        self.raft = SwarmRaftServer(self.raft_id, all_peers, FileStorage(str(raft_dir)), profile,
+                               state_machine=_StoreMachine(self), snapshot_every=0)
+        self.raft.transport.blocked = blocked
+        self.addresses: dict[int, tuple[str, int]] = dict(all_peers)  # raft id -> swarm addr
+        self.api_urls: dict[int, str] = {}
+        self._last_snapshot = 0
+        self._tick_task: asyncio.Task | None = None
+
+    async def start(self, bootstrap: bool) -> None:
+        """Start Raft. A bootstrapping manager is the only voter; a joining one learns the
+        voters from the leader's log."""
+        await self.raft.start(bootstrap=bootstrap)
+        self._tick_task = asyncio.create_task(self._reconcile_loop())
+
+    async def close(self) -> None:
+        if self._tick_task:
+            self._tick_task.cancel()
+        await self.raft.close()
+        self.control.close()
+
+    # -- raft --------------------------------------------------------------------------
+    def is_leader(self) -> bool:
+        node = self.raft.node
+        return node is not None and node.role is Role.LEADER
+
+    def leader_raft_id(self) -> int:
+        return self.raft.node.leader if self.raft.node else 0
+
+    def _propose(self, data: bytes) -> tuple[int, int]:
+        return self.raft.propose(data)
+
+    def status(self) -> dict[str, Any]:
+        n = self.raft.node
+        assert n is not None
+        return {"State": {"pre-candidate": "candidate"}.get(n.role.value, n.role.value),
+                "Term": n.term, "Commit": n.log.committed, "Applied": self.control.applied_index,
+                "LastIndex": n.log.last_index(), "LeaderRaftID": n.leader,
+                "Voters": list(n.voters)}
+
+    def reachable(self) -> set[int]:
+        """Raft ids the leader heard from recently (all voters when not leading)."""
+        n = self.raft.node
+        if n is None or n.role is not Role.LEADER:
+            return set(n.voters) if n else set()
+        return {v for v, pr in n.prs.items() if v == n.id or pr.recent_active
+                or pr.match >= n.log.committed}
+
+    # -- after each applied batch (control thread) --------------------------------------
+    def _after_apply(self) -> None:
+        view = self.store.view()
+        for node in view.nodes():
+            rid = raft_id_of(node.id)
+            addr = node.status.addr or (node.manager_status.addr if node.manager_status else "")
+            if node.spec.role == NodeRole.MANAGER or node.manager_status is not None:
+                if addr and rid not in self.addresses:
+                    host, _, port = addr.rpartition(":")
+                    a = (host, int(port))
+                    self.addresses[rid] = a
+                    self.loop.call_soon_threadsafe(self.raft.add_peer, rid, a)
+        applied = self.control.applied_index
+        if applied - self._last_snapshot >= SNAPSHOT_EVERY:
+            data = self.store.snapshot()
+            self._last_snapshot = applied
+            self.loop.call_soon_threadsafe(self.raft.compact, applied, data)
+
+    # -- the leader's reconcile loop ----------------------------------------------------
+    async def _reconcile_loop(self) -> None:
+        from ..raft.profiles import profile as timing
+        period = max(0.05, timing(self.profile).tick_ms / 1000 * 2)
+        while True:
+            await asyncio.sleep(period)
+            if not self.is_leader():
+                continue
+            try:
+                await self.control.call(self.manager.tick)
+            except Exception:  # noqa: BLE001 - the loop must survive any one tick
+                log.exception("reconcile tick failed")
+
+
+class _Membership:
+    """The control plane's membership requests as Raft conf changes (control thread)."""
+
+    def __init__(self, role: ManagerRole) -> None:
+        self.role = role
+
+    def _on_loop(self, fn: Callable[[], Any]) -> Any:
+        async def run() -> Any:
+            return fn()
+        return asyncio.run_coroutine_threadsafe(run(), self.role.loop).result(MEMBERSHIP_WAIT_S)
+
+    def _change(self, kind: ConfChangeType, node_id: str) -> None:
+        rid = raft_id_of(node_id)
+        node = self.role.raft.node
+        want_in = kind is ConfChangeType.ADD_NODE
+        if node is None or (rid in node.voters) == want_in:
+            return
+        if node.role is not Role.LEADER:
+            raise NotLeader(node.leader)
+        self._on_loop(lambda: self.role.raft.propose_conf_change(ConfChange(kind, rid)))
+        deadline = time.monotonic() + MEMBERSHIP_WAIT_S
+        while (rid in node.voters) != want_in:  # committed changes take effect at commit
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"membership change for {node_id} not committed")
+            time.sleep(0.01)
+
+    def add_manager(self, node_id: str) -> None:
+        self._change(ConfChangeType.ADD_NODE, node_id)
+
+    def remove_manager(self, node_id: str) -> None:
+        self._change(ConfChangeType.REMOVE_NODE, node_id)
+
+    def transfer_leadership(self, to_node_id: str) -> None:
+        rid = raft_id_of(to_node_id)
+        self._on_loop(lambda: self.role.raft.transfer_leadership(rid))
+
+    def can_remove(self, node_id: str, reachable: set[str]) -> bool:
+        node = self.role.raft.node
+        if node is None:
+            return False
+        by_rid = {raft_id_of(n): n for n in reachable}
+        members = {str(v) for v in node.voters}
+        live = {str(v) for v in self.role.reachable()} | {str(r) for r in by_rid}
+        return quorum_after_removal(members, live & members, str(raft_id_of(node_id)))

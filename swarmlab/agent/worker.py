@@ -1,0 +1,241 @@
+"""The worker: the part of every node that runs what the managers assign.
+
+Theory of operation (swarmkit's `agent`): the worker keeps a session with the
+leader's dispatcher. Every poll it sends a heartbeat carrying the status of
+its tasks and gets back its assignment (its tasks, and only the secrets and
+configs those tasks use) plus the routing mesh's table. It then reconciles:
+a task assigned and desired running gets a runtime controller
+(prepare -> start -> wait); a task whose desired state moved past running is
+shut down with its grace period; a task no longer assigned is removed. Task
+status only moves forward; the runtime reports, the worker forwards.
+A lost leader just means trying the next manager; tasks keep running.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import ClientError, ClientSession, ClientTimeout
+
+from ..runtime import (
+    Controller, FileMount, HealthCheck, PortConfig, TaskRuntimeSpec, TaskState as RState,
+)
+from ..runtime import TaskStatus as RStatus
+
+if TYPE_CHECKING:
+    from .daemon import NodeDaemon
+
+log = logging.getLogger("swarmlab.agent.worker")
+
+NS = 1_000_000_000
+DESIRED_RUNNING = {"new", "pending", "assigned", "accepted", "preparing", "ready", "starting",
+                   "running"}
+
+
+def runtime_spec(task: dict, node_name: str, secrets: dict[str, dict],
+                 configs: dict[str, dict]) -> TaskRuntimeSpec:
+    """Engine-API task JSON -> what the runtime needs (plain values only)."""
+    import base64
+    spec = task.get("Spec", {})
+    cs = spec.get("ContainerSpec", {})
+    service = task.get("ServiceAnnotations", {}).get("Name") or task.get("_ServiceName", "")
+    slot = task.get("Slot") or task.get("NodeID", "")
+    hc = cs.get("Healthcheck")
+    health = None
+    if hc and hc.get("Test"):
+        health = HealthCheck(tuple(hc["Test"]), interval_s=hc.get("Interval", 30 * NS) / NS,
+                             timeout_s=hc.get("Timeout", 30 * NS) / NS,
+                             retries=hc.get("Retries", 3),
+                             start_period_s=hc.get("StartPeriod", 0) / NS)
+    mounts = []
+    for ref in cs.get("Secrets") or []:
+        s = secrets.get(ref.get("SecretID", ""))
+        if s is None:
+            continue
+        f = ref.get("File") or {}
+        mounts.append(FileMount(f.get("Name") or ref.get("SecretName", ""),
+                                base64.b64decode(s["Spec"].get("Data", "")),
+                                int(f.get("UID", "0") or 0), int(f.get("GID", "0") or 0),
+                                f.get("Mode", 0o444)))
+    cmounts = []
+    for ref in cs.get("Configs") or []:
+        c = configs.get(ref.get("ConfigID", ""))
+        if c is None:
+            continue
+        f = ref.get("File") or {}
+        target = f.get("Name") or "/" + ref.get("ConfigName", "")
+        cmounts.append(FileMount(target, base64.b64decode(c["Spec"].get("Data", "")),
+                                 int(f.get("UID", "0") or 0), int(f.get("GID", "0") or 0),
+                                 f.get("Mode", 0o444)))
+    ports = tuple(PortConfig(p.get("TargetPort", 0), p.get("PublishedPort", 0),
+                             p.get("Protocol", "tcp"), p.get("PublishMode", "ingress"))
+                  for p in (task.get("Endpoint", {}).get("Spec", {}).get("Ports") or
+                            task.get("_Ports") or []))
+    return TaskRuntimeSpec(
+        task_id=task["ID"], task_name=f"{service}.{slot}.{task['ID']}", service_name=service,
+        node_name=node_name, image=cs.get("Image", ""), command=tuple(cs.get("Command") or ()),
+        args=tuple(cs.get("Args") or ()), env=tuple(cs.get("Env") or ()), ports=ports,
+        healthcheck=health, stop_grace_period_s=(cs.get("StopGracePeriod") or 10 * NS) / NS,
+        secrets=tuple(mounts), configs=tuple(cmounts), hostname=cs.get("Hostname", ""))
+
+
+def status_json(st: RStatus) -> dict[str, Any]:
+    from ..api import format_time
+    doc: dict[str, Any] = {"Timestamp": format_time(int(st.timestamp * NS)),
+                           "State": st.state.docker_name, "Message": st.message}
+    if st.err:
+        doc["Err"] = st.err
+    cstat: dict[str, Any] = {}
+    if st.pid:
+        cstat["PID"] = st.pid
+    if st.exit_code:
+        cstat["ExitCode"] = st.exit_code
+    if cstat:
+        doc["ContainerStatus"] = cstat
+    return doc
+
+
+class Worker:
+    def __init__(self, daemon: "NodeDaemon", executor: Any) -> None:
+        self.d = daemon
+        self.executor = executor
+        self.controllers: dict[str, Controller] = {}
+        self.runners: dict[str, asyncio.Task] = {}
+        self.specs: dict[str, TaskRuntimeSpec] = {}
+        self.session: str | None = None
+        self.manager_url: str | None = None
+        self._task: asyncio.Task | None = None
+        self.poll_s = 0.2 if daemon.profile == "lab" else 1.0
+        self.connected = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop())
+
+    async def close(self, stop_tasks: bool) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if stop_tasks:
+            await asyncio.gather(*(self._stop(tid, remove=True) for tid in list(self.controllers)),
+                                 return_exceptions=True)
+
+    # -- the session ----------------------------------------------------------------------
+    async def _loop(self) -> None:
+        async with ClientSession(timeout=ClientTimeout(total=5)) as http:
+            while True:
+                try:
+                    await self._exchange(http)
+                    self.connected = True
+                    await asyncio.sleep(self.poll_s)
+                except (ClientError, asyncio.TimeoutError, OSError, _Redial) as e:
+                    log.debug("%s: dispatcher unreachable (%s); trying another manager",
+                              self.d.name, e)
+                    self.connected = False
+                    self.session, self.manager_url = None, None
+                    await asyncio.sleep(self.poll_s + random.random() * self.poll_s)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - the worker must keep going
+                    log.exception("%s: worker loop error", self.d.name)
+                    await asyncio.sleep(1.0)
+
+    async def _post(self, http: ClientSession, path: str, body: dict) -> dict:
+        if self.d.blocked_url(self.manager_url):
+            raise _Redial("partitioned from the manager")
+        async with http.post(self.manager_url + path, json=body,
+                             headers={"X-Swarmlab-Node": self.d.name}) as r:
+            doc = await r.json(content_type=None)
+            if r.status >= 400:
+                raise _Redial(doc.get("message", r.status) if isinstance(doc, dict) else r.status)
+            return doc
+
+    async def _exchange(self, http: ClientSession) -> None:
+        if self.manager_url is None:
+            self.manager_url = await self.d.pick_manager_url(http)
+            if self.manager_url is None:
+                raise _Redial("no manager reachable")
+        if self.session is None:
+            doc = await self._post(http, "/swarmlab/dispatcher/session",
+                                   {"NodeID": self.d.node_id, "Addr": self.d.swarm_addr_str,
+                                    "Hostname": self.d.name})
+            self.session = doc["SessionID"]
+        doc = await self._post(http, "/swarmlab/dispatcher/heartbeat", {
+            "NodeID": self.d.node_id, "SessionID": self.session,
+            "Statuses": [{"TaskID": tid, "Status": status_json(c.status)}
+                         for tid, c in self.controllers.items()],
+            "Endpoints": self._endpoints()})
+        self.d.remember_managers(doc.get("Managers") or [])
+        await self._reconcile(doc)
+        await self.d.update_mesh(doc.get("Mesh") or {})
+
+    def _endpoints(self) -> dict[str, list]:
+        out = {}
+        for tid, c in self.controllers.items():
+            if c.status.state == RState.RUNNING:
+                out[tid] = [[p.target_port, *(c.endpoint(p.target_port) or ("", 0))]
+                            for p in self.specs[tid].ports] or [[0, *(c.endpoint(0) or ("", 0))]]
+        return out
+
+    # -- reconciling tasks ----------------------------------------------------------------
+    async def _reconcile(self, doc: dict) -> None:
+        secrets = {s["ID"]: s for s in doc.get("Secrets") or []}
+        configs = {c["ID"]: c for c in doc.get("Configs") or []}
+        assigned = {t["ID"]: t for t in doc.get("Tasks") or []}
+        for tid, t in assigned.items():
+            desired = t.get("DesiredState", "running")
+            if desired in DESIRED_RUNNING and tid not in self.controllers:
+                state = t.get("Status", {}).get("State", "new")
+                if state in ("assigned", "accepted", "new", "pending"):
+                    self._launch(runtime_spec(t, self.d.name, secrets, configs))
+            elif desired not in DESIRED_RUNNING and tid in self.controllers:
+                self._stop_soon(tid, remove=False)
+        for tid in list(self.controllers):
+            if tid not in assigned:
+                self._stop_soon(tid, remove=True)
+
+    def _launch(self, spec: TaskRuntimeSpec) -> None:
+        ctl = self.executor.controller(spec)
+        self.controllers[spec.task_id] = ctl
+        self.specs[spec.task_id] = spec
+        self.runners[spec.task_id] = asyncio.create_task(self._run(ctl))
+
+    async def _run(self, ctl: Controller) -> None:
+        try:
+            await ctl.prepare()
+            await ctl.start()
+            await ctl.wait()
+        except Exception as e:  # noqa: BLE001 - the status already says rejected/failed
+            log.info("%s: task %s ended: %s", self.d.name, ctl.spec.task_name, e)
+
+    def _stop_soon(self, tid: str, remove: bool) -> None:
+        key = f"stop:{tid}"
+        if key not in self.runners or self.runners[key].done():
+            self.runners[key] = asyncio.create_task(self._stop(tid, remove))
+
+    async def _stop(self, tid: str, remove: bool) -> None:
+        ctl = self.controllers.get(tid)
+        if ctl is None:
+            return
+        if ctl.status.state < RState.COMPLETE:
+            await ctl.shutdown()
+        if remove:
+            await ctl.remove()
+            self.controllers.pop(tid, None)
+            self.specs.pop(tid, None)
+            run = self.runners.pop(tid, None)
+            if run:
+                run.cancel()
+
+    def logs(self, task_ids: set[str], tail: int | None) -> list[tuple[str, Any]]:
+        out = []
+        for tid in task_ids:
+            ctl = self.controllers.get(tid)
+            if ctl is not None:
+                out += [(self.specs[tid].task_name, line) for line in ctl.logs(tail=tail)]
+        return out
+
+
+class _Redial(Exception):
+    pass
