@@ -1,2 +1,9 @@
 """swarmlab: a teaching lab kit for container orchestration in the style of Docker Swarm."""
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):  # `from swarmlab import Lab` without importing it up front
+    if name == "Lab":
+        from .lab import Lab
+        return Lab
+    raise AttributeError(name)

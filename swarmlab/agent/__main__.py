@@ -18,6 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", choices=("lab", "swarm"), default="lab")
     ap.add_argument("--node-index", type=int, default=0)
     ap.add_argument("--faults-file", default=None)
+    ap.add_argument("--runtime-dir", default=None,
+                    help="where task files (secrets) live; a tmpfs (default /dev/shm/swarmlab/NAME)")
     ap.add_argument("--log-level", default="INFO")
     a = ap.parse_args(argv)
     logging.basicConfig(level=a.log_level.upper(), stream=sys.stderr,
@@ -28,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     async def run() -> None:
         d = NodeDaemon(a.name, a.addr, a.state_dir, api_port=a.api_port,
                        swarm_port=a.swarm_port, profile=a.profile, node_index=a.node_index,
-                       faults_file=a.faults_file)
+                       faults_file=a.faults_file, runtime_dir=a.runtime_dir)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

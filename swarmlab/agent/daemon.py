@@ -37,7 +37,9 @@ ALREADY_IN_SWARM = ("This node is already part of a swarm. Use \"docker swarm le
 class NodeDaemon:
     def __init__(self, name: str, addr: str, state_dir: str | pathlib.Path, *,
                  api_port: int = 2375, swarm_port: int = 2377, profile: str = "lab",
-                 node_index: int = 0, faults_file: str | None = None) -> None:
+                 node_index: int = 0, faults_file: str | None = None,
+                 runtime_dir: str | None = None) -> None:
+        self.runtime_dir = runtime_dir
         self.name, self.addr = name, addr
         self.api_port, self.swarm_port = api_port, swarm_port
         self.profile = profile
@@ -69,7 +71,7 @@ class NodeDaemon:
         from ..runtime import ProcessExecutor
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.executor = ProcessExecutor(self.name, node_index=self.node_index,
-                                        node_address=self.addr)
+                                        node_address=self.addr, root_dir=self.runtime_dir)
         self.mesh = RoutingMesh(self.name, self.addr)
         self.firewall.start(self.addr)
         app = web.Application(middlewares=[docker_errors], client_max_size=4 << 20)

@@ -14,6 +14,7 @@ from aiohttp import web
 from ..api import (
     ConfigSpec, NodeSpec, SecretSpec, ServiceSpec, TaskState, from_json,
 )
+from .manager_role import raft_id_of
 from .api import APIError, add_routes, parse_filters, query_bool, query_version, read_json
 
 if TYPE_CHECKING:
@@ -287,6 +288,27 @@ async def raft_status(request: web.Request) -> web.Response:
     return _json(await _daemon(request).raft_status())
 
 
+async def raft_trace(request: web.Request) -> web.Response:
+    """This manager's recorded Raft events (`?since=` a time in seconds)."""
+    d = _daemon(request)
+    if d.manager is None:
+        return _json([])
+    since = float(request.query.get("since", "0") or 0)
+    names = await d.manager_read(lambda tx: {str(raft_id_of(n.id)): n.hostname
+                                             for n in tx.nodes()})
+    out = []
+    for ev in list(d.manager.raft.trace.events):
+        if ev.time is not None and ev.time < since:
+            continue
+        doc = ev.to_dict()
+        doc["node"] = names.get(str(ev.node), str(ev.node))
+        for k in ("src", "dst", "to", "leader"):
+            if k in doc:
+                doc[k] = names.get(str(doc[k]), doc[k])
+        out.append(doc)
+    return _json(out)
+
+
 def setup_routes(app: web.Application) -> None:
     routes: list[tuple[str, str, Any]] = [
         ("GET", "/_ping", ping), ("HEAD", "/_ping", ping), ("GET", "/version", version),
@@ -303,7 +325,7 @@ def setup_routes(app: web.Application) -> None:
         ("GET", "/services/{id}/logs", service_logs),
         ("GET", "/tasks", tasks_list), ("GET", "/tasks/{id}", task_inspect),
         ("GET", "/tasks/{id}/logs", task_logs),
-        ("GET", "/swarmlab/raft", raft_status),
+        ("GET", "/swarmlab/raft", raft_status), ("GET", "/swarmlab/trace", raft_trace),
     ]
     routes += _secret_like("secret", SecretSpec) + _secret_like("config", ConfigSpec)
     add_routes(app, routes)

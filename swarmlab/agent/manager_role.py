@@ -35,8 +35,8 @@ MEMBERSHIP_WAIT_S = 5.0
 
 
 def raft_id_of(node_id: str) -> int:
-    """A stable, non-zero Raft id for a swarm node id."""
-    return int(hashlib.sha256(node_id.encode()).hexdigest()[:13], 16) or 1
+    """A stable, non-zero Raft id for a swarm node id (31 bits: the wire format's range)."""
+    return (int(hashlib.sha256(node_id.encode()).hexdigest()[:8], 16) & 0x7FFFFFFF) or 1
 
 
 class _StoreMachine:

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any, Callable
 
 from ..raft.codec import CodecError, FrameKind, decode_value
 from ..raft.core import Config, RaftNode
 from ..raft.messages import ConfChange, Message, NodeId
 from ..raft.server import RaftServer
+from ..raft.trace import TraceRecorder
 from ..raft.transport import Address, Conn, PeerLink, Transport
 
 log = logging.getLogger("swarmlab.agent.raft")
+
+TRACE_LIMIT = 20_000  # events kept per manager for `lab.trace()` and the notebooks
 
 
 class SwarmTransport(Transport):
@@ -76,7 +80,8 @@ class SwarmRaftServer(RaftServer):
         p = self.profile
         cfg = Config(self.id, election_tick=p.election_tick, heartbeat_tick=p.heartbeat_tick)
         voters = (self.id,) if bootstrap else ()
-        self.node = RaftNode(cfg, self.rng, state, peers=voters)
+        self.trace = TraceRecorder(time.time, limit=TRACE_LIMIT)
+        self.node = RaftNode(cfg, self.rng, state, peers=voters, tracer=self.trace)
         await self.transport.start()
         self._tasks = [asyncio.create_task(self._ticker()), asyncio.create_task(self._run())]
 

@@ -40,6 +40,7 @@ class NodeRecord:
     swarm_port: int = SWARM_PORT
     pid: int | None = None
     container: str | None = None
+    node_index: int = 0  # which task-address range the node owns (runtime.addresses)
 
     @property
     def api_url(self) -> str:

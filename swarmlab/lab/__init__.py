@@ -1,0 +1,330 @@
+"""Labs: a named set of nodes, started, faulted and stopped from Python or the CLI.
+
+    from swarmlab import Lab
+    with Lab.up(managers=3, workers=2) as lab:
+        c = lab.client()                       # a docker-py DockerClient on a manager
+        c.services.create("swarmlab/web:1", name="www", ...)
+        lab.kill(lab.leader())                 # and watch another manager take over
+
+The local backend runs nodes as processes on 127.0.x.y (see `local.py`); the
+docker backend (`swarmlab.backends.docker`) runs them as Docker-in-Docker
+containers. Either way each node serves the Engine API, so docker-py is the client.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import shutil
+import time
+import urllib.request
+from typing import Any, Callable
+
+from . import local
+from .registry import (
+    API_PORT, SWARM_PORT, LabNotFound, LabRecord, NodeNotFound, NodeRecord, default_lab_name,
+    lab_dir, list_labs, load,
+)
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def _docker_client(url: str) -> Any:
+    import docker
+    return docker.DockerClient(base_url=url.replace("http://", "tcp://"), version="1.44",
+                               timeout=30)
+
+
+class Lab:
+    def __init__(self, record: LabRecord) -> None:
+        self.record = record
+
+    # -- starting and finding labs ---------------------------------------------------------
+    @classmethod
+    def up(cls, name: str | None = None, *, backend: str = "local", managers: int | None = None,
+           workers: int | None = None, nodes: int | None = None, profile: str = "lab",
+           engine: str = "swarmlab", progress: Progress = _quiet) -> "Lab":
+        """Start a lab. With `nodes=N`, N nodes and no swarm (for the init/join lessons);
+        otherwise `managers` (default 1) and `workers` (default 2) form a swarm."""
+        name = name or default_lab_name()
+        if (lab_dir(name) / "lab.json").exists():
+            raise FileExistsError(f"a lab named {name!r} exists already "
+                                  f"(swarmlab lab down --name {name})")
+        if backend == "docker":
+            from ..backends.docker import lab as docker_lab
+            return cls(docker_lab.up(name, managers=managers, workers=workers, nodes=nodes,
+                                     profile=profile, engine=engine, progress=progress))
+        if backend != "local":
+            raise ValueError(f"unknown backend {backend!r} (local or docker)")
+        if nodes is None:
+            managers = 1 if managers is None else managers
+            workers = 2 if workers is None else workers
+            count = managers + workers
+        else:
+            count = nodes
+        if count < 1:
+            raise ValueError("a lab needs at least one node")
+        slot = local.free_slot()
+        indexes = local.free_node_indexes(count)
+        rec = LabRecord(name=name, backend="local", profile=profile, nodes=[
+            NodeRecord(f"node{k + 1}", f"127.0.{slot}.{k + 1}", node_index=indexes[k])
+            for k in range(count)])
+        rec.save()
+        lab = cls(rec)
+        t0 = time.monotonic()
+        try:
+            for n in rec.nodes:
+                local.spawn(rec, n)
+            rec.save()
+            for n in rec.nodes:
+                local.wait_api(n)
+            progress(f"{count} nodes up in {time.monotonic() - t0:.1f}s")
+            if nodes is None:
+                lab._form_swarm(managers or 1, progress)
+        except BaseException:
+            lab.down()
+            raise
+        return lab
+
+    @classmethod
+    def attach(cls, name: str | None = None) -> "Lab":
+        return cls(load(name))
+
+    @staticmethod
+    def ls() -> list[LabRecord]:
+        return list_labs()
+
+    def __enter__(self) -> "Lab":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.down()
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def nodes(self) -> list[str]:
+        return [n.name for n in self.record.nodes]
+
+    # -- talking to nodes --------------------------------------------------------------------
+    def client(self, node: str | None = None) -> Any:
+        """A docker-py DockerClient on `node` (default: the leader, else any manager)."""
+        if node is None:
+            node = self.leader() or self.managers()[0]
+        return _docker_client(self.record.node(node).api_url)
+
+    def info(self, node: str) -> dict:
+        with urllib.request.urlopen(self.record.node(node).api_url + "/info", timeout=3) as r:
+            return json.load(r)
+
+    def _try_info(self, node: str) -> dict | None:
+        try:
+            return self.info(node)
+        except OSError:
+            return None
+
+    def managers(self) -> list[str]:
+        out = []
+        for n in self.nodes:
+            i = self._try_info(n)
+            if i and i["Swarm"].get("ControlAvailable"):
+                out.append(n)
+        return out
+
+    def raft_status(self) -> list[dict]:
+        out = []
+        for n in self.nodes:
+            try:
+                with urllib.request.urlopen(self.record.node(n).api_url + "/swarmlab/raft",
+                                            timeout=2) as r:
+                    out.append(json.load(r))
+            except OSError:
+                continue
+        return out
+
+    def leader(self) -> str | None:
+        for st in self.raft_status():
+            if st.get("State") == "leader":
+                return st["Node"]
+        return None
+
+    def wait_for(self, pred: Callable[[], Any], timeout: float = 30.0, what: str = "",
+                 interval: float = 0.1) -> Any:
+        """Poll `pred` until it returns something true; raise TimeoutError with `what`."""
+        deadline = time.monotonic() + timeout
+        last_exc: Exception | None = None
+        while time.monotonic() < deadline:
+            try:
+                v = pred()
+                if v:
+                    return v
+            except Exception as e:  # noqa: BLE001 - a node may be down while we wait
+                last_exc = e
+            time.sleep(interval)
+        raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what or pred}"
+                           + (f" (last error: {last_exc})" if last_exc else ""))
+
+    # -- forming the swarm -------------------------------------------------------------------
+    def _form_swarm(self, managers: int, progress: Progress) -> None:
+        first = self.record.nodes[0]
+        c = _docker_client(first.api_url)
+        c.swarm.init(advertise_addr=f"{first.addr}:{first.swarm_port}")
+        c.swarm.reload()
+        tokens = c.swarm.attrs["JoinTokens"]
+        progress(f"swarm initialized on {first.name}")
+        remote = [f"{first.addr}:{first.swarm_port}"]
+        for n in self.record.nodes[1:managers]:
+            _docker_client(n.api_url).swarm.join(remote_addrs=remote,
+                                                 join_token=tokens["Manager"])
+            self.wait_for(lambda: n.name in self.managers(), 15, f"{n.name} to become a manager")
+            progress(f"{n.name} joined as a manager")
+        workers = self.record.nodes[managers:]
+        with concurrent.futures.ThreadPoolExecutor(max(1, len(workers))) as pool:
+            list(pool.map(lambda n: _docker_client(n.api_url).swarm.join(
+                remote_addrs=remote, join_token=tokens["Worker"]), workers))
+        if workers:
+            progress(f"{len(workers)} workers joined")
+        want = len(self.record.nodes)
+        self.wait_for(lambda: sum(1 for n in c.nodes.list()
+                                  if n.attrs["Status"]["State"] == "ready") == want,
+                      20, "all nodes ready")
+
+    # -- faults ------------------------------------------------------------------------------
+    def _backend(self) -> Any:
+        if self.record.backend == "docker":
+            from ..backends.docker import lab as docker_lab
+            return docker_lab
+        return None
+
+    def kill(self, node: str) -> None:
+        """The machine loses power: the node and all its tasks die at once (SIGKILL)."""
+        if (b := self._backend()) is not None:
+            return b.kill(self.record, node)
+        local.kill(self.record.node(node))
+
+    def pause(self, node: str) -> None:
+        if (b := self._backend()) is not None:
+            return b.pause(self.record, node)
+        import signal
+        local.signal_tree(self.record.node(node).pid, signal.SIGSTOP)
+
+    def unpause(self, node: str) -> None:
+        if (b := self._backend()) is not None:
+            return b.unpause(self.record, node)
+        import signal
+        local.signal_tree(self.record.node(node).pid, signal.SIGCONT)
+
+    def restart(self, node: str) -> None:
+        """Power-cycle a node: it comes back with what it had on disk."""
+        if (b := self._backend()) is not None:
+            return b.restart(self.record, node)
+        n = self.record.node(node)
+        local.kill(n)
+        local.spawn(self.record, n)
+        self.record.save()
+        local.wait_api(n)
+
+    def start(self, node: str) -> None:
+        """Start a killed node again."""
+        self.restart(node)
+
+    def partition(self, *nodes: str) -> None:
+        """Cut these nodes off from the others, both directions."""
+        for n in nodes:
+            self.record.node(n)
+        if (b := self._backend()) is not None:
+            return b.partition(self.record, list(nodes))
+        local.write_partition(self.record, list(nodes))
+
+    def heal(self) -> None:
+        if (b := self._backend()) is not None:
+            return b.heal(self.record)
+        local.heal(self.record)
+
+    def trace(self, node: str | None = None) -> list[dict]:
+        """Recorded Raft events of the managers (or one node), oldest first."""
+        events = []
+        for n in ([node] if node else self.nodes):
+            try:
+                with urllib.request.urlopen(self.record.node(n).api_url + "/swarmlab/trace",
+                                            timeout=3) as r:
+                    events += json.load(r)
+            except OSError:
+                continue
+        return sorted(events, key=lambda e: e.get("time", 0))
+
+    def down(self, progress: Progress = _quiet) -> None:
+        """Stop every node and task and forget the lab."""
+        if (b := self._backend()) is not None:
+            b.down(self.record, progress)
+        else:
+            with concurrent.futures.ThreadPoolExecutor(max(1, len(self.record.nodes))) as pool:
+                list(pool.map(local.stop, self.record.nodes))
+            for n in self.record.nodes:
+                shutil.rmtree(f"/dev/shm/swarmlab/{self.name}-{n.name}", ignore_errors=True)
+        shutil.rmtree(self.record.dir, ignore_errors=True)
+        progress(f"lab {self.name} is down")
+
+
+# -- functions the CLI calls --------------------------------------------------------------
+def up(name: str | None = None, backend: str = "local", managers: int | None = None,
+       workers: int | None = None, nodes: int | None = None, profile: str = "lab",
+       engine: str = "swarmlab", progress: Progress = print) -> LabRecord:
+    return Lab.up(name, backend=backend, managers=managers, workers=workers, nodes=nodes,
+                  profile=profile, engine=engine, progress=progress).record
+
+
+def down(name: str | None = None, progress: Progress = print) -> None:
+    Lab.attach(name).down(progress)
+
+
+def ls() -> list[LabRecord]:
+    return list_labs()
+
+
+def kill(name: str | None, node: str) -> None:
+    Lab.attach(name).kill(node)
+
+
+def pause(name: str | None, node: str) -> None:
+    Lab.attach(name).pause(node)
+
+
+def unpause(name: str | None, node: str) -> None:
+    Lab.attach(name).unpause(node)
+
+
+def restart(name: str | None, node: str) -> None:
+    Lab.attach(name).restart(node)
+
+
+def partition(name: str | None, nodes: list[str]) -> None:
+    Lab.attach(name).partition(*nodes)
+
+
+def heal(name: str | None) -> None:
+    Lab.attach(name).heal()
+
+
+def prune(progress: Progress = print) -> None:
+    """Remove what crashed labs left behind (processes, directories, containers)."""
+    for rec in list_labs():
+        alive = [n for n in rec.nodes if local.alive(n.pid)]
+        if rec.backend == "local" and not alive:
+            shutil.rmtree(rec.dir, ignore_errors=True)
+            progress(f"removed stale lab {rec.name}")
+    try:
+        from ..backends.docker import lab as docker_lab
+        docker_lab.prune(progress)
+    except ImportError:
+        pass
+
+
+__all__ = ["Lab", "LabRecord", "NodeRecord", "LabNotFound", "NodeNotFound", "API_PORT",
+           "SWARM_PORT", "up", "down", "ls", "kill", "pause", "unpause", "restart",
+           "partition", "heal", "prune"]

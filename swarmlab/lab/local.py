@@ -1,0 +1,159 @@
+"""The embedded (local) backend: every node is a process on its own loopback address.
+
+Node k of a lab listens on 127.0.<slot>.<k> (Linux routes all of 127/8 to `lo`),
+keeps its state under the lab's directory, and runs its tasks as its own child
+processes. Faults act on processes: `kill` is SIGKILL to the node and all its
+tasks (a machine losing power), `pause` SIGSTOP (a frozen machine), and a
+partition is the lab's `faults.json`, which every node's firewall obeys.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from typing import Callable
+
+from .registry import LabRecord, NodeRecord, list_labs
+
+Progress = Callable[[str], None]
+TASK_NET_BASE = 100  # node index i owns 127.(100+i).0.0/16 for its tasks (runtime.addresses)
+MAX_NODE_INDEX = 155
+
+
+def free_slot() -> int:
+    used = set()
+    for lab in list_labs():
+        for n in lab.nodes:
+            used.add(int(n.addr.split(".")[2]))
+    for x in range(1, 255):
+        if x not in used:
+            return x
+    raise RuntimeError("no free loopback range for a new lab (254 labs running?)")
+
+
+def free_node_indexes(count: int) -> list[int]:
+    used = {n.node_index for lab in list_labs() for n in lab.nodes}
+    free = [i for i in range(MAX_NODE_INDEX) if i not in used]
+    if len(free) < count:
+        raise RuntimeError("too many lab nodes on this machine")
+    return free[:count]
+
+
+def spawn(lab: LabRecord, node: NodeRecord) -> None:
+    d = lab.node_dir(node.name)
+    d.mkdir(parents=True, exist_ok=True)
+    log = open(lab.dir / "nodes" / f"{node.name}.log", "ab")
+    cmd = [sys.executable, "-m", "swarmlab.agent", "--name", node.name, "--addr", node.addr,
+           "--state-dir", str(d), "--api-port", str(node.api_port),
+           "--swarm-port", str(node.swarm_port), "--profile", lab.profile,
+           "--node-index", str(node.node_index), "--faults-file", str(lab.dir / "faults.json"),
+           "--runtime-dir", f"/dev/shm/swarmlab/{lab.name}-{node.name}",
+           "--log-level", os.environ.get("SWARMLAB_LOG_LEVEL", "WARNING")]
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL,
+                         start_new_session=True)
+    node.pid = p.pid
+
+
+def wait_api(node: NodeRecord, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(node.api_url + "/_ping", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"{node.name} did not answer on {node.api_url} within {timeout:.0f}s")
+
+
+def descendants(pid: int) -> list[int]:
+    """pid and every process below it (tasks run in their own sessions)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def signal_tree(pid: int | None, sig: int) -> None:
+    if not pid:
+        return
+    for p in descendants(pid):
+        try:
+            os.kill(p, sig)
+        except ProcessLookupError:
+            pass
+
+
+def alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def stop(node: NodeRecord, grace: float = 5.0) -> None:
+    """SIGTERM (the node stops its tasks), then SIGKILL whatever is left."""
+    if not alive(node.pid):
+        return
+    tree = descendants(node.pid)  # type: ignore[arg-type]
+    signal_tree(node.pid, signal.SIGCONT)
+    os.kill(node.pid, signal.SIGTERM)  # type: ignore[arg-type]
+    deadline = time.monotonic() + grace
+    while alive(node.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for p in tree:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    _reap(node.pid)
+
+
+def kill(node: NodeRecord) -> None:
+    signal_tree(node.pid, signal.SIGKILL)
+    _reap(node.pid)
+
+
+def _reap(pid: int | None) -> None:
+    if pid:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+
+
+def write_partition(lab: LabRecord, cut: list[str]) -> None:
+    """Cut the named nodes off from the rest, both directions."""
+    def hosts(n: NodeRecord) -> list[str]:
+        return [n.addr, f"127.{TASK_NET_BASE + n.node_index}."]
+    side = [h for n in lab.nodes if n.name in cut for h in hosts(n)]
+    rest = [h for n in lab.nodes if n.name not in cut for h in hosts(n)]
+    tmp = lab.dir / "faults.json.tmp"
+    tmp.write_text(json.dumps({"groups": [side, rest]}))
+    os.replace(tmp, lab.dir / "faults.json")
+
+
+def heal(lab: LabRecord) -> None:
+    try:
+        os.unlink(lab.dir / "faults.json")
+    except FileNotFoundError:
+        pass
