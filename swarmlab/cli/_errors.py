@@ -1,0 +1,78 @@
+"""How the CLI reports failures, in Docker's words, and with which exit code.
+
+Daemon errors print as `Error response from daemon: <message>`; a missing object
+named on the command line as `Error: No such service: x`; usage errors exit 2 as
+argparse does; everything else exits 1.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import docker.errors
+
+
+class CliError(Exception):
+    """A message for stderr and an exit code; raised anywhere, printed once by main()."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class Unreachable(CliError):
+    def __init__(self, node: str, url: str) -> None:
+        super().__init__(
+            f"Cannot connect to the swarmlab node {node} at {url}. "
+            "Is the node running? (see: swarmlab lab ls)")
+        self.node = node
+        self.url = url
+
+
+def daemon_message(err: docker.errors.APIError) -> str:
+    """The daemon's own `{"message": ...}`, as docker-py parsed it."""
+    explanation = err.explanation
+    if isinstance(explanation, bytes):
+        explanation = explanation.decode("utf-8", "replace")
+    if not explanation and err.response is not None:
+        explanation = err.response.reason
+    return str(explanation or err).strip()
+
+
+def format_api_error(err: docker.errors.APIError) -> str:
+    return f"Error response from daemon: {daemon_message(err)}"
+
+
+def no_such(kind: str, ident: str) -> str:
+    return f"Error: No such {kind}: {ident}"
+
+
+@contextlib.contextmanager
+def object_errors(kind: str, ident: str) -> Iterator[None]:
+    """Turn a 404 about one named object into Docker's `Error: No such <kind>: <id>`."""
+    try:
+        yield
+    except docker.errors.NotFound as err:
+        raise CliError(no_such(kind, ident)) from err
+
+
+def collect(refs: list[str], kind: str, fn) -> tuple[list, list[str]]:
+    """fn(ref) for every ref, as Docker's multi-object commands do: keep going past
+    failures and gather the messages (`Error: No such service: x`) to print at the end."""
+    found, errors = [], []
+    for ref in refs:
+        try:
+            found.append(fn(ref))
+        except docker.errors.NotFound:
+            errors.append(no_such(kind, ref))
+        except docker.errors.APIError as err:
+            errors.append(format_api_error(err))
+        except CliError as err:
+            errors.append(err.message)
+    return found, errors
+
+
+def raise_collected(errors: list[str]) -> None:
+    if errors:
+        raise CliError("\n".join(errors))

@@ -1,0 +1,268 @@
+"""`swarmlab swarm init|join|join-token|leave|update|unlock|unlock-key|ca`, Docker's texts."""
+from __future__ import annotations
+
+import argparse
+import getpass
+import time
+
+from ._app import Ctx, add_parser, group
+from ._errors import CliError
+from ._service_flags import duration
+from ._target import post
+
+
+def register(sub) -> None:
+    g = group(sub, "swarm", "Manage Swarm")
+    p = add_parser(g, "init", "Initialize a swarm")
+    p.add_argument("--advertise-addr", help="Advertised address (format: \"<ip|interface>[:port]\")")
+    p.add_argument("--listen-addr", default="0.0.0.0:2377",
+                   help="Listen address (format: \"<ip|interface>[:port]\") (default 0.0.0.0:2377)")
+    p.add_argument("--force-new-cluster", action="store_true",
+                   help="Force create a new cluster from current state")
+    p.add_argument("--availability", default="active", choices=["active", "pause", "drain"],
+                   help="Availability of the node (\"active\", \"pause\", \"drain\")")
+    _spec_flags(p)
+    p.set_defaults(func=init)
+
+    p = add_parser(g, "join", "Join a swarm as a node and/or manager")
+    p.add_argument("--token", required=True, help="Token for entry into the swarm")
+    p.add_argument("--advertise-addr", help="Advertised address (format: \"<ip|interface>[:port]\")")
+    p.add_argument("--listen-addr", default="0.0.0.0:2377", help="Listen address (default 0.0.0.0:2377)")
+    p.add_argument("--availability", default="active", choices=["active", "pause", "drain"])
+    p.add_argument("remote", metavar="HOST:PORT")
+    p.set_defaults(func=join)
+
+    p = add_parser(g, "join-token", "Manage join tokens")
+    p.add_argument("--rotate", action="store_true", help="Rotate join token")
+    p.add_argument("-q", "--quiet", action="store_true", help="Only display token")
+    p.add_argument("role", metavar="(worker|manager)")
+    p.set_defaults(func=join_token)
+
+    p = add_parser(g, "leave", "Leave the swarm")
+    p.add_argument("-f", "--force", action="store_true",
+                   help="Force this node to leave the swarm, ignoring warnings")
+    p.set_defaults(func=leave)
+
+    p = add_parser(g, "update", "Update the swarm")
+    _spec_flags(p)
+    p.set_defaults(func=update)
+
+    add_parser(g, "unlock", "Unlock swarm").set_defaults(func=unlock)
+
+    p = add_parser(g, "unlock-key", "Manage the unlock key")
+    p.add_argument("--rotate", action="store_true", help="Rotate unlock key")
+    p.add_argument("-q", "--quiet", action="store_true", help="Only display token")
+    p.set_defaults(func=unlock_key)
+
+    p = add_parser(g, "ca", "Display and rotate the root CA")
+    p.add_argument("--rotate", action="store_true",
+                   help="Rotate the swarm CA - if no certificate or key are provided, new ones will be generated")
+    p.add_argument("--cert-expiry", type=duration("--cert-expiry"),
+                   help="Validity period for node certificates (ns|us|ms|s|m|h) (default 2160h0m0s)")
+    p.add_argument("-d", "--detach", action="store_true",
+                   help="Exit immediately instead of waiting for the root rotation to converge")
+    p.add_argument("-q", "--quiet", action="store_true", help="Suppress progress output")
+    p.set_defaults(func=ca)
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("true", "1", "t"):
+        return True
+    if text.lower() in ("false", "0", "f"):
+        return False
+    raise argparse.ArgumentTypeError(f'invalid argument "{text}" for "--autolock" flag')
+
+
+def _spec_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--autolock", nargs="?", const=True, type=_bool, default=None,
+                   help="Enable manager autolocking (requiring an unlock key to start a stopped manager)")
+    p.add_argument("--cert-expiry", type=duration("--cert-expiry"),
+                   help="Validity period for node certificates (ns|us|ms|s|m|h) (default 2160h0m0s)")
+    p.add_argument("--dispatcher-heartbeat", type=duration("--dispatcher-heartbeat"),
+                   help="Dispatcher heartbeat period (ns|us|ms|s|m|h) (default 5s)")
+    p.add_argument("--task-history-limit", type=int, help="Task history retention limit (default 5)")
+    p.add_argument("--snapshot-interval", type=int,
+                   help="Number of log entries between Raft snapshots (default 10000)")
+    p.add_argument("--max-snapshots", type=int, help="Number of additional Raft snapshots to retain")
+
+
+def merge_swarm_spec(spec: dict, args) -> dict:
+    """Docker's mergeSwarmSpec: only the flags given change the spec."""
+    def section(name: str) -> dict:
+        spec[name] = dict(spec.get(name) or {})
+        return spec[name]
+    if args.task_history_limit is not None:
+        section("Orchestration")["TaskHistoryRetentionLimit"] = args.task_history_limit
+    if args.dispatcher_heartbeat is not None:
+        section("Dispatcher")["HeartbeatPeriod"] = args.dispatcher_heartbeat
+    if args.cert_expiry is not None:
+        section("CAConfig")["NodeCertExpiry"] = args.cert_expiry
+    if args.snapshot_interval is not None:
+        section("Raft")["SnapshotInterval"] = args.snapshot_interval
+    if args.max_snapshots is not None:
+        section("Raft")["KeepOldSnapshots"] = args.max_snapshots
+    if args.autolock is not None:
+        section("EncryptionConfig")["AutoLockManagers"] = args.autolock
+    return spec
+
+
+def init_request(args) -> dict:
+    """The InitRequest `docker swarm init` sends."""
+    req = {"ListenAddr": args.listen_addr, "AdvertiseAddr": args.advertise_addr or "",
+           "ForceNewCluster": args.force_new_cluster, "Spec": merge_swarm_spec({}, args),
+           "AutoLockManagers": bool(args.autolock), "Availability": args.availability}
+    return req
+
+
+def init(ctx: Ctx, args) -> None:
+    node_id = ctx.call(post, "/swarm/init", init_request(args))
+    ctx.print(f"Swarm initialized: current node ({node_id}) is now a manager.\n")
+    print_join_command(ctx, node_id, worker=True, manager=False)
+    ctx.print("To add a manager to this swarm, run 'swarmlab swarm join-token manager' "
+              "and follow the instructions.\n")
+    if args.autolock:
+        print_unlock_command(ctx, ctx.call(lambda c: c.get_unlock_key())["UnlockKey"])
+
+
+def print_join_command(ctx: Ctx, node_id: str, *, worker: bool, manager: bool) -> None:
+    node = ctx.call(lambda c: c.inspect_node(node_id))
+    sw = ctx.call(lambda c: c.inspect_swarm())
+    status = node.get("ManagerStatus")
+    if not status:
+        return
+    for role, wanted in (("worker", worker), ("manager", manager)):
+        if wanted:
+            token = sw["JoinTokens"][role.title()]
+            ctx.print(f"To add a {role} to this swarm, run the following command:\n\n"
+                      f"    swarmlab swarm join --token {token} {status['Addr']}\n")
+
+
+def print_unlock_command(ctx: Ctx, key: str) -> None:
+    if key:
+        ctx.print("To unlock a swarm manager after it restarts, run the `swarmlab swarm unlock`\n"
+                  f"command and provide the following key:\n\n    {key}\n\n"
+                  "Please remember to store this key in a password manager, since without it you\n"
+                  "will not be able to restart the manager.")
+
+
+def join(ctx: Ctx, args) -> None:
+    ctx.call(lambda c: c.join_swarm([args.remote], args.token, listen_addr=args.listen_addr,
+                                    advertise_addr=args.advertise_addr))
+    info = ctx.call(lambda c: c.info())
+    role = "manager" if info["Swarm"].get("ControlAvailable") else "worker"
+    ctx.print(f"This node joined a swarm as a {role}.")
+
+
+def join_token(ctx: Ctx, args) -> None:
+    if args.role not in ("worker", "manager"):
+        raise CliError(f"unknown role {args.role}")
+    worker = args.role == "worker"
+    if args.rotate:
+        sw = ctx.call(lambda c: c.inspect_swarm())
+        ctx.call(lambda c: c.update_swarm(sw["Version"]["Index"], sw["Spec"],
+                                          rotate_worker_token=worker, rotate_manager_token=not worker))
+        if not args.quiet:
+            ctx.print(f"Successfully rotated {args.role} join token.\n")
+    sw = ctx.call(lambda c: c.inspect_swarm())
+    if args.quiet:
+        ctx.print(sw["JoinTokens"]["Worker" if worker else "Manager"])
+        return
+    info = ctx.call(lambda c: c.info())
+    print_join_command(ctx, info["Swarm"]["NodeID"], worker=worker, manager=not worker)
+
+
+def leave(ctx: Ctx, args) -> None:
+    ctx.call(lambda c: c.leave_swarm(force=args.force))
+    ctx.print("Node left the swarm.")
+
+
+def update(ctx: Ctx, args) -> None:
+    sw = ctx.call(lambda c: c.inspect_swarm())
+    before = bool((sw["Spec"].get("EncryptionConfig") or {}).get("AutoLockManagers"))
+    spec = merge_swarm_spec(sw["Spec"], args)
+    after = bool((spec.get("EncryptionConfig") or {}).get("AutoLockManagers"))
+    ctx.call(lambda c: c.update_swarm(sw["Version"]["Index"], spec))
+    ctx.print("Swarm updated.")
+    if after and not before:
+        print_unlock_command(ctx, ctx.call(lambda c: c.get_unlock_key())["UnlockKey"])
+
+
+def unlock(ctx: Ctx, args) -> None:
+    state = ctx.call(lambda c: c.info())["Swarm"].get("LocalNodeState")
+    if state == "inactive":
+        raise CliError("Error: This node is not part of a swarm")
+    if state != "locked":
+        raise CliError("Error: swarm is not locked")
+    if ctx.stdin.isatty():
+        key = getpass.getpass("Enter unlock key: ")
+    else:
+        key = ctx.stdin.readline()
+    ctx.call(lambda c: c.unlock_swarm(key.strip()))
+
+
+def unlock_key(ctx: Ctx, args) -> None:
+    if args.rotate:
+        sw = ctx.call(lambda c: c.inspect_swarm())
+        if not (sw["Spec"].get("EncryptionConfig") or {}).get("AutoLockManagers"):
+            raise CliError("cannot rotate because autolock is not turned on")
+        ctx.call(lambda c: c.update_swarm(sw["Version"]["Index"], sw["Spec"],
+                                          rotate_manager_unlock_key=True))
+        if not args.quiet:
+            ctx.print("Successfully rotated manager unlock key.\n")
+    key = ctx.call(lambda c: c.get_unlock_key()).get("UnlockKey") or ""
+    if not key:
+        raise CliError("no unlock key is set")
+    if args.quiet:
+        ctx.print(key)
+    else:
+        print_unlock_command(ctx, key)
+
+
+CA_TIMEOUT_S = 120.0
+
+
+def ca(ctx: Ctx, args) -> None:
+    sw = ctx.call(lambda c: c.inspect_swarm())
+    if not args.rotate:
+        if args.cert_expiry is not None:
+            raise CliError("`--cert-expiry` flag requires the `--rotate` flag to update the CA")
+        return _print_trust_root(ctx, sw)
+    spec = sw["Spec"]
+    ca_config = dict(spec.get("CAConfig") or {})
+    ca_config["ForceRotate"] = ca_config.get("ForceRotate", 0) + 1
+    if args.cert_expiry is not None:
+        ca_config["NodeCertExpiry"] = args.cert_expiry
+    spec["CAConfig"] = ca_config
+    ctx.call(lambda c: c.update_swarm(sw["Version"]["Index"], spec))
+    if args.detach:
+        return None
+    _wait_ca_rotation(ctx, quiet=args.quiet)
+    return _print_trust_root(ctx, ctx.call(lambda c: c.inspect_swarm()))
+
+
+def _print_trust_root(ctx: Ctx, sw: dict) -> None:
+    root = (sw.get("TLSInfo") or {}).get("TrustRoot", "")
+    if not root:
+        raise CliError("No CA information available")
+    ctx.print(root.strip())
+
+
+def _wait_ca_rotation(ctx: Ctx, *, quiet: bool) -> None:
+    """Poll until no rotation is in progress and every node trusts the new root."""
+    deadline, last = time.monotonic() + CA_TIMEOUT_S, None
+    while True:
+        sw = ctx.call(lambda c: c.inspect_swarm())
+        root = (sw.get("TLSInfo") or {}).get("TrustRoot")
+        nodes = ctx.call(lambda c: c.nodes())
+        done = sum(1 for n in nodes
+                   if ((n.get("Description") or {}).get("TLSInfo") or {}).get("TrustRoot") == root)
+        line = f"rotated CA certificates: {done}/{len(nodes)} nodes"
+        if not quiet and line != last:
+            ctx.print(line)
+            last = line
+        if not sw.get("RootRotationInProgress") and done == len(nodes):
+            return
+        if time.monotonic() > deadline:
+            raise CliError("Error: the root CA rotation did not finish in "
+                           f"{CA_TIMEOUT_S:.0f}s; see `swarmlab node ls` for nodes that are down")
+        time.sleep(0.5)
