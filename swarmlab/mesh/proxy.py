@@ -97,7 +97,8 @@ class Forwarder:
         finally:
             self._conns.discard(task)
             writer.close()
-            with contextlib.suppress(Exception):
+            # never end cancelled: asyncio's server callback would log it as an error
+            with contextlib.suppress(Exception, asyncio.CancelledError):
                 await writer.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
