@@ -96,7 +96,10 @@ def promote_ready(tx: ReadTx, ctx: Context) -> Writes:
                     continue
                 if ctx.now_ns < t.created_at + _delay(service, t, tasks):
                     continue
-                others = [o for o in tasks if o is not t and o.created_at <= t.created_at]
+                # wait for the tasks on their way out (stop-first); a live older task
+                # (start-first) is retired by the updater once this one runs
+                others = [o for o in tasks if o is not t and o.created_at <= t.created_at
+                          and not is_live(o)]
                 if any(occupies_slot(o, nodes.get(o.node_id)) for o in others):
                     continue
                 writes.update(t.replace(desired_state=TaskState.RUNNING))

@@ -47,15 +47,15 @@ def reconcile_updates(tx: ReadTx, ctx: Context) -> Writes:
 
 
 def _retire_replaced(service: Service, slots: dict, writes: Writes) -> None:
-    """start-first: once a slot's current task runs, its older live tasks stop."""
+    """start-first: once a newer task of a slot runs, the slot's older live tasks stop
+    (whatever their spec: a second update may have come before the first finished)."""
     for ts in slots.values():
         live = [t for t in ts if is_live(t)]
-        if len(live) < 2:
+        running = [i for i, t in enumerate(live) if t.status.state == TaskState.RUNNING]
+        if len(live) < 2 or not running:
             continue
-        if any(spec_current(t, service) and t.status.state == TaskState.RUNNING for t in live):
-            for t in live:
-                if not spec_current(t, service):
-                    writes.update(shut_down(t))
+        for t in live[: running[-1]]:
+            writes.update(shut_down(t))
 
 
 def _advance(service: Service, status: UpdateStatus, slots: dict, ctx: Context,

@@ -54,8 +54,11 @@ class ReadyFilter:
         return True
 
     def check(self, task: Task, n: NodeInfo) -> bool:
-        return (n.node.status.state == NodeState.READY
-                and n.node.spec.availability == NodeAvailability.ACTIVE)
+        if n.node.status.state != NodeState.READY:
+            return False
+        if task.node_id:  # a global task replacing its node's own (update, restart)
+            return n.node.spec.availability != NodeAvailability.DRAIN
+        return n.node.spec.availability == NodeAvailability.ACTIVE
 
     def explain(self, nodes: int) -> str:
         return _plural(nodes, "1 node not available for new tasks",
