@@ -30,6 +30,7 @@ class PublishedPort:
     target_port: int
     published_port: int = 0
     publish_mode: str = "ingress"
+    protocol: str = "tcp"  # the mesh forwards TCP only; udp/sctp ports are skipped
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +79,9 @@ def plan(services: list[ServiceEndpoint], tasks: list[TaskEndpoint]) -> MeshPlan
     for svc in services:
         mine = ready.get(svc.name, [])
         for port in svc.ports:
-            if port.publish_mode == "ingress" and port.published_port:
+            if port.publish_mode == "ingress" and port.published_port and port.protocol == "tcp":
                 ingress[port.published_port] = [t.endpoint(port.target_port) for t in mine]
-        targets = sorted({*svc.target_ports, *(p.target_port for p in svc.ports)})
+        targets = sorted({*svc.target_ports, *(p.target_port for p in svc.ports if p.protocol == "tcp")})
         discovery[svc.name] = DiscoveryEntry(
             svc.endpoint_mode, {t: [task.endpoint(t) for task in mine] for t in targets},
             [t.address for t in mine], svc.aliases)

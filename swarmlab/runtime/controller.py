@@ -20,6 +20,7 @@ import asyncio
 import atexit
 import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 
 # run by path with -S: it needs only the stdlib, so skip site and our package
 _LAUNCHER = str(Path(__file__).with_name("launch.py"))
+log = logging.getLogger("swarmlab.runtime")
 _LIVE_GROUPS: set[int] = set()  # every task process group not yet reaped
 
 
@@ -99,7 +101,10 @@ class ProcessController(Controller):
         if state.terminal:
             self._done.set()
         if self._on_status:
-            self._on_status(self._status)
+            try:
+                self._on_status(self._status)
+            except Exception:  # the agent's bug must not stop the task's bookkeeping
+                log.exception("task %s: status callback failed", self.spec.task_name)
 
     # -- lifecycle ------------------------------------------------------------
     async def prepare(self) -> None:
@@ -158,6 +163,9 @@ class ProcessController(Controller):
         _LIVE_GROUPS.add(self._proc.pid)
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._watch(self._proc)))
+        if self._stopping:  # shutdown() came while we were spawning
+            await self._terminate(0)
+            return
         if self._check is None or self._check.disabled:
             self._set(TaskState.RUNNING, "started")
             return

@@ -351,3 +351,22 @@ def test_tasks_die_with_a_killed_agent(node, tmp_path):
         assert live_pids([task_pid]) == []
 
     arun(scenario())
+
+
+def test_shutdown_while_starting_leaves_no_process(node):
+    executor, spec, _ = node
+
+    async def scenario():
+        ex = executor()
+        ctl = ex.controller(spec(healthcheck=FAST_CHECK))
+        starting = asyncio.ensure_future(ctl.start())
+        while ctl.status.state < TaskState.STARTING:
+            await asyncio.sleep(0)
+        await ctl.shutdown()
+        await starting
+        final = await ctl.wait()
+        assert final.state == TaskState.SHUTDOWN
+        assert ctl.pid == 0 or live_pids([ctl.pid]) == []
+        await ex.close()
+
+    arun(scenario())
