@@ -94,8 +94,11 @@ def update_service(tx: WriteTx, ref: str, version: int, spec: ServiceSpec,
     validate_service_spec(tx, spec, service.id)
     if _mode_kind(spec) != _mode_kind(service.spec):
         raise InvalidArgument("service mode change is not allowed")
+    # a paused update resumes when the service is updated again, even with no change
     changes: dict = {"spec": spec, "previous_spec": service.spec}
-    if spec.task_template != service.spec.task_template or \
+    paused = service.update_status is not None and service.update_status.state in (
+        UpdateState.PAUSED, UpdateState.ROLLBACK_PAUSED)
+    if paused or spec.task_template != service.spec.task_template or \
             spec.endpoint_spec != service.spec.endpoint_spec:
         if spec.mode.is_job:
             index = service.job_status.job_iteration.index + 1 if service.job_status else 0

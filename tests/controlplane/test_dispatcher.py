@@ -1,0 +1,121 @@
+"""The dispatcher: sessions, heartbeats per profile, assignments, forward-only reports."""
+import ast
+import dataclasses
+import pathlib
+import random
+
+import pytest
+
+from cp_harness import Harness, web
+from swarmlab.api import (
+    SECOND_NS, ContainerSpec, ManualClock, NodeState, NotFound, SecretReference, SecretSpec,
+    ConfigReference, ConfigSpec, TaskState, TaskStatus,
+)
+from swarmlab.dispatcher import Dispatcher, SessionInvalid
+from swarmlab.manager import Manager
+from swarmlab.store import MemoryStore
+
+import swarmlab
+
+CORE = ["api", "store", "scheduler", "orchestrator", "dispatcher", "manager"]
+
+
+def test_heartbeat_period_follows_the_timing_profile():
+    store, clock = MemoryStore(), ManualClock()
+    swarm = Dispatcher.for_profile(store, clock, random.Random(0), "swarm")
+    lab = Dispatcher.for_profile(store, clock, random.Random(0), "lab")
+    assert swarm.heartbeat_period_ns == 5 * SECOND_NS  # Docker's default
+    assert lab.heartbeat_period_ns < swarm.heartbeat_period_ns
+    m = Manager(store, clock, random.Random(0), profile="swarm")
+    assert m.dispatcher.heartbeat_period_ns == 5 * SECOND_NS
+
+
+def test_unknown_node_cannot_register_and_a_stale_session_must_register_again():
+    h = Harness(workers=1)
+    with pytest.raises(NotFound, match="node nosuch not found"):
+        h.manager.dispatcher.register("nosuch")
+    w1 = h.names["w1"]
+    with pytest.raises(SessionInvalid):
+        h.manager.dispatcher.heartbeat(w1, "not-my-session")
+    h.manager.dispatcher.reset()  # as a new leader would
+    with pytest.raises(SessionInvalid):
+        h.manager.dispatcher.heartbeat(w1, h.agents[w1].session)
+    h.step()  # the fake agent registers again and carries on
+    assert h.manager.dispatcher.heartbeat(w1, h.agents[w1].session) > 0
+
+
+def test_assignments_carry_only_what_the_node_needs():
+    h = Harness(workers=2)
+    sec = h.manager.create_secret(SecretSpec(name="db-pass", data="c2VjcmV0"))
+    other = h.manager.create_secret(SecretSpec(name="unused", data="eA=="))
+    cfg = h.manager.create_config(ConfigSpec(name="app.conf", data="eA=="))
+    spec = web(replicas=1)
+    c = dataclasses.replace(spec.task_template.container_spec,
+                            secrets=(SecretReference(secret_id=sec.id, secret_name="db-pass"),),
+                            configs=(ConfigReference(config_id=cfg.id, config_name="app.conf"),))
+    spec = dataclasses.replace(spec, task_template=dataclasses.replace(
+        spec.task_template, container_spec=c))
+    s = h.manager.create_service(spec)
+    h.run_until(lambda: len(h.running(s.id)) == 1)
+    [task] = h.running(s.id)
+    for nid, agent in h.agents.items():
+        work = h.manager.dispatcher.assignments(nid, agent.session)
+        if nid == task.node_id:
+            assert [t.id for t in work.tasks] == [task.id]
+            assert [x.id for x in work.secrets] == [sec.id] and [x.id for x in work.configs] == [cfg.id]
+        else:
+            assert work.tasks == [] and work.secrets == [] and work.configs == []
+    assert other.id not in {x.id for x in work.secrets}
+
+
+def test_status_reports_only_move_forward_and_only_for_own_tasks():
+    h = Harness(workers=2)
+    s = h.manager.create_service(web(replicas=1))
+    h.run_until(lambda: len(h.running(s.id)) == 1)
+    [task] = h.running(s.id)
+    d = h.manager.dispatcher
+    owner = h.agents[task.node_id]
+    stranger = next(a for nid, a in h.agents.items() if nid != task.node_id)
+    back = TaskStatus(timestamp=h.clock.now_ns(), state=TaskState.STARTING)
+    assert d.update_task_status(owner.node_id, owner.session, [(task.id, back)]) == [task.id]
+    fail = TaskStatus(timestamp=h.clock.now_ns(), state=TaskState.FAILED, err="boom")
+    assert d.update_task_status(stranger.node_id, stranger.session, [(task.id, fail)]) == [task.id]
+    assert h.store.view().task(task.id).status.state == TaskState.RUNNING
+    assert d.update_task_status(owner.node_id, owner.session, [(task.id, fail)]) == []
+    assert h.store.view().task(task.id).status.err == "boom"
+
+
+def test_a_leader_change_gives_nodes_a_grace_period():
+    h = Harness(workers=2, replicas=2)
+    h.run(1)
+    h.kill("w1")
+    h.failover(1)
+    h.step()
+    assert h.node("w1").status.state == NodeState.READY  # not marked down at once
+    h.run_until(lambda: h.node("w1").status.state == NodeState.DOWN, timeout_s=5)
+    assert h.node("w2").status.state == NodeState.READY
+
+
+def _imports(path: pathlib.Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_cores_use_no_wall_clock_threads_or_global_randomness():
+    root = pathlib.Path(swarmlab.__file__).parent
+    for pkg in CORE:
+        for path in (root / pkg).glob("*.py"):
+            text = path.read_text()
+            banned = {"asyncio", "threading", "socket", "subprocess"}
+            if path.name != "_clock.py":  # WallClock (real processes only) reads real time
+                banned.add("time")
+            bad = _imports(path) & banned
+            assert not bad, f"{path.name} imports {bad}"
+            assert "random.random(" not in text and "random.choice(" not in text, path
+            if path.name != "_clock.py":  # WallClock is for real processes only
+                assert "time.time" not in text and "datetime.now" not in text, path
