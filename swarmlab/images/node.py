@@ -50,7 +50,9 @@ fix_cgroup_v2() {
 if [ -f /sys/fs/cgroup/cgroup.controllers ]; then fix_cgroup_v2; else fix_cgroup_v1; fi
 
 log "starting dockerd"
-dockerd --host=unix:///var/run/docker.sock --host=tcp://0.0.0.0:%(port)d \
+# --tls=false says the plain TCP API is intended (a lab-only bridge network); without it
+# dockerd 20.10+ sleeps 15 s at startup to warn about it.
+dockerd --host=unix:///var/run/docker.sock --host=tcp://0.0.0.0:%(port)d --tls=false \
     ${SWARMLAB_DOCKERD_ARGS:-} >/var/log/dockerd.log 2>&1 &
 dockerd_pid=$!
 trap 'kill -TERM $dockerd_pid 2>/dev/null; wait $dockerd_pid; exit 0' TERM INT

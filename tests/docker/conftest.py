@@ -1,0 +1,88 @@
+"""Fixtures for the Docker backend: images (built once, cached), a 2-node DinD lab.
+
+Every lab a test starts is pruned by label in a finalizer, so nothing is left
+behind when a test fails; the finalizer also checks that nothing was.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import time
+
+import pytest
+
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+
+MEASURED: dict[str, str] = {}
+
+
+def measure(key: str, value: str) -> None:
+    MEASURED[key] = value
+    print(f"MEASURE {key}: {value}")
+
+
+@pytest.fixture(scope="session")
+def docker_host():
+    docker = pytest.importorskip("docker")
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"no Docker engine: {exc}")
+    return client
+
+
+@pytest.fixture(scope="session")
+def images(docker_host):
+    from swarmlab.images import build_all
+    started = time.monotonic()
+    report = build_all(progress=lambda line: print(f"images: {line}"))
+    measure("image build (this run)", f"{time.monotonic() - started:.1f}s, "
+            f"{len(report.built)} built, {len(report.cached)} cached")
+    return report
+
+
+def new_lab_name(prefix: str = "t") -> str:
+    return f"{prefix}{secrets.token_hex(3)}"
+
+
+@pytest.fixture
+def lab_pruner(docker_host):
+    """Hands out lab names; prunes each at teardown and checks nothing is left."""
+    from swarmlab.backends.docker import leftovers, prune
+    labs: list[str] = []
+
+    def _new(prefix: str = "t") -> str:
+        labs.append(new_lab_name(prefix))
+        return labs[-1]
+
+    yield _new
+    for lab in labs:
+        prune(lab)
+        assert leftovers(lab) == {"containers": [], "networks": [], "volumes": []}
+
+
+@pytest.fixture(scope="module")
+def two_nodes(images, docker_host):
+    from swarmlab.backends.docker import distribute, leftovers, prune, start_nodes
+    lab = new_lab_name("m")
+    try:
+        started = time.monotonic()
+        nodes = start_nodes(lab, ["node1", "node2"], progress=print)
+        measure("2 nodes started in parallel", f"{time.monotonic() - started:.1f}s "
+                f"(each {', '.join(f'{n.start_s:.1f}s' for n in nodes)}; "
+                f"{nodes[0].security.describe()})")
+        started = time.monotonic()
+        distribute(nodes, progress=print)
+        measure("workload images loaded into 2 nodes", f"{time.monotonic() - started:.1f}s")
+        yield nodes
+    finally:
+        prune(lab)
+        assert leftovers(lab) == {"containers": [], "networks": [], "volumes": []}
+
+
+def pytest_terminal_summary(terminalreporter):
+    if MEASURED:
+        terminalreporter.section("swarmlab docker measurements")
+        for key, value in MEASURED.items():
+            terminalreporter.write_line(f"{key}: {value}")
