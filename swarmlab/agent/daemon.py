@@ -121,7 +121,26 @@ class NodeDaemon:
         self.manager = ManagerRole(self.node_id, self.name, (self.addr, self.swarm_port),
                                    self.swarm_dir, self.profile, peers=peers,
                                    blocked=self.firewall.blocks_host)
-        await self.manager.start(bootstrap=bootstrap)
+        await self.manager.start(bootstrap=bootstrap, join_via=lambda: [
+            u for u in self.managers if u != self.api_url and not self.blocked_url(u)])
+
+    async def follow_role(self, doc: dict) -> None:
+        """The leader says what this node should be (promote/demote reach a node this way)."""
+        want = doc.get("Role")
+        if want == "manager" and self.manager is None:
+            peers = {int(k): (v.rpartition(":")[0], int(v.rpartition(":")[2]))
+                     for k, v in (doc.get("RaftPeers") or {}).items()}
+            log.info("%s: promoted to manager", self.name)
+            self.role = "manager"
+            await self._start_manager(bootstrap=False, peers=peers)
+            self._save_state()
+        elif want == "worker" and self.manager is not None and not doc.get("RaftMember"):
+            log.info("%s: demoted to worker", self.name)
+            m, self.manager = self.manager, None
+            self.role = "worker"
+            await m.close()
+            shutil.rmtree(self.swarm_dir / "raft", ignore_errors=True)
+            self._save_state()
 
     def _start_worker(self) -> None:
         self.worker = Worker(self, self.executor)
@@ -317,9 +336,13 @@ class NodeDaemon:
     async def pick_manager_url(self, http: ClientSession) -> str | None:
         """The leader's API if we know it, else any manager that answers."""
         if self.manager is not None:
+            if self.manager.is_leader():
+                return self.api_url
             url = self.leader_api_url()
-            return url or (self.api_url if self.manager.is_leader() else None)
-        urls = list(self.managers)
+            if url:
+                return url
+            # no leader known here (e.g. this manager was just removed from Raft): ask others
+        urls = [u for u in self.managers if u != self.api_url]
         random.shuffle(urls)
         for url in urls:
             if self.blocked_url(url):

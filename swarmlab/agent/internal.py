@@ -99,7 +99,11 @@ async def heartbeat(request: web.Request) -> web.Response:
                 doc["_Ports"] = [p for p in (doc.get("Endpoint") or {}).get("Spec", {}).get(
                     "Ports", [])] or _ports(svc)
             tasks.append(doc)
+        me = view.node(node_id)
         return {"Period": period, "Tasks": tasks,
+                "Role": me.spec.role.value if me else "worker",
+                "RaftMember": bool(me and me.manager_status is not None),
+                "RaftPeers": {str(rid): f"{a[0]}:{a[1]}" for rid, a in m.addresses.items()},
                 "Secrets": [s.to_json() for s in a.secrets],
                 "Configs": [c.to_json() for c in a.configs],
                 "Managers": _managers(d, view), "Mesh": mesh_table(d, view)}
@@ -138,8 +142,23 @@ def mesh_table(d: "NodeDaemon", view: Any) -> dict[str, list]:
     return table
 
 
+async def raft_join(request: web.Request) -> web.Response:
+    """A promoted (or manager-token) node runs Raft and asks to become a voter. The
+    leader's role reconciler then adds it: membership changes only when it can vote."""
+    d = _leading(request)
+    body = await read_json(request)
+    rid, addr = int(body["RaftID"]), str(body["Addr"])
+    host, _, port = addr.rpartition(":")
+    d.manager.ready_members[rid] = (host, int(port))
+    d.manager.raft.add_peer(rid, (host, int(port)))
+    d.manager.addresses[rid] = (host, int(port))
+    node = d.manager.raft.node
+    return web.json_response({"Voter": rid in node.voters, "Voters": list(node.voters)})
+
+
 def setup_internal_routes(app: web.Application) -> None:
-    add_routes(app, [("POST", "/swarmlab/join", join), ("GET", "/swarmlab/leader", leader),
+    add_routes(app, [("POST", "/swarmlab/raft/join", raft_join),
+                     ("POST", "/swarmlab/join", join), ("GET", "/swarmlab/leader", leader),
                      ("POST", "/swarmlab/dispatcher/session", session),
                      ("POST", "/swarmlab/dispatcher/heartbeat", heartbeat)])
     from .logs import setup_log_routes

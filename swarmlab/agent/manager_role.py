@@ -83,19 +83,39 @@ class ManagerRole:
                                state_machine=_StoreMachine(self), snapshot_every=0)
         self.raft.transport.blocked = blocked
         self.addresses: dict[int, tuple[str, int]] = dict(all_peers)  # raft id -> swarm addr
-        self.api_urls: dict[int, str] = {}
+        self.ready_members: dict[int, tuple[str, int]] = {}  # asked to join Raft (leader)
         self._last_snapshot = 0
         self._tick_task: asyncio.Task | None = None
+        self._join_task: asyncio.Task | None = None
 
-    async def start(self, bootstrap: bool) -> None:
-        """Start Raft. A bootstrapping manager is the only voter; a joining one learns the
-        voters from the leader's log."""
+    async def start(self, bootstrap: bool, join_via: Callable[[], list[str]] | None = None) -> None:
+        """Start Raft. A bootstrapping manager is the only voter; a joining one asks the
+        leader (through `join_via()`'s manager API URLs) to add it, and learns the voters
+        from the leader's log."""
         await self.raft.start(bootstrap=bootstrap)
         self._tick_task = asyncio.create_task(self._reconcile_loop())
+        if not bootstrap and join_via is not None:
+            self._join_task = asyncio.create_task(self._join_loop(join_via))
+
+    async def _join_loop(self, urls: Callable[[], list[str]]) -> None:
+        from aiohttp import ClientSession, ClientTimeout
+        body = {"RaftID": self.raft_id, "NodeID": self.node_id,
+                "Addr": f"{self.swarm_addr[0]}:{self.swarm_addr[1]}"}
+        async with ClientSession(timeout=ClientTimeout(total=3)) as http:
+            while self.raft.node is not None and self.raft_id not in self.raft.node.voters:
+                for url in urls():
+                    try:
+                        async with http.post(url + "/swarmlab/raft/join", json=body) as r:
+                            if r.status == 200 and (await r.json()).get("Voter"):
+                                break
+                    except Exception:  # noqa: BLE001 - try the next manager
+                        continue
+                await asyncio.sleep(0.2)
 
     async def close(self) -> None:
-        if self._tick_task:
-            self._tick_task.cancel()
+        for t in (self._tick_task, self._join_task):
+            if t:
+                t.cancel()
         await self.raft.close()
         self.control.close()
 
@@ -185,6 +205,9 @@ class _Membership:
             time.sleep(0.01)
 
     def add_manager(self, node_id: str) -> None:
+        if raft_id_of(node_id) not in self.role.ready_members:
+            # not running Raft yet: adding it now would count a voter that cannot vote
+            raise RuntimeError(f"{node_id} has not asked to join Raft yet")
         self._change(ConfChangeType.ADD_NODE, node_id)
 
     def remove_manager(self, node_id: str) -> None:

@@ -167,6 +167,7 @@ class Worker:
                          for tid, c in self.controllers.items()],
             "Endpoints": self._endpoints()})
         self.d.remember_managers(doc.get("Managers") or [])
+        await self.d.follow_role(doc)
         await self._reconcile(doc)
         await self.d.update_mesh(doc.get("Mesh") or {})
 
