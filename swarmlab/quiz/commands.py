@@ -20,7 +20,8 @@ SHORT = {"-p": "--publish", "-q": "--quiet", "-c": "--compose-file", "-f": "--fo
          "-d": "--detach", "-e": "--env", "-l": "--label", "-t": "--tty", "-i": "--interactive"}
 #: options that take no value; every other option takes one
 FLAGS = {"--quiet", "--detach", "--force", "--rollback", "--insecure", "--rotate",
-         "--interactive", "--tty", "--help", "--all", "--no-trunc", "--pretty", "--with-registry-auth"}
+         "--interactive", "--tty", "--help", "--all", "--no-trunc", "--pretty",
+         "--with-registry-auth"}
 #: swarmlab's own global options, placed before the subcommand
 SWARMLAB_GLOBALS = {"--lab", "--node"}
 _PROMPT = re.compile(r"^(@[\w.-]+)?[$#]$")
