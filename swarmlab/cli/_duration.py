@@ -30,15 +30,23 @@ def parse_duration(text: str) -> int:
     while pos < len(s):
         m = _TERM.match(s, pos)
         if not m:
-            if re.match(r"(\d+\.?\d*|\.\d+)$", s[pos:]):
-                raise ValueError(f'time: missing unit in duration "{text}"')
-            raise ValueError(f'time: invalid duration "{text}"')
+            raise ValueError(_go_error(s[pos:], text))
         try:
             total += Decimal(m.group(1)) * _UNIT_NS[m.group(2)]
         except InvalidOperation as exc:
             raise ValueError(f'time: invalid duration "{text}"') from exc
         pos = m.end()
     return sign * int(total)
+
+
+def _go_error(rest: str, text: str) -> str:
+    """Go's wording for what is wrong at `rest`."""
+    m = re.match(r"(\d+\.?\d*|\.\d+)([^\d.]*)", rest)
+    if not m:
+        return f'time: invalid duration "{text}"'
+    if not m.group(2):
+        return f'time: missing unit in duration "{text}"'
+    return f'time: unknown unit "{m.group(2)}" in duration "{text}"'
 
 
 def parse_positive_duration(text: str) -> int:

@@ -1,13 +1,13 @@
 """How the CLI reports failures, in Docker's words, and with which exit code.
 
-Daemon errors print as `Error response from daemon: <message>`; a missing object
-named on the command line as `Error: No such service: x`; usage errors exit 2 as
-argparse does; everything else exits 1.
+Daemon errors print as `Error response from daemon: <message>`, also for a missing
+node, secret or service named on the command line (as docker 28 prints them); only
+`service inspect` and `service ps` have their own `no such service: x`. Usage
+errors exit 2 as argparse does; everything else exits 1.
 """
 from __future__ import annotations
 
-import contextlib
-from typing import Iterator
+from typing import Callable
 
 import docker.errors
 
@@ -44,28 +44,18 @@ def format_api_error(err: docker.errors.APIError) -> str:
     return f"Error response from daemon: {daemon_message(err)}"
 
 
-def no_such(kind: str, ident: str) -> str:
-    return f"Error: No such {kind}: {ident}"
 
 
-@contextlib.contextmanager
-def object_errors(kind: str, ident: str) -> Iterator[None]:
-    """Turn a 404 about one named object into Docker's `Error: No such <kind>: <id>`."""
-    try:
-        yield
-    except docker.errors.NotFound as err:
-        raise CliError(no_such(kind, ident)) from err
-
-
-def collect(refs: list[str], kind: str, fn) -> tuple[list, list[str]]:
+def collect(refs: list[str], fn, not_found: Callable[[str], str] | None = None
+            ) -> tuple[list, list[str]]:
     """fn(ref) for every ref, as Docker's multi-object commands do: keep going past
-    failures and gather the messages (`Error: No such service: x`) to print at the end."""
+    failures and gather the messages to print at the end."""
     found, errors = [], []
     for ref in refs:
         try:
             found.append(fn(ref))
-        except docker.errors.NotFound:
-            errors.append(no_such(kind, ref))
+        except docker.errors.NotFound as err:
+            errors.append(not_found(ref) if not_found else format_api_error(err))
         except docker.errors.APIError as err:
             errors.append(format_api_error(err))
         except CliError as err:

@@ -10,8 +10,6 @@ import urllib.parse
 
 import docker.errors
 
-from ._errors import CliError
-
 
 def add_log_flags(p) -> None:
     p.add_argument("--details", action="store_true", help="Show extra details provided to logs")
@@ -92,13 +90,9 @@ class Prefixer:
 
 
 def print_logs(ctx, args) -> None:
-    try:
-        stream = ctx.call(lambda c: c.service_logs(
-            args.service, details=True, follow=args.follow, stdout=True, stderr=True,
-            timestamps=args.timestamps, tail=args.tail, is_tty=False,
-            since=args.since or 0))
-    except docker.errors.NotFound as err:
-        raise CliError(f"Error: No such service: {args.service}") from err
+    stream = ctx.call(lambda c: c.service_logs(
+        args.service, details=True, follow=args.follow, stdout=True, stderr=True,
+        timestamps=args.timestamps, tail=args.tail, is_tty=False, since=args.since or 0))
     prefixer = Prefixer(ctx, args)
     pending = ""
     try:

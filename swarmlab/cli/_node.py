@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from ._app import Ctx, add_format, add_parser, group
-from ._errors import CliError, collect, object_errors, raise_collected
+from ._errors import CliError, collect, raise_collected
 from ._pretty import node_pretty
 from ._table import capitalize, render_inspect, render_list
 from ._tasks import add_ps_flags, filters, print_tasks
@@ -71,34 +71,38 @@ def manager_status(node: dict) -> str:
     return capitalize(status.get("Reachability"))
 
 
-def node_rows(nodes: list[dict], self_id: str, trust_root: str | None = None) -> list[dict]:
+def tls_status(node_tls: dict | None, cluster_tls: dict | None) -> str:
+    """Docker's TLS STATUS: the node's TLSInfo against the cluster's, from /info."""
+    if not node_tls or not cluster_tls:
+        return "Unknown"
+    return "Ready" if node_tls == cluster_tls else "Needs Rotation"
+
+
+def node_rows(nodes: list[dict], self_id: str, cluster_tls: dict | None = None) -> list[dict]:
     """The fields of Docker's node formatter, one dict per node, sorted by hostname."""
     rows = []
     for n in sorted(nodes, key=lambda n: natural_key((n.get("Description") or {}).get("Hostname", ""))):
         desc = n.get("Description") or {}
-        tls = (desc.get("TLSInfo") or {}).get("TrustRoot")
         rows.append({
             "ID": n["ID"], "Self": n["ID"] == self_id, "Hostname": desc.get("Hostname", ""),
             "Status": capitalize((n.get("Status") or {}).get("State")),
             "Availability": capitalize((n.get("Spec") or {}).get("Availability")),
             "ManagerStatus": manager_status(n),
             "EngineVersion": (desc.get("Engine") or {}).get("EngineVersion", ""),
-            "TLSStatus": "Ready" if trust_root is None or tls == trust_root else "Needs Rotation",
+            "TLSStatus": tls_status(desc.get("TLSInfo"), cluster_tls),
         })
     return rows
 
 
 def ls(ctx: Ctx, args) -> None:
     nodes = ctx.call(lambda c: c.nodes(filters=filters(args.filter) or None))
-    self_id = ctx.call(lambda c: c.info())["Swarm"].get("NodeID", "")
     if args.quiet:
-        rows = node_rows(nodes, self_id)
-        ctx.print("".join(r["ID"] + "\n" for r in rows), end="")
+        ctx.print("".join(r["ID"] + "\n" for r in node_rows(nodes, "")), end="")
         return
-    root = None
-    if args.format and "TLSStatus" in args.format or args.format == "json":
-        root = (ctx.call(lambda c: c.inspect_swarm()).get("TLSInfo") or {}).get("TrustRoot")
-    ctx.print(render_list(node_rows(nodes, self_id, root), args.format, NODE_TABLE, NODE_HEADERS), end="")
+    swarm = ctx.call(lambda c: c.info()).get("Swarm") or {}
+    cluster_tls = (swarm.get("Cluster") or {}).get("TLSInfo")
+    rows = node_rows(nodes, swarm.get("NodeID", ""), cluster_tls)
+    ctx.print(render_list(rows, args.format, NODE_TABLE, NODE_HEADERS), end="")
 
 
 def resolve_ref(ctx: Ctx, ref: str) -> str:
@@ -110,7 +114,7 @@ def resolve_ref(ctx: Ctx, ref: str) -> str:
 
 def inspect(ctx: Ctx, args) -> None:
     refs = [resolve_ref(ctx, r) for r in args.nodes]
-    found, errors = collect(refs, "node", lambda r: ctx.call(lambda c: c.inspect_node(r)))
+    found, errors = collect(refs, lambda r: ctx.call(lambda c: c.inspect_node(r)))
     if args.pretty:
         self_id = ctx.call(lambda c: c.info())["Swarm"].get("NodeID", "")
         ctx.print("\n\n".join(node_pretty(n, self_id) for n in found))
@@ -123,8 +127,7 @@ def ps(ctx: Ctx, args) -> None:
     tasks = []
     for ref in args.nodes:
         node_id = resolve_ref(ctx, ref)
-        with object_errors("node", ref):
-            node = ctx.call(lambda c: c.inspect_node(node_id))
+        node = ctx.call(lambda c: c.inspect_node(node_id))
         flt = filters(args.filter)
         flt["node"] = [node["ID"]]
         tasks += ctx.call(lambda c: c.tasks(filters=flt))
@@ -133,17 +136,16 @@ def ps(ctx: Ctx, args) -> None:
 
 def _update_node(ctx: Ctx, ref: str, mutate) -> bool:
     """Inspect, mutate the spec, post it with the version read; False if nothing to do."""
-    with object_errors("node", ref):
-        node = ctx.call(lambda c: c.inspect_node(ref))
+    node = ctx.call(lambda c: c.inspect_node(ref))
     spec = dict(node["Spec"])
-    if mutate(spec) is False:
+    if mutate(spec, node) is False:
         return False
     ctx.call(lambda c: c.update_node(node["ID"], node["Version"]["Index"], spec))
     return True
 
 
 def update(ctx: Ctx, args) -> None:
-    def mutate(spec: dict) -> None:
+    def mutate(spec: dict, node: dict) -> None:
         if args.availability:
             spec["Availability"] = args.availability
         if args.role:
@@ -163,9 +165,9 @@ def update(ctx: Ctx, args) -> None:
 
 def _set_role(ctx: Ctx, refs: list[str], role: str, already: str, done: str) -> None:
     for ref in refs:
-        def mutate(spec: dict, ref=ref):
+        def mutate(spec: dict, node: dict):
             if spec.get("Role") == role:
-                ctx.print(already.format(ref))
+                ctx.print(already.format(node["ID"]))  # Docker names the node by ID here
                 return False
             spec["Role"] = role
             return None
@@ -187,4 +189,4 @@ def rm(ctx: Ctx, args) -> None:
     def remove(ref: str) -> None:
         ctx.call(lambda c: c.remove_node(ref, force=args.force))
         ctx.print(ref)
-    raise_collected(collect(args.nodes, "node", remove)[1])
+    raise_collected(collect(args.nodes, remove)[1])

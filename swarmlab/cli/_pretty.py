@@ -91,7 +91,7 @@ def _policy(title: str, cfg: dict | None, order_label: str) -> list[str]:
     if cfg.get("Monitor"):
         out.append(f" Monitoring Period: {format_duration(cfg['Monitor'])}")
     out.append(f" Max failure ratio: {cfg.get('MaxFailureRatio', 0)}")
-    out.append(f" {order_label:<18}{cfg.get('Order', '')}")
+    out.append(f" {order_label:<19}{cfg.get('Order', '')}")
     return out
 
 

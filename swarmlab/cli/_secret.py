@@ -131,7 +131,7 @@ def pretty(kind: str, item: dict) -> str:
 def inspect(ctx: Ctx, args) -> None:
     fetch = (lambda r: ctx.call(lambda c: c.inspect_secret(r))) if args.kind == "secret" \
         else (lambda r: ctx.call(lambda c: c.inspect_config(r)))
-    found, errors = collect(args.names, args.kind, fetch)
+    found, errors = collect(args.names, fetch)
     if args.pretty:
         if found:
             ctx.print("\n\n".join(pretty(args.kind, i) for i in found))
@@ -147,5 +147,5 @@ def rm(ctx: Ctx, args) -> None:
         else:
             ctx.call(lambda c: c.remove_config(ref))
         ctx.print(ref)
-    raise_collected(collect(args.names, args.kind, remove)[1])
+    raise_collected(collect(args.names, remove)[1])
 

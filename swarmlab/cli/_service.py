@@ -5,7 +5,7 @@ import docker.errors
 
 from . import _progress
 from ._app import Ctx, add_format, add_parser, group
-from ._errors import CliError, collect, object_errors, raise_collected
+from ._errors import CliError, collect, raise_collected
 from ._logs import add_log_flags, print_logs
 from ._pretty import service_pretty
 from ._service_flags import add_create, add_update
@@ -177,8 +177,9 @@ def ps(ctx: Ctx, args) -> None:
 
 
 def inspect(ctx: Ctx, args) -> None:
-    found, errors = collect(args.services, "service",
-                            lambda r: ctx.call(lambda c: c.inspect_service(r)))
+    found, errors = collect(args.services,
+                            lambda r: ctx.call(lambda c: c.inspect_service(r, insert_defaults=True)),
+                            not_found=lambda r: f"Error: no such service: {r}")
     if args.pretty:
         if found:
             ctx.print("\n\n".join(service_pretty(s) for s in found))
@@ -201,7 +202,7 @@ def scale(ctx: Ctx, args) -> None:
     scaled, errors = [], []
     for name, count in wanted:
         def one(ref: str, count=count) -> None:
-            service = ctx.call(lambda c: c.inspect_service(ref))
+            service = ctx.call(lambda c: c.inspect_service(ref, insert_defaults=False))
             spec = service["Spec"]
             mode = spec.get("Mode") or {}
             if "Replicated" in mode:
@@ -213,15 +214,19 @@ def scale(ctx: Ctx, args) -> None:
             _post_update(ctx, service, spec)
             ctx.print(f"{ref} scaled to {count}")
             scaled.append(service["ID"])
-        errors += collect([name], "service", one)[1]
+        errors += collect([name], one)[1]
     if not args.detach:
         for service_id in scaled:
             _progress.wait(ctx, service_id)
     raise_collected(errors)
 
 
-def _post_update(ctx: Ctx, service: dict, spec: dict, rollback: bool = False) -> None:
+def _post_update(ctx: Ctx, service: dict, spec: dict, rollback: bool = False,
+                 auth_from_spec: bool = False) -> None:
+    """POST /services/{id}/update?version=N with the query Docker's CLI sends."""
     params = {"version": service["Version"]["Index"]}
+    if auth_from_spec:
+        params["registryAuthFrom"] = "spec"
     if rollback:
         params["rollback"] = "previous"
     resp = ctx.call(post, f"/services/{service['ID']}/update", spec, params)
@@ -236,8 +241,7 @@ def _other_flags(args) -> bool:
 
 
 def update(ctx: Ctx, args) -> None:
-    with object_errors("service", args.service):
-        service = ctx.call(lambda c: c.inspect_service(args.service))
+    service = ctx.call(lambda c: c.inspect_service(args.service, insert_defaults=False))
     if args.rollback:
         if _other_flags(args):
             raise CliError("other flags may not be combined with --rollback")
@@ -247,15 +251,14 @@ def update(ctx: Ctx, args) -> None:
             spec = update_spec(service["Spec"], args, resolver(ctx))
         except SpecError as err:
             raise CliError(str(err)) from err
-    _post_update(ctx, service, spec, rollback=args.rollback)
+    _post_update(ctx, service, spec, rollback=args.rollback, auth_from_spec=True)
     ctx.print(args.service)
     if not args.detach:
         _progress.wait(ctx, service["ID"], quiet=args.quiet)
 
 
 def rollback(ctx: Ctx, args) -> None:
-    with object_errors("service", args.service):
-        service = ctx.call(lambda c: c.inspect_service(args.service))
+    service = ctx.call(lambda c: c.inspect_service(args.service, insert_defaults=False))
     _post_update(ctx, service, service["Spec"], rollback=True)
     ctx.print(args.service)
     if not args.detach:
@@ -266,5 +269,5 @@ def rm(ctx: Ctx, args) -> None:
     def remove(ref: str) -> None:
         ctx.call(lambda c: c.remove_service(ref))
         ctx.print(ref)
-    raise_collected(collect(args.services, "service", remove)[1])
+    raise_collected(collect(args.services, remove)[1])
 

@@ -27,10 +27,10 @@ DEFAULT_RESTART = {"Condition": "any", "Delay": 5 * SECOND_NS, "MaxAttempts": 0}
 
 def create_spec(args, resolve: Resolver) -> dict:
     spec = {
-        "Name": args.name or "",
+        "Name": args.name,
         "Labels": {},
         "TaskTemplate": {
-            "ContainerSpec": {"Image": args.image, "Init": False, "DNSConfig": {}},
+            "ContainerSpec": {"Image": normalize_image(args.image), "Init": False, "DNSConfig": {}},
             "Resources": {"Limits": {}, "Reservations": {}},
             "Placement": {},
             "ForceUpdate": 0,
@@ -38,6 +38,8 @@ def create_spec(args, resolve: Resolver) -> dict:
         "Mode": _create_mode(args),
         "EndpointSpec": {"Mode": args.endpoint_mode or "vip"},
     }
+    if not args.name:
+        del spec["Name"]  # Go's omitempty; the manager names the service
     if args.command:
         spec["TaskTemplate"]["ContainerSpec"]["Args"] = list(args.command)
     if args.env:
@@ -55,7 +57,7 @@ def update_spec(current: dict, args, resolve: Resolver) -> dict:
     tt = spec.setdefault("TaskTemplate", {})
     cs = tt.setdefault("ContainerSpec", {})
     if args.image is not None:
-        cs["Image"] = args.image
+        cs["Image"] = normalize_image(args.image)
     if args.args is not None:
         cs["Args"] = shlex.split(args.args)
     if args.replicas is not None:
@@ -72,10 +74,19 @@ _LIST_ATTRS = ["env", "label", "container_label", "constraint", "placement_pref"
                "secret", "config", "mount", "network", "group"]
 
 
+def normalize_image(image: str) -> str:
+    """Docker's CLI sends a familiar reference with its tag: `nginx` -> `nginx:latest`."""
+    if "@" in image or ":" in image.rsplit("/", 1)[-1]:
+        return image
+    return image + ":latest"
+
+
 def _create_mode(args) -> dict:
     mode = args.mode
     if args.replicas is not None and mode not in ("replicated", "replicated-job"):
         raise SpecError("replicas can only be used with replicated or replicated-job mode")
+    if args.replicas_max_per_node is not None and mode not in ("replicated", "replicated-job"):
+        raise SpecError("replicas-max-per-node can only be used with replicated or replicated-job mode")
     if args.max_concurrent is not None and mode != "replicated-job":
         raise SpecError("max-concurrent can only be used with replicated-job mode")
     if mode == "replicated":

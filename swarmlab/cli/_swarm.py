@@ -19,8 +19,8 @@ def register(sub) -> None:
                    help="Listen address (format: \"<ip|interface>[:port]\") (default 0.0.0.0:2377)")
     p.add_argument("--force-new-cluster", action="store_true",
                    help="Force create a new cluster from current state")
-    p.add_argument("--availability", default="active", choices=["active", "pause", "drain"],
-                   help="Availability of the node (\"active\", \"pause\", \"drain\")")
+    p.add_argument("--availability", default="", choices=["active", "pause", "drain"],
+                   help="Availability of the node (\"active\", \"pause\", \"drain\") (default \"active\")")
     _spec_flags(p)
     p.set_defaults(func=init)
 
@@ -28,7 +28,8 @@ def register(sub) -> None:
     p.add_argument("--token", required=True, help="Token for entry into the swarm")
     p.add_argument("--advertise-addr", help="Advertised address (format: \"<ip|interface>[:port]\")")
     p.add_argument("--listen-addr", default="0.0.0.0:2377", help="Listen address (default 0.0.0.0:2377)")
-    p.add_argument("--availability", default="active", choices=["active", "pause", "drain"])
+    p.add_argument("--availability", default="", choices=["active", "pause", "drain"],
+                   help="Availability of the node (\"active\", \"pause\", \"drain\") (default \"active\")")
     p.add_argument("remote", metavar="HOST:PORT")
     p.set_defaults(func=join)
 
@@ -106,12 +107,27 @@ def merge_swarm_spec(spec: dict, args) -> dict:
     return spec
 
 
+def empty_swarm_spec() -> dict:
+    """Go's zero swarm.Spec as JSON, which `docker swarm init` starts from."""
+    return {"Labels": None, "Orchestration": {}, "Raft": {"ElectionTick": 0, "HeartbeatTick": 0},
+            "Dispatcher": {}, "CAConfig": {}, "TaskDefaults": {},
+            "EncryptionConfig": {"AutoLockManagers": False}}
+
+
 def init_request(args) -> dict:
-    """The InitRequest `docker swarm init` sends."""
-    req = {"ListenAddr": args.listen_addr, "AdvertiseAddr": args.advertise_addr or "",
-           "ForceNewCluster": args.force_new_cluster, "Spec": merge_swarm_spec({}, args),
-           "AutoLockManagers": bool(args.autolock), "Availability": args.availability}
-    return req
+    """The InitRequest body `docker swarm init` sends."""
+    return {"ListenAddr": args.listen_addr, "AdvertiseAddr": args.advertise_addr or "",
+            "DataPathAddr": "", "DataPathPort": 0, "ForceNewCluster": args.force_new_cluster,
+            "Spec": merge_swarm_spec(empty_swarm_spec(), args),
+            "AutoLockManagers": bool(args.autolock), "Availability": args.availability,
+            "DefaultAddrPool": [], "SubnetSize": 24}
+
+
+def join_request(args) -> dict:
+    """The JoinRequest body `docker swarm join` sends."""
+    return {"ListenAddr": args.listen_addr, "AdvertiseAddr": args.advertise_addr or "",
+            "DataPathAddr": "", "RemoteAddrs": [args.remote], "JoinToken": args.token,
+            "Availability": args.availability}
 
 
 def init(ctx: Ctx, args) -> None:
@@ -119,9 +135,9 @@ def init(ctx: Ctx, args) -> None:
     ctx.print(f"Swarm initialized: current node ({node_id}) is now a manager.\n")
     print_join_command(ctx, node_id, worker=True, manager=False)
     ctx.print("To add a manager to this swarm, run 'swarmlab swarm join-token manager' "
-              "and follow the instructions.\n")
+              "and follow the instructions.")
     if args.autolock:
-        print_unlock_command(ctx, ctx.call(lambda c: c.get_unlock_key())["UnlockKey"])
+        print_unlock_command(ctx, ctx.call(lambda c: c.get_unlock_key()).get("UnlockKey", ""))
 
 
 def print_join_command(ctx: Ctx, node_id: str, *, worker: bool, manager: bool) -> None:
@@ -146,8 +162,7 @@ def print_unlock_command(ctx: Ctx, key: str) -> None:
 
 
 def join(ctx: Ctx, args) -> None:
-    ctx.call(lambda c: c.join_swarm([args.remote], args.token, listen_addr=args.listen_addr,
-                                    advertise_addr=args.advertise_addr))
+    ctx.call(post, "/swarm/join", join_request(args))
     info = ctx.call(lambda c: c.info())
     role = "manager" if info["Swarm"].get("ControlAvailable") else "worker"
     ctx.print(f"This node joined a swarm as a {role}.")
@@ -184,7 +199,7 @@ def update(ctx: Ctx, args) -> None:
     ctx.call(lambda c: c.update_swarm(sw["Version"]["Index"], spec))
     ctx.print("Swarm updated.")
     if after and not before:
-        print_unlock_command(ctx, ctx.call(lambda c: c.get_unlock_key())["UnlockKey"])
+        print_unlock_command(ctx, ctx.call(lambda c: c.get_unlock_key()).get("UnlockKey", ""))
 
 
 def unlock(ctx: Ctx, args) -> None:
