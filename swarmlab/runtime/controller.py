@@ -36,7 +36,7 @@ from .base import (
     TaskRuntimeSpec, TaskState, TaskStatus,
 )
 from .files import TaskFiles
-from .images import image_program, resolve_image
+from .images import builtin_http_check, image_program, resolve_image
 from .logs import LogBuffer, pump
 
 if TYPE_CHECKING:
@@ -219,9 +219,7 @@ class ProcessController(Controller):
         loop = asyncio.get_running_loop()
         while not self._done.is_set():
             await asyncio.sleep(self._check.interval_s)
-            # in the task's view, as `docker exec` runs a check inside the container
-            argv, env = self._launch(hc.probe_argv(self._check.test))
-            ok, out = await hc.probe(argv, env, str(self.files.root), self._check.timeout_s)
+            ok, out = await self._probe()
             verdict = self._policy.record(loop.time(), ok, out)
             if verdict == hc.HEALTHY:
                 self._healthy.set()
@@ -230,6 +228,15 @@ class ProcessController(Controller):
                 self._set(TaskState.FAILED, "started", "task: unhealthy container")
                 await self._terminate(self.spec.stop_grace_period_s)
                 return
+
+    async def _probe(self) -> tuple[bool, str]:
+        assert self._check is not None
+        path = builtin_http_check(self._check.test)
+        if path is not None and self._port:
+            return await hc.http_probe(self.address, self._port, path, self._check.timeout_s)
+        # in the task's view, as `docker exec` runs a check inside the container
+        argv, env = self._launch(hc.probe_argv(self._check.test))
+        return await hc.probe(argv, env, str(self.files.root), self._check.timeout_s)
 
     async def wait(self) -> TaskStatus:
         """The terminal status, once the task's process is gone too."""

@@ -80,6 +80,24 @@ async def probe(argv: list[str], env: dict[str, str], cwd: str, timeout_s: float
     return proc.returncode == 0, text
 
 
+async def http_probe(host: str, port: int, path: str, timeout_s: float) -> tuple[bool, str]:
+    """`GET path` answered 200: what the lab images' check command does, done here
+    without starting two interpreters per probe (see images.builtin_http_check)."""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout_s)
+    except (OSError, asyncio.TimeoutError) as exc:
+        return False, f"unhealthy ({exc or 'timeout'})"
+    try:
+        writer.write(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+        status = await asyncio.wait_for(reader.readline(), timeout_s)
+        ok = status.split()[1:2] == [b"200"]
+        return ok, "healthy" if ok else f"unhealthy ({status.decode(errors='replace').strip()})"
+    except (OSError, asyncio.TimeoutError):
+        return False, f"Health check exceeded timeout ({timeout_s:g}s)"
+    finally:
+        writer.close()
+
+
 def _kill_group(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)

@@ -19,7 +19,7 @@ from swarmlab.runtime import HealthCheck, ProcessExecutor, TaskRuntimeSpec, Task
 from swarmlab.runtime.process import SHM_ROOT
 
 CHECK = HealthCheck(("CMD", "python3", "-m", "swarmlab.workloads.healthcheck"),
-                    interval_s=0.3, timeout_s=2.0, retries=2)
+                    interval_s=0.3, timeout_s=2.0, retries=2, start_period_s=5.0)
 NODE_A, NODE_B = "127.0.251.1", "127.0.251.2"  # two nodes' addresses (test-only)
 PUBLISHED = 20180
 

@@ -13,7 +13,7 @@ from runtime_helpers import arun
 from swarmlab.runtime import HealthCheck, PortConfig, Resources, TaskState
 
 CHECK = HealthCheck(("CMD", "python3", "-m", "swarmlab.workloads.healthcheck"),
-                    interval_s=0.3, timeout_s=2.0, retries=2)
+                    interval_s=0.3, timeout_s=2.0, retries=2, start_period_s=5.0)
 
 
 def get(addr: str, port: int) -> str:

@@ -18,7 +18,7 @@ from swarmlab.runtime import FileMount, HealthCheck, TaskState
 from runtime_helpers import arun, live_pids, pids_with_env
 
 FAST_CHECK = HealthCheck(("CMD", "python3", "-m", "swarmlab.workloads.healthcheck"),
-                         interval_s=0.3, timeout_s=2.0, retries=2, start_period_s=0.0)
+                         interval_s=0.3, timeout_s=2.0, retries=2, start_period_s=5.0)
 
 
 def http_get(addr: str, port: int, path: str = "/", timeout: float = 3.0) -> tuple[int, str]:
@@ -367,6 +367,22 @@ def test_shutdown_while_starting_leaves_no_process(node):
         final = await ctl.wait()
         assert final.state == TaskState.SHUTDOWN
         assert ctl.pid == 0 or live_pids([ctl.pid]) == []
+        await ex.close()
+
+    arun(scenario())
+
+
+def test_exec_health_check_runs_in_the_tasks_view(node):
+    executor, spec, _ = node
+    # passes only where the task's secrets are visible, as `docker exec` would see them
+    in_view = HealthCheck(("CMD-SHELL", 'test "$(cat "$SWARMLAB_SECRETS_DIR/flag")" = up'),
+                          interval_s=0.2, timeout_s=2, retries=2)
+
+    async def scenario():
+        ex = executor()
+        ctl = ex.controller(spec(healthcheck=in_view, secrets=(FileMount("flag", b"up"),)))
+        await ctl.start()
+        assert ctl.status.state == TaskState.RUNNING and ctl.health().status == "healthy"
         await ex.close()
 
     arun(scenario())

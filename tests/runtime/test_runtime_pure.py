@@ -82,3 +82,13 @@ def test_task_states_are_ordered_and_named_as_docker():
     assert TaskState.PREPARING < TaskState.RUNNING < TaskState.COMPLETE < TaskState.REJECTED
     assert TaskState.RUNNING.docker_name == "running" and TaskState.FAILED.terminal
     assert not TaskState.RUNNING.terminal
+
+
+def test_the_lab_images_check_is_recognised_for_the_in_process_probe():
+    import sys
+
+    from swarmlab.runtime.images import builtin_http_check
+    assert builtin_http_check(("CMD", "python3", "-m", "swarmlab.workloads.healthcheck")) == "/health"
+    assert builtin_http_check(("CMD", sys.executable, "-m", "swarmlab.workloads.healthcheck", "/ok")) == "/ok"
+    assert builtin_http_check(("CMD-SHELL", "python3 -m swarmlab.workloads.healthcheck")) is None
+    assert builtin_http_check(("CMD", "curl", "-f", "http://localhost/")) is None
