@@ -43,6 +43,8 @@ class TickReport:
     writes: dict[str, int] = field(default_factory=dict)
     nodes_down: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
+    #: stopped early: writes of this manager are still in flight through Raft
+    waiting: bool = False
 
     @property
     def total(self) -> int:
@@ -70,17 +72,22 @@ class Manager:
         report = TickReport()
         if not self.is_leader():
             self._leading = False
+            self.store.forget_in_flight()
             return report
         if not self._leading:
             self._leading = True
             self.dispatcher.reset()
         report.nodes_down = self.dispatcher.check_heartbeats()
-        self._step(report, "roles", lambda tx: self._roles(tx))
+        steps: list[tuple[str, Callable[[WriteTx], object]]] = [("roles", self._roles)]
         for name, reconcile in RECONCILERS:
-            self._step(report, name, lambda tx, r=reconcile: r(tx, self._context(tx)).apply(tx)
-                       or None)
-        self._step(report, "scheduler",
-                   lambda tx: [tx.update(t) for t in schedule(tx, self.clock.now_ns())])
+            steps.append((name, lambda tx, r=reconcile: r(tx, self._context(tx)).apply(tx)))
+        steps.append(("scheduler",
+                      lambda tx: [tx.update(t) for t in schedule(tx, self.clock.now_ns())]))
+        for name, fn in steps:
+            if self.store.in_flight:  # never decide twice on one view (async Raft)
+                report.waiting = True
+                break
+            self._step(report, name, fn)
         return report
 
     def _context(self, tx: WriteTx) -> Context:

@@ -25,6 +25,11 @@ The Raft interface is deliberately narrow:
 (`LocalProposer` calls it at once; a Raft-backed proposer appends the entry, drives Raft
 until it is committed and applied by the Raft shell, which calls `store.apply(entry.data)`
 for every committed entry), or raise (e.g. `NotLeader`), in which case nothing changed.
+A proposer with `asynchronous = True` may instead return at once (a simulator that must
+not re-enter its own event loop): the command is then *in flight* until the Raft shell
+applies it; `update()` returns without its outcome, `in_flight` counts such commands (the
+manager does not reconcile while any is in flight, so it never acts twice on one view), a
+refusal at apply time lands in `refused`, and `forget_in_flight()` is for lost leadership.
 Raft snapshots are `store.snapshot()` bytes; a follower that installs one calls
 `store.restore(data)`.
 """
@@ -110,6 +115,9 @@ class MemoryStore:
         self._subscribers: list[Callable[[Event], None]] = []
         self._seq = itertools.count(1)
         self._pending: dict[str, SwarmError | None | bool] = {}
+        self._in_flight: set[str] = set()
+        #: asynchronous commands refused at apply time (most recent last, bounded)
+        self.refused: deque[tuple[str, SwarmError]] = deque(maxlen=100)
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -130,7 +138,8 @@ class MemoryStore:
         return result
 
     def commit(self, actions: list[Action]) -> int:
-        """Propose these writes as one command; return the index it was applied at."""
+        """Propose these writes as one command; return the index it was applied at
+        (0 when an asynchronous proposer took it and it is still in flight)."""
         cmd_id = f"{self.name}-{next(self._seq)}"
         now = self.clock.now_ns() if self.clock is not None else 0
         data = encode_command(Command(cmd_id, now, tuple(actions)))
@@ -141,10 +150,22 @@ class MemoryStore:
         finally:
             self._pending.pop(cmd_id, None)
         if outcome is False:
+            if getattr(self.proposer, "asynchronous", False):
+                self._in_flight.add(cmd_id)
+                return 0
             raise ProposalNotApplied("the write was not applied (leadership changed?)")
         if isinstance(outcome, SwarmError):
             raise outcome
         return self.index
+
+    @property
+    def in_flight(self) -> int:
+        """Commands an asynchronous proposer took that are not applied here yet."""
+        return len(self._in_flight)
+
+    def forget_in_flight(self) -> None:
+        """Leadership lost: what was in flight may never be applied; stop waiting."""
+        self._in_flight.clear()
 
     # -- the state machine ---------------------------------------------------------------
 
@@ -159,6 +180,10 @@ class MemoryStore:
                 self._emit(ev)
         if cmd.id in self._pending:
             self._pending[cmd.id] = error
+        if cmd.id in self._in_flight:
+            self._in_flight.discard(cmd.id)
+            if error is not None:
+                self.refused.append((cmd.id, error))
         return error
 
     def _check(self, actions: tuple[Action, ...]) -> SwarmError | None:

@@ -86,28 +86,43 @@ def _status(now: int, state: TaskState, exit_code: int = 0) -> TaskStatus:
 
 
 class Broadcast:
-    """Stands in for Raft: every command is applied on every replica, in one order."""
+    """Stands in for Raft: every command is applied on every replica, in one order.
 
-    def __init__(self, stores: list[MemoryStore]) -> None:
+    With `asynchronous`, a command is only queued (as a Raft entry waits to commit) and
+    applied everywhere at the start of the next step, like a simulator's Raft would."""
+
+    def __init__(self, stores: list[MemoryStore], asynchronous: bool = False,
+                 queue: list[bytes] | None = None) -> None:
         self.stores = stores
-        self.log: list[bytes] = []
+        self.asynchronous = asynchronous
+        self.queue = queue if queue is not None else []
 
     def propose(self, command: bytes) -> None:
-        self.log.append(command)
+        if self.asynchronous:
+            self.queue.append(command)
+            return
         for s in self.stores:
             s.apply(command)
+
+    def flush(self) -> None:
+        while self.queue:
+            command = self.queue.pop(0)
+            for s in self.stores:
+                s.apply(command)
 
 
 class Harness:
     def __init__(self, workers: int = 3, seed: int = 0, step_s: float = 0.1,
-                 labels: dict[str, dict[str, str]] | None = None, replicas: int = 1) -> None:
+                 labels: dict[str, dict[str, str]] | None = None, replicas: int = 1,
+                 asynchronous: bool = False) -> None:
         self.clock = ManualClock(1_700_000_000 * 1_000_000_000)
         self.rng = random.Random(seed)
         self.stores: list[MemoryStore] = []
         self.managers: list[Manager] = []
         self.leader = 0
+        self.raft_queue: list[bytes] = []
         for i in range(replicas):
-            proposer = Broadcast(self.stores)
+            proposer = Broadcast(self.stores, asynchronous, self.raft_queue)
             store = MemoryStore(proposer, clock=self.clock, name=f"m{i + 1}")
             self.stores.append(store)
             self.managers.append(Manager(store, self.clock, random.Random(seed * 100 + i),
@@ -115,16 +130,19 @@ class Harness:
         self.managers[0].rng = self.rng
         self.step_s = step_s
         self.m1 = self.manager.init("m1", addr="10.0.0.1", description=_desc("m1"))
+        self.flush()
         self.agents: dict[str, FakeAgent] = {self.m1: FakeAgent(self, self.m1)}
         self.names = {"m1": self.m1}
         token = self.manager.join_token(NodeRole.WORKER)
         for i in range(1, workers + 1):
             name = f"w{i}"
             node = self.manager.join(token, name, description=_desc(name))
+            self.flush()
             self.agents[node.id] = FakeAgent(self, node.id)
             self.names[name] = node.id
         for name, node_labels in (labels or {}).items():
             self.set_labels(name, node_labels)
+            self.flush()
         self.step()
 
     @property
@@ -141,8 +159,13 @@ class Harness:
 
     # -- driving -------------------------------------------------------------------------
 
+    def flush(self) -> None:
+        """Apply what the (asynchronous) Raft stand-in has queued."""
+        self.stores[0].proposer.flush()  # type: ignore[attr-defined]
+
     def step(self) -> None:
         self.clock.advance(self.step_s)
+        self.flush()
         for nid in sorted(self.agents):
             self.agents[nid].step()
         for m in self.managers:

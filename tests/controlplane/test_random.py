@@ -23,6 +23,7 @@ class Checker:
     def __init__(self, h):
         self.h = h
         self.violations: list[str] = []
+        self.overlap: dict = {}
         for store in h.stores:
             store.subscribe(self._on_event)
 
@@ -34,14 +35,21 @@ class Checker:
                 self.violations.append(f"task {ev.object.id} desired state moved backward")
 
     def every_step(self):
+        """No two running tasks in one slot (both desired running). A start-first update
+        overlaps them on purpose until the next reconcile retires the old one, which with
+        asynchronous Raft takes up to two steps; stop-first never overlaps."""
         view = self.h.store.view()
+        start_first = {s.id for s in view.services()
+                       if s.spec.update.order == UpdateOrder.START_FIRST
+                       or s.spec.rollback.order == UpdateOrder.START_FIRST}
         wanted = [t for t in view.tasks() if t.desired_state == TaskState.RUNNING
                   and t.status.state == TaskState.RUNNING]
-        per_slot = Counter((t.service_id, t.slot) for t in wanted if t.slot)
-        per_node = Counter((t.service_id, t.node_id) for t in wanted if not t.slot)
-        for key, n in (per_slot + per_node).items():
-            if n > 1:
-                self.violations.append(f"{n} running tasks in slot {key}")
+        per_slot = Counter((t.service_id, t.slot or t.node_id) for t in wanted)
+        overlapping = {key for key, n in per_slot.items() if n > 1}
+        self.overlap = {key: self.overlap.get(key, 0) + 1 for key in overlapping}
+        for key, steps in self.overlap.items():
+            if steps > (2 if key[0] in start_first else 0):
+                self.violations.append(f"{per_slot[key]} running tasks in slot {key}")
         assert not self.violations, self.violations
 
     def settled(self):
@@ -123,7 +131,8 @@ def random_op(h, r: random.Random, names: list[str]) -> None:
 @pytest.mark.parametrize("seed", SEEDS)
 def test_random_operations_keep_the_invariants(seed):
     r = random.Random(seed)
-    h = Harness(workers=4, seed=seed, replicas=2)
+    # odd seeds: Raft commits a step later (the manager must wait for its writes)
+    h = Harness(workers=4, seed=seed, replicas=2, asynchronous=seed % 2 == 1)
     names = ["m1", "w1", "w2", "w3", "w4"]
     check = Checker(h)
     try:

@@ -21,7 +21,9 @@ def update(h, ref, image=None, **changes):
     svc = h.service(ref)
     spec = svc.spec if image is None else with_image(svc.spec, image)
     spec = dataclasses.replace(spec, **changes)
-    return h.manager.update_service(svc.id, svc.version.index, spec)
+    result = h.manager.update_service(svc.id, svc.version.index, spec)
+    h.flush()  # with asynchronous Raft, the write lands when the entry commits
+    return result
 
 
 def image_of(t):
@@ -41,8 +43,9 @@ def start(h, replicas, **cfg):
     return s
 
 
-def test_rolling_update_of_12_replicas_goes_in_4_batches_of_3():
-    h = Harness(workers=3)
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync-raft", "async-raft"])
+def test_rolling_update_of_12_replicas_goes_in_4_batches_of_3(asynchronous):
+    h = Harness(workers=3, asynchronous=asynchronous)
     s = start(h, 12, parallelism=3, delay_ns=2 * SECOND_NS, monitor_ns=SECOND_NS)
     update(h, s.id, "swarmlab/web:2")
     status = h.service(s.id).update_status
@@ -70,8 +73,9 @@ def image_of_spec(spec):
     return spec.task_template.container_spec.image
 
 
-def test_failed_update_rolls_back_by_itself_with_failure_action_rollback():
-    h = Harness(workers=3)
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync-raft", "async-raft"])
+def test_failed_update_rolls_back_by_itself_with_failure_action_rollback(asynchronous):
+    h = Harness(workers=3, asynchronous=asynchronous)
     s = start(h, 12, parallelism=3, failure_action=FailureAction.ROLLBACK,
               monitor_ns=5 * SECOND_NS)
     update(h, s.id, "swarmlab/web:broken")
