@@ -65,13 +65,15 @@ class TaskStatus:
 @dataclass(frozen=True, slots=True)
 class HealthCheck:
     """Docker's `HealthConfig`; durations in seconds. `test` is `["CMD", ...]`,
-    `["CMD-SHELL", "cmd"]` or `["NONE"]` (Docker's defaults: 30 s, 30 s, 3, 0)."""
+    `["CMD-SHELL", "cmd"]` or `["NONE"]` (Docker's defaults: 30 s, 30 s, 3, 0;
+    a start interval of 0 means `interval` throughout)."""
 
     test: tuple[str, ...]
     interval_s: float = 30.0
     timeout_s: float = 30.0
     retries: int = 3
     start_period_s: float = 0.0
+    start_interval_s: float = 0.0  # API 1.44 `StartInterval`: probe faster while starting
 
     @property
     def disabled(self) -> bool:

@@ -218,7 +218,7 @@ class ProcessController(Controller):
         assert self._check is not None and self._policy is not None
         loop = asyncio.get_running_loop()
         while not self._done.is_set():
-            await asyncio.sleep(self._check.interval_s)
+            await asyncio.sleep(self._policy.next_delay(loop.time()))
             ok, out = await self._probe()
             verdict = self._policy.record(loop.time(), ok, out)
             if verdict == hc.HEALTHY:

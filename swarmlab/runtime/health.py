@@ -42,6 +42,14 @@ class HealthPolicy:
                 self.status = UNHEALTHY
         return self.status
 
+    def next_delay(self, now: float) -> float:
+        """Seconds to the next probe: `start_interval` while starting within the
+        start period, `interval` otherwise."""
+        starting = self.status == STARTING and now - self.started_at < self.check.start_period_s
+        if starting and self.check.start_interval_s > 0:
+            return self.check.start_interval_s
+        return self.check.interval_s
+
     def state(self) -> HealthState:
         return HealthState(self.status, self.failing_streak, tuple(self.log))
 

@@ -9,6 +9,7 @@ health check. The task's spec overrides them as `docker service create` does:
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 from swarmlab.workloads import catalog
@@ -41,11 +42,11 @@ def image_program(info: catalog.ImageInfo, spec: TaskRuntimeSpec) -> tuple[list[
     check = spec.healthcheck
     if check is None and info.healthcheck is not None:
         c = info.healthcheck
-        check = HealthCheck(tuple(c.test), c.interval_s, c.timeout_s, c.retries, c.start_period_s)
+        check = HealthCheck(tuple(c.test), c.interval_s, c.timeout_s, c.retries, c.start_period_s,
+                            getattr(c, "start_interval_s", 0.0))
     if check is not None and not check.disabled:
         _validate(check.test)
-        check = HealthCheck(_health_test(check.test), check.interval_s, check.timeout_s,
-                            check.retries, check.start_period_s)
+        check = dataclasses.replace(check, test=_health_test(check.test))
     return _python(argv), check, info.port or 0
 
 

@@ -92,3 +92,13 @@ def test_the_lab_images_check_is_recognised_for_the_in_process_probe():
     assert builtin_http_check(("CMD", sys.executable, "-m", "swarmlab.workloads.healthcheck", "/ok")) == "/ok"
     assert builtin_http_check(("CMD-SHELL", "python3 -m swarmlab.workloads.healthcheck")) is None
     assert builtin_http_check(("CMD", "curl", "-f", "http://localhost/")) is None
+
+
+def test_start_interval_applies_only_while_starting_in_the_start_period():
+    c = HealthCheck(("CMD", "true"), interval_s=30, retries=3, start_period_s=10, start_interval_s=0.5)
+    policy = HealthPolicy(c, started_at=100.0)
+    assert policy.next_delay(101) == 0.5
+    assert policy.next_delay(111) == 30  # start period over
+    policy.record(102, True, "ok")
+    assert policy.next_delay(103) == 30  # healthy: the normal interval
+    assert HealthPolicy(check(), started_at=0).next_delay(0) == 1  # no start interval
