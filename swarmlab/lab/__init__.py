@@ -76,8 +76,7 @@ class Lab:
         lab = cls(rec)
         t0 = time.monotonic()
         try:
-            for n in rec.nodes:
-                local.spawn(rec, n)
+            local.spawn_all(rec, rec.nodes)
             rec.save()
             for n in rec.nodes:
                 local.wait_api(n)
@@ -147,6 +146,14 @@ class Lab:
                 continue
         return out
 
+    def _voting(self, node: str) -> bool:
+        """node is a Raft voter, caught up with the leader's commit index."""
+        st = {s["Node"]: s for s in self.raft_status()}
+        lead = next((s for s in st.values() if s.get("State") == "leader"), None)
+        me = st.get(node)
+        return bool(lead and me and node in lead.get("Members", [])
+                    and me["Applied"] >= lead["Commit"] - 1)
+
     def leader(self) -> str | None:
         for st in self.raft_status():
             if st.get("State") == "leader":
@@ -181,7 +188,7 @@ class Lab:
         for n in self.record.nodes[1:managers]:
             _docker_client(n.api_url).swarm.join(remote_addrs=remote,
                                                  join_token=tokens["Manager"])
-            self.wait_for(lambda: n.name in self.managers(), 15, f"{n.name} to become a manager")
+            self.wait_for(lambda: self._voting(n.name), 20, f"{n.name} to join Raft")
             progress(f"{n.name} joined as a manager")
         workers = self.record.nodes[managers:]
         with concurrent.futures.ThreadPoolExecutor(max(1, len(workers))) as pool:

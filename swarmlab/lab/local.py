@@ -43,19 +43,40 @@ def free_node_indexes(count: int) -> list[int]:
     return free[:count]
 
 
-def spawn(lab: LabRecord, node: NodeRecord) -> None:
-    d = lab.node_dir(node.name)
-    d.mkdir(parents=True, exist_ok=True)
-    log = open(lab.dir / "nodes" / f"{node.name}.log", "ab")
-    cmd = [sys.executable, "-m", "swarmlab.agent", "--name", node.name, "--addr", node.addr,
-           "--state-dir", str(d), "--api-port", str(node.api_port),
+def node_argv(lab: LabRecord, node: NodeRecord) -> list[str]:
+    return ["--name", node.name, "--addr", node.addr,
+           "--state-dir", str(lab.node_dir(node.name)), "--api-port", str(node.api_port),
            "--swarm-port", str(node.swarm_port), "--profile", lab.profile,
            "--node-index", str(node.node_index), "--faults-file", str(lab.dir / "faults.json"),
            "--runtime-dir", f"/dev/shm/swarmlab/{lab.name}-{node.name}",
            "--log-level", os.environ.get("SWARMLAB_LOG_LEVEL", "WARNING")]
+
+
+def _log_path(lab: LabRecord, node: NodeRecord) -> str:
+    lab.node_dir(node.name).mkdir(parents=True, exist_ok=True)
+    return str(lab.dir / "nodes" / f"{node.name}.log")
+
+
+def spawn(lab: LabRecord, node: NodeRecord) -> None:
+    """Start one node as its own process (a restart)."""
+    log = open(_log_path(lab, node), "ab")
+    cmd = [sys.executable, "-m", "swarmlab.agent", *node_argv(lab, node)]
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL,
                          start_new_session=True)
     node.pid = p.pid
+
+
+def spawn_all(lab: LabRecord, nodes: list[NodeRecord]) -> None:
+    """Start many nodes from one launcher that imports the agent once and forks."""
+    specs = [{"name": n.name, "argv": node_argv(lab, n), "log": _log_path(lab, n)}
+             for n in nodes]
+    out = subprocess.run([sys.executable, "-m", "swarmlab.agent.launcher"],
+                         input=json.dumps(specs), capture_output=True, text=True, timeout=60)
+    if out.returncode != 0:
+        raise RuntimeError(f"could not start the nodes: {out.stderr.strip()[-2000:]}")
+    pids = json.loads(out.stdout.strip().splitlines()[-1])
+    for n in nodes:
+        n.pid = pids[n.name]
 
 
 def wait_api(node: NodeRecord, timeout: float = 15.0) -> None:
