@@ -172,9 +172,11 @@ class ProcessController(Controller):
         self._policy = hc.HealthPolicy(self._check, loop.time())
         self._tasks.append(loop.create_task(self._health_loop()))
         waiters = [loop.create_task(self._healthy.wait()), loop.create_task(self._done.wait())]
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        for waiter in waiters:
-            waiter.cancel()
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
 
     def _launch(self, argv: list[str]) -> tuple[list[str], dict[str, str]]:
         """argv and env that run `argv` through launch.py, in the task's view."""
@@ -219,7 +221,10 @@ class ProcessController(Controller):
         loop = asyncio.get_running_loop()
         while not self._done.is_set():
             await asyncio.sleep(self._policy.next_delay(loop.time()))
-            ok, out = await self._probe()
+            try:
+                ok, out = await self._probe()
+            except Exception as exc:  # noqa: BLE001 - a probe that breaks is a failed probe
+                ok, out = False, f"health check error: {exc}"
             verdict = self._policy.record(loop.time(), ok, out)
             if verdict == hc.HEALTHY:
                 self._healthy.set()
