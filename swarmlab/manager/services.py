@@ -7,6 +7,7 @@ swaps `Spec` and `PreviousSpec` (`rollback_started`, "manually requested rollbac
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from ..api import (
@@ -68,20 +69,43 @@ def _check_ingress_ports(tx: ReadTx, spec: ServiceSpec, service_id: str) -> None
     wanted = {(p.protocol, p.published_port) for p in spec.endpoint_spec.ports
               if p.publish_mode == PublishMode.INGRESS and p.published_port}
     for other in tx.services():
-        if other.id == service_id or other.spec.endpoint_spec is None:
+        if other.id == service_id or other.endpoint is None:
             continue
-        for p in other.spec.endpoint_spec.ports:
+        for p in other.endpoint.ports:  # as published (dynamic ports included)
             if p.publish_mode == PublishMode.INGRESS and (p.protocol, p.published_port) in wanted:
                 raise InvalidArgument(
                     f"port '{p.published_port}' is already in use by service "
                     f"'{other.spec.name}' ({other.id}) as an ingress port")
 
 
+#: Docker's range for ingress ports published without a number (`-p 80`)
+DYNAMIC_PORTS = range(30000, 32768)
+
+
+def endpoint_for(tx: ReadTx, spec: ServiceSpec, service_id: str) -> Endpoint | None:
+    """The service's endpoint: its ports, with a free published port from Docker's
+    dynamic range for every ingress port the user left unnumbered."""
+    if spec.endpoint_spec is None:
+        return None
+    used = {(p.protocol, p.published_port) for s in tx.services() if s.id != service_id
+            and s.endpoint is not None for p in s.endpoint.ports}
+    used |= {(p.protocol, p.published_port) for p in spec.endpoint_spec.ports}
+    ports = []
+    for p in spec.endpoint_spec.ports:
+        if p.publish_mode == PublishMode.INGRESS and not p.published_port:
+            free = next((n for n in DYNAMIC_PORTS if (p.protocol, n) not in used), None)
+            if free is None:
+                raise InvalidArgument("no more ports available in the dynamic range")
+            used.add((p.protocol, free))
+            p = dataclasses.replace(p, published_port=free)
+        ports.append(p)
+    return Endpoint(spec=spec.endpoint_spec, ports=tuple(ports))
+
+
 def create_service(tx: WriteTx, service_id: str, spec: ServiceSpec) -> Service:
     validate_service_spec(tx, spec)
     job = JobStatus(job_iteration=JobIteration(0)) if spec.mode.is_job else None
-    endpoint = Endpoint(spec=spec.endpoint_spec,
-                        ports=spec.endpoint_spec.ports) if spec.endpoint_spec else None
+    endpoint = endpoint_for(tx, spec, service_id)
     return tx.create(Service(id=service_id, spec=spec, endpoint=endpoint,  # type: ignore[return-value]
                              job_status=job))
 
@@ -107,8 +131,8 @@ def update_service(tx: WriteTx, ref: str, version: int, spec: ServiceSpec,
         else:
             changes["update_status"] = UpdateStatus(
                 state=UpdateState.UPDATING, started_at=now_ns, message="update in progress")
-    if spec.endpoint_spec is not None:
-        changes["endpoint"] = Endpoint(spec=spec.endpoint_spec, ports=spec.endpoint_spec.ports)
+    if spec.endpoint_spec != service.spec.endpoint_spec:
+        changes["endpoint"] = endpoint_for(tx, spec, service.id)
     return tx.update(service.replace(**changes))  # type: ignore[return-value]
 
 

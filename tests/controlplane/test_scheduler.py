@@ -107,3 +107,23 @@ def test_invalid_constraint_is_refused_with_no_state_change(expr, message):
     with pytest.raises(InvalidArgument, match=message):
         h.manager.create_service(web(placement=Placement(constraints=(expr,))))
     assert h.store.snapshot() == before
+
+
+def test_ingress_ports_get_dockers_dynamic_range_and_conflicts_are_refused():
+    import dataclasses
+    h = Harness(workers=1)
+    unnumbered = dataclasses.replace(web("a"), endpoint_spec=EndpointSpec(ports=(
+        PortConfig(target_port=80),)))
+    a = h.manager.create_service(unnumbered)
+    b = h.manager.create_service(dataclasses.replace(unnumbered, name="b"))
+    assert a.endpoint.ports[0].published_port == 30000
+    assert b.endpoint.ports[0].published_port == 30001
+    assert a.spec.endpoint_spec.ports[0].published_port == 0  # the user's spec is kept
+    fixed = dataclasses.replace(web("c"), endpoint_spec=EndpointSpec(ports=(
+        PortConfig(target_port=80, published_port=8080),)))
+    c = h.manager.create_service(fixed)
+    before = h.store.snapshot()
+    with pytest.raises(InvalidArgument, match=(
+            f"port '8080' is already in use by service 'c' \\({c.id}\\) as an ingress port")):
+        h.manager.create_service(dataclasses.replace(fixed, name="d"))
+    assert h.store.snapshot() == before
