@@ -19,7 +19,7 @@ from ._style import (
 from .replay import Arrow, Frame, NodeView, node_name, replay
 
 #: leave this much of each arrow's ends free, so arrows stop at the node's edge
-_GAP = 0.16
+_GAP = 0.24
 #: answers are drawn slightly beside requests, so a round trip shows two arrows
 _SIDE = 0.035
 _RESPONSES = {"PRE_VOTE_RESP", "VOTE_RESP", "APP_RESP", "HEARTBEAT_RESP"}

@@ -16,8 +16,9 @@ from ..raft.trace import TraceEvent
 from ._style import STATE_COLORS, play_controls, term_color
 from .replay import Frame, changes_only, node_name, replay
 
-#: the first x position of a log cell; left of it is the row's label
-_LABEL_X = -0.6
+#: rows' labels end here, just left of the first cell (x=1); they need ~4 units of room
+_LABEL_X = 0.45
+_LEFT = -5.0
 
 
 def log_figure(trace_events: Iterable[TraceEvent], marks: Sequence = (),
@@ -37,8 +38,8 @@ def log_figure(trace_events: Iterable[TraceEvent], marks: Sequence = (),
     fig.update_layout(
         **_layout(frames[0], title), updatemenus=buttons, sliders=sliders,
         height=170 + 60 * len(ids), width=max(560, 240 + 46 * width), plot_bgcolor="white",
-        xaxis=dict(range=[_LABEL_X - 1.6, width + 0.8], title="log index", dtick=1,
-                   tick0=1, zeroline=False, showgrid=False),
+        xaxis=dict(range=[_LEFT, width + 0.8], title="log index",
+                   tickvals=list(range(1, width + 1)), zeroline=False, showgrid=False),
         yaxis=dict(range=[0.3, len(ids) + 0.7], visible=False),
         margin=dict(l=10, r=10, t=60, b=110), legend=dict(orientation="h", y=1.08, x=0.5))
     return fig
@@ -58,7 +59,7 @@ def _traces(f: Frame, rows: dict[int, int]) -> list[dict]:
                    mode="markers", name="commit index", hoverinfo="skip",
                    marker=dict(symbol="line-ns", size=40, line=dict(width=4, color="#111"))),
         dict(type="scatter", x=[n.applied for n in nodes], y=[rows[n.id] - 0.42 for n in nodes],
-                   mode="markers", name="applied index", hoverinfo="skip",
+                   mode="markers", name="applied index", hoverinfo="skip", cliponaxis=False,
                    marker=dict(symbol="triangle-up", size=11, color="#2e9e5b")),
         dict(type="scatter", x=[_LABEL_X] * len(nodes), y=[rows[n.id] for n in nodes], mode="text",
                    showlegend=False, hoverinfo="skip", textposition="middle left",
