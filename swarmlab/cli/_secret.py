@@ -4,13 +4,12 @@ from __future__ import annotations
 import base64
 
 from ._app import Ctx, add_format, add_parser, group
-from ._duration import human_duration
 from ._errors import CliError, collect, raise_collected
 from ._node import natural_key
 from ._opts import kv_map
 from ._pretty import _when
 from ._table import render_inspect, render_list
-from ._tasks import parse_time
+from ._tasks import since
 
 TABLES = {
     "secret": ("{{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.CreatedAt}}\t{{.UpdatedAt}}",
@@ -94,12 +93,8 @@ def rows(kind: str, items: list[dict]) -> list[dict]:
 
 
 def _ago(text: str | None) -> str:
-    import datetime as dt
-
-    when = parse_time(text)
-    if when is None:
-        return ""
-    return human_duration((dt.datetime.now(dt.timezone.utc) - when).total_seconds()) + " ago"
+    words = since(text)
+    return words + " ago" if words else ""
 
 
 def ls(ctx: Ctx, args) -> None:

@@ -153,7 +153,7 @@ def service_rows(services: list[dict], tasks: list[dict] | None = None,
 def ls(ctx: Ctx, args) -> None:
     services = ctx.call(lambda c: c.services(filters=filters(args.filter) or None, status=True))
     if args.quiet:
-        ctx.print("".join(truncate_id(s["ID"]) + "\n" for s in services), end="")
+        ctx.print("".join(r["ID"] + "\n" for r in service_rows(services, [], set())), end="")
         return
     tasks = active = None
     if any("ServiceStatus" not in s for s in services):
@@ -191,7 +191,7 @@ def inspect(ctx: Ctx, args) -> None:
 def _scale_specifier(text: str) -> tuple[str, int]:
     name, sep, count = text.partition("=")
     if not sep or not name or not count.isdigit():
-        raise CliError(f"Invalid scale specifier '{text}'.\nSee 'swarmlab service scale --help'.\n\n"
+        raise CliError(f"invalid scale specifier '{text}'.\nSee 'swarmlab service scale --help'.\n\n"
                        "Usage:  swarmlab service scale SERVICE=REPLICAS [SERVICE=REPLICAS...]\n\n"
                        "Scale one or multiple replicated services")
     return name, int(count)
@@ -210,7 +210,7 @@ def scale(ctx: Ctx, args) -> None:
             elif "ReplicatedJob" in mode:
                 mode["ReplicatedJob"] = {**(mode["ReplicatedJob"] or {}), "TotalCompletions": count}
             else:
-                raise CliError("scale can only be used with replicated or replicated-job mode")
+                raise CliError(f"{ref}: scale can only be used with replicated or replicated-job mode")
             _post_update(ctx, service, spec)
             ctx.print(f"{ref} scaled to {count}")
             scaled.append(service["ID"])

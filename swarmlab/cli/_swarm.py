@@ -157,7 +157,7 @@ def print_unlock_command(ctx: Ctx, key: str) -> None:
     if key:
         ctx.print("To unlock a swarm manager after it restarts, run the `swarmlab swarm unlock`\n"
                   f"command and provide the following key:\n\n    {key}\n\n"
-                  "Please remember to store this key in a password manager, since without it you\n"
+                  "Remember to store this key in a password manager, since without it you\n"
                   "will not be able to restart the manager.")
 
 

@@ -34,8 +34,7 @@ def render_list(rows: list[dict], fmt: str | None, default: str, headers: dict[s
     """Render rows the way `docker <thing> ls --format fmt` does."""
     fmt = fmt or "table"
     if fmt == "json":
-        return "".join(json.dumps(row, sort_keys=True, separators=(",", ":"),
-                                  ensure_ascii=False) + "\n" for row in rows)
+        return "".join(go_json(row, sort_keys=True) + "\n" for row in rows)
     if fmt.startswith("table"):
         body = fmt[len("table"):].strip() or default
         body = body.replace("\\t", "\t").replace("\\n", "\n")
@@ -45,19 +44,35 @@ def render_list(rows: list[dict], fmt: str | None, default: str, headers: dict[s
     return "".join(render(body, row) + "\n" for row in rows)
 
 
-def go_json_indent(value: object) -> str:
-    """Go's json.MarshalIndent(v, "", "    "), HTML characters escaped as Go does."""
-    text = json.dumps(value, indent=4, ensure_ascii=False)
-    for ch, esc in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e"),
-                    ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+_GO_ESCAPES = (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e"),
+               ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
+
+
+def _go_escape(text: str) -> str:
+    """Go's encoding/json escapes HTML characters (inside strings, the only place
+    they can appear in JSON text)."""
+    for ch, esc in _GO_ESCAPES:
         text = text.replace(ch, esc)
     return text
 
 
+def go_json(value: object, sort_keys: bool = False) -> str:
+    """Go's json.Marshal: compact, HTML characters escaped."""
+    return _go_escape(json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=sort_keys))
+
+
+def go_json_indent(value: object) -> str:
+    """Go's json.MarshalIndent(v, "", "    "), HTML characters escaped as Go does."""
+    return _go_escape(json.dumps(value, indent=4, ensure_ascii=False))
+
+
 def render_inspect(objects: list[dict], fmt: str | None) -> str:
-    """`docker X inspect`: an indented JSON array, or the template once per object."""
-    if not fmt or fmt == "json":
+    """`docker X inspect`: an indented JSON array (`--format json`: compact), or the
+    template once per object."""
+    if not fmt:
         return go_json_indent(objects) + "\n"
+    if fmt == "json":
+        return go_json(objects) + "\n"
     fmt = fmt.replace("\\t", "\t").replace("\\n", "\n")
     return "".join(render(fmt, obj) + "\n" for obj in objects)
 

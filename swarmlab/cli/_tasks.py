@@ -33,12 +33,23 @@ def parse_time(text: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(m.group(1) + frac + ("+00:00" if zone == "Z" else zone))
 
 
-def ago(text: str | None, now: dt.datetime | None = None) -> str:
+def utcnow() -> dt.datetime:
+    """The CLI's clock for "2 minutes ago" (one place, so tests can pin it)."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def since(text: str | None, now: dt.datetime | None = None) -> str:
+    """go-units HumanDuration of the time since an API timestamp ("" when unset)."""
     when = parse_time(text)
     if when is None:
         return ""
-    now = now or dt.datetime.now(dt.timezone.utc)
-    return human_duration((now - when).total_seconds()).lower() + " ago"
+    return human_duration(((now or utcnow()) - when).total_seconds())
+
+
+def ago(text: str | None, now: dt.datetime | None = None) -> str:
+    """`docker service ps` words: "running 2 minutes ago" takes the lower case."""
+    text = since(text, now)
+    return text.lower() + " ago" if text else ""
 
 
 def strip_digest(image: str) -> str:
@@ -72,14 +83,14 @@ def task_rows(tasks: list[dict], service_names: dict[str, str], node_names: dict
             err = err[:MAX_ERR_LEN - 1] + "…"
         ports = ((status.get("PortStatus") or {}).get("Ports")) or []
         state = capitalize(status.get("State"))
-        since = ago(status.get("Timestamp"), now)
+        when = ago(status.get("Timestamp"), now)
         rows.append({
             "ID": truncate_id(task["ID"]) if trunc else task["ID"],
             "Name": (INDENT + name) if (indent and name == prev) else name,
             "Image": strip_digest(image) if trunc else image,
             "Node": node_names.get(task.get("NodeID", ""), task.get("NodeID", "")),
             "DesiredState": capitalize(task.get("DesiredState")),
-            "CurrentState": f"{state} {since}".strip(),
+            "CurrentState": f"{state} {when}".strip(),
             "Error": f'"{err}"' if err else "",
             "Ports": ", ".join(f"*:{p.get('PublishedPort', 0)}->{p.get('TargetPort', 0)}/"
                                f"{p.get('Protocol', 'tcp')}" for p in ports),
@@ -102,8 +113,7 @@ def print_tasks(ctx, tasks: list[dict], args) -> None:
     fmt = getattr(args, "format", None)
     indent = not fmt or fmt.startswith("table")
     rows = task_rows(tasks, services, nodes, trunc=not args.no_trunc, indent=indent)
-    ids = [t["ID"] for _, t in task_names(tasks, services)]
-    ids = ids if args.no_trunc else [truncate_id(i) for i in ids]
+    ids = [t["ID"] for _, t in task_names(tasks, services)]  # -q prints full IDs, as Docker
     ctx.print(render_tasks(rows, fmt, args.quiet, ids), end="")
 
 

@@ -34,7 +34,7 @@ def node_json(ident: str, hostname: str, *, role: str = "worker", leader: bool =
                         "Platform": {"Architecture": "x86_64", "OS": "linux"},
                         "Resources": {"NanoCPUs": 2000000000, "MemoryBytes": 2095882240},
                         "Engine": {"EngineVersion": "swarmlab-0.1.0"},
-                        "TLSInfo": {"TrustRoot": "ROOT"}},
+                        "TLSInfo": {"TrustRoot": "ROOT"}},  # equal to the cluster's: "Ready"
         "Status": {"State": state, "Addr": addr},
     }
     if role == "manager":
@@ -82,6 +82,7 @@ class EngineAPIDouble:
         self.errors: dict[tuple[str, str], tuple[int, str]] = {}  # (method, path) -> status, message
         self._seq = 0
         self.unlock_key = ""
+        self.tls_info = {"TrustRoot": "ROOT"}
         self.url = ""
 
     # -- lifecycle ---------------------------------------------------------------
@@ -166,6 +167,7 @@ class EngineAPIDouble:
         return _json({"ID": "engine", "Name": "node1", "Swarm": {
             "NodeID": self.node_id, "NodeAddr": "127.0.1.1", "LocalNodeState": "active",
             "ControlAvailable": self.control, "Nodes": len(self.nodes), "Managers": managers,
+            "Cluster": {"ID": self.swarm["ID"], "TLSInfo": self.tls_info},
             "RemoteManagers": [{"NodeID": self.node_id, "Addr": "127.0.1.1:2377"}]}})
 
     async def _get_swarmlab(self, request, rest):
@@ -202,9 +204,20 @@ class EngineAPIDouble:
         node["Version"]["Index"] += 1
         return web.Response(status=200)
 
+    async def _delete_nodes(self, request, rest):
+        node = self._find(self.nodes, rest[0])
+        if node is None:
+            return self._missing("node", rest[0])
+        del self.nodes[node["ID"]]
+        return web.Response(status=200)
+
     async def _get_services(self, request, rest):
         if not rest:
-            return _json(list(self.services.values()))
+            services = copy.deepcopy(list(self.services.values()))
+            if request.query.get("status") in ("1", "true", "True"):
+                for s in services:
+                    s["ServiceStatus"] = self._status(s)
+            return _json(services)
         service = self._find(self.services, rest[0])
         if service is None:
             return self._missing("service", rest[0])
@@ -231,6 +244,16 @@ class EngineAPIDouble:
         service["Version"]["Index"] += 1
         return _json({"Warnings": None})
 
+    def _status(self, service: dict) -> dict:
+        mine = [t for t in self.tasks if t["ServiceID"] == service["ID"]]
+        mode = service["Spec"].get("Mode") or {}
+        if "Replicated" in mode:
+            desired = (mode["Replicated"] or {}).get("Replicas", 1)
+        else:
+            desired = sum(1 for t in mine if t["DesiredState"] == "running")
+        return {"RunningTasks": sum(1 for t in mine if t["Status"]["State"] == "running"),
+                "DesiredTasks": desired, "CompletedTasks": 0}
+
     async def _delete_services(self, request, rest):
         service = self._find(self.services, rest[0])
         if service is None:
@@ -241,7 +264,7 @@ class EngineAPIDouble:
     async def _get_tasks(self, request, rest):
         filters = json.loads(request.query.get("filters", "{}"))
         tasks = self.tasks
-        for key, field in (("service", "ServiceID"), ("node", "NodeID")):
+        for key, field in (("service", "ServiceID"), ("node", "NodeID"), ("desired-state", "DesiredState")):
             if key in filters:
                 wanted = filters[key] if isinstance(filters[key], list) else list(filters[key])
                 tasks = [t for t in tasks if t[field] in wanted]
