@@ -235,3 +235,30 @@ def test_plan_and_apply_reconcile_a_nodes_mesh_with_the_cluster():
             await b.stop()
 
     arun(scenario())
+
+
+def test_a_backend_that_does_not_answer_is_skipped_after_the_connect_timeout():
+    import socket
+
+    async def scenario():
+        # a black hole: a full accept queue drops SYNs, as a cut-off node would
+        hole = socket.socket()
+        hole.bind(("127.99.0.50", PORT))
+        hole.listen(0)
+        filler = socket.create_connection(("127.99.0.50", PORT), timeout=1)
+        good = await EchoBackend("good", "127.99.0.51").start()
+        mesh = RoutingMesh("n1", NODE, connect_timeout_s=0.3, cooldown_s=5.0)
+        mesh.set_backends(PORT, [("127.99.0.50", PORT), good.endpoint])
+        await mesh.publish(PORT)
+        t0 = time.monotonic()
+        answers = [(await ask(NODE, PORT))[0] for _ in range(6)]
+        took = time.monotonic() - t0
+        assert answers == ["good"] * 6
+        assert 0.3 <= took < 2.0, took  # one connect timeout, then the hole is skipped
+        assert mesh.stats(PORT)["127.99.0.50:20081"]["failures"] == 1
+        await mesh.close()
+        await good.stop()
+        filler.close()
+        hole.close()
+
+    arun(scenario())
