@@ -15,6 +15,7 @@ Usage from the agent:
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import zlib
@@ -28,6 +29,7 @@ from .controller import ProcessController
 
 CAP_NET_BIND_SERVICE, CAP_SYS_ADMIN = 10, 21
 SHM_ROOT = Path("/dev/shm/swarmlab")
+log = logging.getLogger("swarmlab.runtime")
 _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -54,6 +56,19 @@ def can_isolate() -> bool:
     return _has_capability(CAP_SYS_ADMIN)
 
 
+def filesystem_type(path: Path) -> str:
+    """The type of the filesystem holding `path` (longest mount point in /proc/mounts)."""
+    best, kind = "", ""
+    try:
+        for line in Path("/proc/mounts").read_text().splitlines():
+            _, mnt, fstype, *_ = line.split()
+            if (str(path) + "/").startswith(mnt.rstrip("/") + "/") and len(mnt) >= len(best):
+                best, kind = mnt, fstype
+    except OSError:
+        pass
+    return kind
+
+
 class ProcessExecutor(Executor):
     def __init__(
         self,
@@ -72,6 +87,9 @@ class ProcessExecutor(Executor):
         self.root = Path(root_dir) if root_dir else SHM_ROOT / node_name
         shutil.rmtree(self.root, ignore_errors=True)  # a previous agent's leftovers
         self.root.mkdir(parents=True, mode=0o700)
+        if filesystem_type(self.root) not in ("tmpfs", "ramfs"):
+            log.warning("runtime %s: %s is not on a tmpfs: task secrets would reach a disk",
+                        node_name, self.root)
         self.names: dict[str, list[str]] = {}
         self._controllers: dict[str, ProcessController] = {}
 

@@ -102,3 +102,11 @@ def test_start_interval_applies_only_while_starting_in_the_start_period():
     policy.record(102, True, "ok")
     assert policy.next_delay(103) == 30  # healthy: the normal interval
     assert HealthPolicy(check(), started_at=0).next_delay(0) == 1  # no start interval
+
+
+def test_the_task_root_is_known_to_be_on_tmpfs():
+    from pathlib import Path
+
+    from swarmlab.runtime.process import SHM_ROOT, filesystem_type
+    assert filesystem_type(SHM_ROOT / "x" / "y") == "tmpfs"
+    assert filesystem_type(Path("/proc/self")) == "proc"
