@@ -242,6 +242,8 @@ def test_secrets_are_in_the_tasks_view_with_mode_and_gone_after_remove(node):
         assert str(ctl.files.root).startswith("/dev/shm/")
         code, body = await aget(*ctl.endpoint(80), "/secret/password")
         assert (code, body) == (200, "hunter2")
+        for part in ("environ", "cmdline"):  # never in the task's environment or arguments
+            assert b"hunter2" not in open(f"/proc/{ctl.pid}/{part}", "rb").read()
         await ctl.shutdown()
         await ctl.remove()
         assert not ctl.files.root.exists()
