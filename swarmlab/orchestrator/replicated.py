@@ -2,11 +2,14 @@
 
 Slots are numbered from 1. Scaling up fills the lowest free numbers; scaling down asks
 the tasks of the surplus slots to go away (`DesiredState` remove; the reaper deletes them
-once stopped), choosing slots whose task is not running first, then the highest numbers.
+once stopped), choosing slots whose task is not running first, then tasks on the nodes
+with the most tasks of the service (so the rest stays spread), then the highest numbers.
 Replacing a failed task is the restart supervisor's job, not this one's: a slot whose
 task died and will not be restarted (restart condition) still counts as filled.
 """
 from __future__ import annotations
+
+from collections import Counter
 
 from ..api import Service, TaskState
 from ..store import ReadTx
@@ -32,10 +35,17 @@ def _reconcile_service(tx: ReadTx, ctx: Context, service: Service, replicas: int
         for _ in range(replicas - len(live)):
             writes.create(new_task(ctx, service, slot=next(free)))
     elif len(live) > replicas:
-        def keep_first(slot: int | str) -> tuple:
-            running = any(t.status.state == TaskState.RUNNING for t in live[slot])
-            return (not running, -int(slot))
-        surplus = sorted(live, key=keep_first)[: len(live) - replicas]
-        for slot in surplus:
+        per_node = Counter(ts[-1].node_id for ts in live.values())
+        candidates = set(live)
+
+        def remove_first(slot: int | str) -> tuple:
+            # not yet running first, then from the busiest node, then the highest slot
+            newest = live[slot][-1]
+            running = newest.status.state == TaskState.RUNNING
+            return (running, -per_node[newest.node_id], -int(slot))
+        for _ in range(len(live) - replicas):
+            slot = min(candidates, key=remove_first)
+            candidates.discard(slot)
+            per_node[live[slot][-1].node_id] -= 1
             for t in live[slot]:
                 writes.update(shut_down(t, TaskState.REMOVE))

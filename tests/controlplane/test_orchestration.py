@@ -25,7 +25,7 @@ def test_scale_up_and_down_keeps_slots():
     assert sorted(t.slot for t in h.running(s.id)) == [1, 2, 3, 4, 5, 6]
     scale(h, s.id, 2)
     h.run_until(lambda: len(h.running(s.id)) == 2 and len(h.tasks(s.id)) == 2)
-    assert sorted(t.slot for t in h.running(s.id)) == [1, 2]
+    assert len({t.slot for t in h.running(s.id)}) == 2
     assert h.service(s.id).update_status is None  # scaling is not a rolling update
 
 
@@ -155,3 +155,16 @@ def test_remove_service_removes_its_tasks():
     h.run_until(lambda: len(h.running(s.id)) == 4)
     h.manager.remove_service("web")
     h.run_until(lambda: not h.tasks(s.id))
+
+
+def test_scale_down_keeps_replicas_spread():
+    h = Harness(workers=3)
+    s = h.manager.create_service(web(replicas=4))
+    h.run_until(lambda: len(h.running(s.id)) == 4)
+    h.set_availability("w1", "pause")
+    scale(h, s.id, 8)  # w1 takes none of the 4 new ones
+    h.run_until(lambda: len(h.running(s.id)) == 8)
+    assert Counter(h.node_name(t.node_id) for t in h.running(s.id))["w1"] == 1
+    scale(h, s.id, 4)
+    h.run_until(lambda: len(h.tasks(s.id)) == 4)
+    assert sorted(Counter(t.node_id for t in h.running(s.id)).values()) == [1, 1, 1, 1]
