@@ -116,8 +116,7 @@ def inspect(ctx: Ctx, args) -> None:
     refs = [resolve_ref(ctx, r) for r in args.nodes]
     found, errors = collect(refs, lambda r: ctx.call(lambda c: c.inspect_node(r)))
     if args.pretty:
-        self_id = ctx.call(lambda c: c.info())["Swarm"].get("NodeID", "")
-        ctx.print("\n\n".join(node_pretty(n, self_id) for n in found))
+        ctx.print("".join(node_pretty(n) for n in found), end="")
     else:
         ctx.print(render_inspect(found, args.format), end="")
     raise_collected(errors)

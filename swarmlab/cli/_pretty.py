@@ -1,15 +1,22 @@
-"""`inspect --pretty` for nodes and services, in the layout of Docker's pretty templates."""
+"""`inspect --pretty` for nodes, services, secrets and configs, character for character
+as docker 28 prints them (its templates align with tabs; so do these)."""
 from __future__ import annotations
+
+import base64
+import re
 
 from ._duration import format_duration
 from ._table import capitalize
-from ._tasks import parse_time
-
-COL = 24  # where Docker's tab-aligned values land
 
 
-def _line(label: str, value: object = "", col: int = COL) -> str:
-    return f"{label:<{col}}{value}".rstrip() if value != "" else label
+def go_time(text: str | None) -> str:
+    """Go's time.String() of an API timestamp, as Docker's pretty templates print it:
+    `2026-11-25 12:24:28.596350123 +0000 utc` (trailing zeros of the fraction trimmed)."""
+    m = re.match(r"(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(?:\.(\d+))?Z$", text or "")
+    if not m:
+        return text or ""
+    frac = (m.group(3) or "").rstrip("0")
+    return f"{m.group(1)} {m.group(2)}{'.' + frac if frac else ''} +0000 utc"
 
 
 def bytes_size(n: int) -> str:
@@ -26,97 +33,92 @@ def _cpus(nano: int) -> str:
     return str(int(value)) if value == int(value) else repr(value)
 
 
-def _when(text: str | None) -> str:
-    t = parse_time(text)
-    return t.strftime("%Y-%m-%d %H:%M:%S.%f000 +0000 utc") if t else ""
+def _labels(labels: dict | None, prefix: str) -> list[str]:
+    if not labels:
+        return []
+    return ["Labels:"] + [f"{prefix}{k}" + (f"={v}" if v else "") for k, v in sorted(labels.items())]
 
 
-def node_pretty(n: dict, self_id: str = "") -> str:
+def node_pretty(n: dict) -> str:
     spec, desc = n.get("Spec") or {}, n.get("Description") or {}
     status, ms = n.get("Status") or {}, n.get("ManagerStatus")
-    out = [_line("ID:", n["ID"] + (" *" if n["ID"] == self_id else ""))]
+    out = [f"ID:\t\t\t{n['ID']}"]
     if spec.get("Name"):
-        out.append(_line("Name:", spec["Name"]))
-    if spec.get("Labels"):
-        out.append("Labels:")
-        out += [f" - {k}" + (f"={v}" if v else "") for k, v in sorted(spec["Labels"].items())]
-    out += [_line("Hostname:", desc.get("Hostname", "")), _line("Joined at:", _when(n.get("CreatedAt"))),
-            "Status:", _line(" State:", capitalize(status.get("State")))]
+        out.append(f"Name:\t\t\t{spec['Name']}")
+    out += _labels(spec.get("Labels"), " - ")
+    out += [f"Hostname:              \t{desc.get('Hostname', '')}",
+            f"Joined at:             \t{go_time(n.get('CreatedAt'))}",
+            "Status:", f" State:\t\t\t{capitalize(status.get('State'))}"]
     if status.get("Message"):
-        out.append(_line(" Message:", status["Message"]))
-    out.append(_line(" Availability:", capitalize(spec.get("Availability"))))
+        out.append(f" Message:              \t{status['Message']}")
+    out.append(f" Availability:         \t{capitalize(spec.get('Availability'))}")
     if status.get("Addr"):
-        out.append(_line(" Address:", status["Addr"]))
+        out.append(f" Address:\t\t{status['Addr']}")
     if ms:
-        out += ["Manager Status:", _line(" Address:", ms.get("Addr", "")),
-                _line(" Raft Status:", capitalize(ms.get("Reachability"))),
-                _line(" Leader:", "Yes" if ms.get("Leader") else "No")]
+        out += ["Manager Status:", f" Address:\t\t{ms.get('Addr', '')}",
+                f" Raft Status:\t\t{capitalize(ms.get('Reachability'))}",
+                f" Leader:\t\t{'Yes' if ms.get('Leader') else 'No'}"]
     platform, res = desc.get("Platform") or {}, desc.get("Resources") or {}
-    out += ["Platform:", _line(" Operating System:", platform.get("OS", "")),
-            _line(" Architecture:", platform.get("Architecture", "")),
-            "Resources:", _line(" CPUs:", _cpus(res.get("NanoCPUs", 0))),
-            _line(" Memory:", bytes_size(res.get("MemoryBytes", 0)))]
+    out += ["Platform:", f" Operating System:\t{platform.get('OS', '')}",
+            f" Architecture:\t\t{platform.get('Architecture', '')}",
+            "Resources:", f" CPUs:\t\t\t{_cpus(res.get('NanoCPUs', 0))}",
+            f" Memory:\t\t{bytes_size(res.get('MemoryBytes', 0))}"]
     engine = desc.get("Engine") or {}
-    out.append(_line("Engine Version:", engine.get("EngineVersion", "")))
+    out.append(f"Engine Version:\t\t{engine.get('EngineVersion', '')}")
     if engine.get("Labels"):
         out.append("Engine Labels:")
         out += [f" - {k}" + (f"={v}" if v else "") for k, v in sorted(engine["Labels"].items())]
     tls = desc.get("TLSInfo") or {}
-    out += ["TLS Info:", " TrustRoot:", (tls.get("TrustRoot") or "").rstrip(),
-            _line(" Issuer Subject:", tls.get("CertIssuerSubject", "")),
-            _line(" Issuer Public Key:", tls.get("CertIssuerPublicKey", ""))]
-    return "\n".join(out)
+    out += ["TLS Info:", " TrustRoot:", (tls.get("TrustRoot") or "").rstrip("\n"),
+            f" Issuer Subject:\t{tls.get('CertIssuerSubject', '')}",
+            f" Issuer Public Key:\t{tls.get('CertIssuerPublicKey', '')}"]
+    return "\n".join(out) + "\n"
 
 
-def _mode(spec: dict) -> list[str]:
-    mode = spec.get("Mode") or {}
+def _mode(mode: dict) -> list[str]:
     if "Global" in mode:
-        return [_line("Service Mode:", "Global", 16)]
+        return ["Service Mode:\tGlobal"]
     if "Replicated" in mode:
-        out = [_line("Service Mode:", "Replicated", 16)]
         replicas = (mode["Replicated"] or {}).get("Replicas")
-        return out + ([_line(" Replicas:", replicas, 16)] if replicas is not None else [])
-    if "ReplicatedJob" in mode:
-        return [_line("Service Mode:", "Replicated Job", 16)]
-    return [_line("Service Mode:", "Global Job", 16)]
+        return ["Service Mode:\tReplicated"] + ([f" Replicas:\t{replicas}"] if replicas else [])
+    return ["Service Mode:"]
 
 
 def _policy(title: str, cfg: dict | None, order_label: str) -> list[str]:
     if not cfg:
         return []
-    out = [title, _line(" Parallelism:", cfg.get("Parallelism", 0), 16)]
+    out = [title, f" Parallelism:\t{cfg.get('Parallelism', 0)}"]
     if cfg.get("Delay"):
-        out.append(_line(" Delay:", format_duration(cfg["Delay"]), 16))
-    out.append(_line(" On failure:", cfg.get("FailureAction", ""), 16))
+        out.append(f" Delay:\t\t{format_duration(cfg['Delay'])}")
+    out.append(f" On failure:\t{cfg.get('FailureAction', '')}")
     if cfg.get("Monitor"):
         out.append(f" Monitoring Period: {format_duration(cfg['Monitor'])}")
-    out.append(f" Max failure ratio: {cfg.get('MaxFailureRatio', 0)}")
-    out.append(f" {order_label:<19}{cfg.get('Order', '')}")
+    out += [f" Max failure ratio: {cfg.get('MaxFailureRatio', 0)}", f" {order_label}{cfg.get('Order', '')}"]
     return out
 
 
 def _container(cs: dict) -> list[str]:
-    out = ["ContainerSpec:", _line(" Image:", cs.get("Image", ""), 16)]
+    out = ["ContainerSpec:", f" Image:\t\t{cs.get('Image', '')}"]
     if cs.get("Args"):
-        out.append(_line(" Args:", " ".join(cs["Args"]), 16))
+        out.append(" Args:\t\t" + "".join(a + " " for a in cs["Args"]))
     if cs.get("Env"):
-        out.append(_line(" Env:", " ".join(cs["Env"]), 16))
+        out.append(" Env:\t\t" + "".join(e + " " for e in cs["Env"]))
     if cs.get("Dir"):
-        out.append(_line(" Dir:", cs["Dir"], 16))
-    if "Init" in cs:
-        out.append(_line(" Init:", "true" if cs["Init"] else "false", 16))
+        out.append(f" Dir:\t\t{cs['Dir']}")
+    if "Init" in cs and cs["Init"] is not None:
+        out.append(f" Init:\t\t{'true' if cs['Init'] else 'false'}")
     if cs.get("User"):
         out.append(f" User: {cs['User']}")
+    if cs.get("Mounts"):
+        out.append("Mounts:")
     for m in cs.get("Mounts") or []:
-        out += [_line(" Target:", m.get("Target", ""), 16), _line("  Source:", m.get("Source", ""), 16),
-                _line("  ReadOnly:", "true" if m.get("ReadOnly") else "false", 16),
-                _line("  Type:", m.get("Type", ""), 16)]
+        out += [f" Target:\t{m.get('Target', '')}", f"  Source:\t{m.get('Source', '')}",
+                f"  ReadOnly:\t{'true' if m.get('ReadOnly') else 'false'}", f"  Type:\t\t{m.get('Type', '')}"]
     for title, key, name in (("Configs:", "Configs", "ConfigName"), ("Secrets:", "Secrets", "SecretName")):
         if cs.get(key):
             out.append(title)
             for ref in cs[key]:
-                out += [_line(" Target:", (ref.get("File") or {}).get("Name", ""), 16),
-                        _line("  Source:", ref.get(name, ""), 16)]
+                out += [f" Target:\t{(ref.get('File') or {}).get('Name', '')}", f"  Source:\t{ref.get(name, '')}"]
     return out
 
 
@@ -126,58 +128,83 @@ def _resources(res: dict) -> list[str]:
         group = res.get(key) or {}
         lines = []
         if group.get("NanoCPUs"):
-            lines.append(_line("  CPU:", _cpus(group["NanoCPUs"]), 16))
+            lines.append(f"  CPU:\t\t{_cpus(group['NanoCPUs'])}")
         if group.get("MemoryBytes"):
-            lines.append(_line("  Memory:", bytes_size(group["MemoryBytes"]), 16))
-        if group.get("Pids"):
-            lines.append(_line("  PIDs:", group["Pids"], 16))
-        out += [title] + lines if lines else []
-    return (["Resources:"] + out) if out else []
+            lines.append(f"  Memory:\t{bytes_size(group['MemoryBytes'])}")
+        if lines:
+            out += [title] + lines
+    pids = (res.get("Limits") or {}).get("Pids")
+    return (["Resources:"] + out if out else []) + ([f"  PIDs:\t\t{pids}"] if pids else [])
 
 
 def service_pretty(s: dict) -> str:
     spec = s.get("Spec") or {}
     tt = spec.get("TaskTemplate") or {}
-    out = [_line("ID:", s["ID"], 16), _line("Name:", spec.get("Name", ""), 16)]
-    if spec.get("Labels"):
-        out.append("Labels:")
-        out += [f" {k}" + (f"={v}" if v else "") for k, v in sorted(spec["Labels"].items())]
-    out += _mode(spec)
+    out = [f"ID:\t\t{s['ID']}", f"Name:\t\t{spec.get('Name', '')}"]
+    out += _labels(spec.get("Labels"), " ")
+    out += _mode(spec.get("Mode") or {})
     us = s.get("UpdateStatus")
     if us:
-        out += ["UpdateStatus:", _line(" State:", us.get("State", ""), 16),
-                _line(" Started:", _when(us.get("StartedAt")), 16)]
-        if us.get("CompletedAt"):
-            out.append(_line(" Completed:", _when(us["CompletedAt"]), 16))
-        out.append(_line(" Message:", us.get("Message", ""), 16))
+        out += ["UpdateStatus:", f" State:\t\t{us.get('State', '')}"]
+        if us.get("StartedAt"):
+            out.append(f" Started:\t{go_time(us['StartedAt'])}")
+        if us.get("State") == "completed" and us.get("CompletedAt"):
+            out.append(f" Completed:\t{go_time(us['CompletedAt'])}")
+        out.append(f" Message:\t{us.get('Message', '')}")
     placement = tt.get("Placement") or {}
     out.append("Placement:")
     if placement.get("Constraints"):
-        out.append(_line(" Constraints:", "[" + " ".join(placement["Constraints"]) + "]", 16))
+        out.append(f" Constraints:\t[{' '.join(placement['Constraints'])}]")
     if placement.get("Preferences"):
         prefs = [f"Spread={(p.get('Spread') or {}).get('SpreadDescriptor', '')}" for p in placement["Preferences"]]
         out.append(f" Preferences:   [{' '.join(prefs)}]")
     if placement.get("MaxReplicas"):
         out.append(f" Max Replicas Per Node:   {placement['MaxReplicas']}")
-    out += _policy("UpdateConfig:", spec.get("UpdateConfig"), "Update order:")
-    out += _policy("RollbackConfig:", spec.get("RollbackConfig"), "Rollback order:")
+    out += _policy("UpdateConfig:", spec.get("UpdateConfig"), "Update order:      ")
+    out += _policy("RollbackConfig:", spec.get("RollbackConfig"), "Rollback order:    ")
     out += _container(tt.get("ContainerSpec") or {})
     out += _resources(tt.get("Resources") or {})
     networks = [n.get("Target", "") for n in tt.get("Networks") or []]
     if networks:
-        out.append("Networks: " + " ".join(networks))
+        out.append("Networks:" + "".join(f" {n}" for n in networks) + " ")
     endpoint = spec.get("EndpointSpec") or {}
-    out.append(_line("Endpoint Mode:", endpoint.get("Mode", "vip"), 16))
+    out.append(f"Endpoint Mode:\t{endpoint.get('Mode', '')}")
     if endpoint.get("Ports"):
         out.append("Ports:")
         for p in endpoint["Ports"]:
-            out += [f" PublishedPort = {p.get('PublishedPort', 0)}", f"  Protocol = {p.get('Protocol', 'tcp')}",
-                    f"  TargetPort = {p.get('TargetPort', 0)}", f"  PublishMode = {p.get('PublishMode', 'ingress')}"]
-    hc = (tt.get("ContainerSpec") or {}).get("Healthcheck")
-    if hc:
-        out += [" Healthcheck:", f"  Interval = {format_duration(hc.get('Interval', 0))}",
-                f"  Retries = {hc.get('Retries', 0)}", f"  StartPeriod = {format_duration(hc.get('StartPeriod', 0))}",
-                f"  Timeout = {format_duration(hc.get('Timeout', 0))}"]
-        if hc.get("Test"):
-            out += ["  Tests:"] + [f"   Test = {t}" for t in hc["Test"]]
-    return "\n".join(out)
+            out += [f" PublishedPort = {p.get('PublishedPort', 0)}", f"  Protocol = {p.get('Protocol', '')}",
+                    f"  TargetPort = {p.get('TargetPort', 0)}", f"  PublishMode = {p.get('PublishMode', '')}"]
+        out[-1] += " "
+    out += _healthcheck((tt.get("ContainerSpec") or {}).get("Healthcheck"))
+    return "\n" + "\n".join(out) + "\n\n"
+
+
+def _healthcheck(hc: dict | None) -> list[str]:
+    if not hc:
+        return []
+    out = [" Healthcheck:", f"  Interval = {format_duration(hc.get('Interval', 0))}",
+           f"  Retries = {hc.get('Retries', 0)}", f"  StartPeriod =\t{format_duration(hc.get('StartPeriod', 0))}",
+           f"  Timeout =\t{format_duration(hc.get('Timeout', 0))}"]
+    if hc.get("Test"):
+        out += ["  Tests:"] + [f"\t Test = {t}" for t in hc["Test"]]
+    return out
+
+
+def secret_pretty(item: dict) -> str:
+    spec = item["Spec"]
+    out = [f"ID:              {item['ID']}", f"Name:              {spec['Name']}"]
+    out += _labels(spec.get("Labels"), " - ")
+    out += [f"Driver:            {(spec.get('Driver') or {}).get('Name', '')}",
+            f"Created at:        {go_time(item.get('CreatedAt'))}",
+            f"Updated at:        {go_time(item.get('UpdatedAt'))}"]
+    return "\n".join(out) + "\n"
+
+
+def config_pretty(item: dict) -> str:
+    spec = item["Spec"]
+    out = [f"ID:\t\t\t{item['ID']}", f"Name:\t\t\t{spec['Name']}"]
+    out += _labels(spec.get("Labels"), " - ")
+    out += [f"Created at:            \t{go_time(item.get('CreatedAt'))}",
+            f"Updated at:            \t{go_time(item.get('UpdatedAt'))}",
+            "Data:", base64.b64decode(spec.get("Data") or "").decode("utf-8", "replace")]
+    return "\n".join(out) + "\n"

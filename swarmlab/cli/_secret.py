@@ -1,13 +1,11 @@
 """`swarmlab secret create|ls|inspect|rm` and `swarmlab config create|ls|inspect|rm`."""
 from __future__ import annotations
 
-import base64
-
 from ._app import Ctx, add_format, add_parser, group
 from ._errors import CliError, collect, raise_collected
 from ._node import natural_key
 from ._opts import kv_map
-from ._pretty import _when
+from ._pretty import config_pretty, secret_pretty
 from ._table import render_inspect, render_list
 from ._tasks import since
 
@@ -108,28 +106,13 @@ def ls(ctx: Ctx, args) -> None:
     ctx.print(render_list(rows(args.kind, items), args.format, table, headers), end="")
 
 
-def pretty(kind: str, item: dict) -> str:
-    spec = item["Spec"]
-    out = [f"{'ID:':<19}{item['ID']}", f"{'Name:':<19}{spec['Name']}"]
-    if spec.get("Labels"):
-        out.append("Labels:")
-        out += [f" - {k}" + (f"={v}" if v else "") for k, v in sorted(spec["Labels"].items())]
-    if kind == "secret":
-        out.append(f"{'Driver:':<19}{(spec.get('Driver') or {}).get('Name', '')}")
-    out += [f"{'Created at:':<19}{_when(item.get('CreatedAt'))}",
-            f"{'Updated at:':<19}{_when(item.get('UpdatedAt'))}"]
-    if kind == "config":
-        out += ["Data:", base64.b64decode(spec.get("Data") or "").decode("utf-8", "replace")]
-    return "\n".join(out)
-
-
 def inspect(ctx: Ctx, args) -> None:
     fetch = (lambda r: ctx.call(lambda c: c.inspect_secret(r))) if args.kind == "secret" \
         else (lambda r: ctx.call(lambda c: c.inspect_config(r)))
     found, errors = collect(args.names, fetch)
     if args.pretty:
-        if found:
-            ctx.print("\n\n".join(pretty(args.kind, i) for i in found))
+        show = secret_pretty if args.kind == "secret" else config_pretty
+        ctx.print("".join(show(i) for i in found), end="")
     else:
         ctx.print(render_inspect(found, args.format), end="")
     raise_collected(errors)

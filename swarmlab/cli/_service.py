@@ -181,8 +181,7 @@ def inspect(ctx: Ctx, args) -> None:
                             lambda r: ctx.call(lambda c: c.inspect_service(r, insert_defaults=True)),
                             not_found=lambda r: f"Error: no such service: {r}")
     if args.pretty:
-        if found:
-            ctx.print("\n\n".join(service_pretty(s) for s in found))
+        ctx.print("".join(service_pretty(s) for s in found), end="")
     else:
         ctx.print(render_inspect(found, args.format), end="")
     raise_collected(errors)

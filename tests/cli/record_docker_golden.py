@@ -127,6 +127,13 @@ READ_COMMANDS = [
     "swarm unlock-key",
     "swarm unlock-key -q",
     "swarm ca",
+    "service inspect --pretty agent www",
+    "node inspect --pretty node3 node2",
+    "node inspect --pretty self",
+    "secret inspect --pretty password",
+    "config inspect --pretty cfg",
+    "config ls --format json",
+    "node ls -f role=manager",
 ]
 
 

@@ -37,9 +37,16 @@ def normalize_query(query: dict) -> dict:
     return out
 
 
+def sort_env(value):
+    """docker builds `--env-add` results from a Go map: their order is random."""
+    if isinstance(value, dict):
+        return {k: sorted(v) if k == "Env" else sort_env(v) for k, v in value.items()}
+    return value
+
+
 def normalize(requests: list[dict]) -> list[dict]:
     return [{"method": r["method"], "path": r["path"], "query": normalize_query(r["query"]),
-             "json": r["json"]} for r in requests]
+             "json": sort_env(r["json"])} for r in requests]
 
 
 def as_swarmlab(text: str) -> str:
