@@ -21,15 +21,16 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..api import (
-    Clock, Cluster, ClusterSpec, Config, ConfigSpec, FailedPrecondition, JoinTokens, ManagerStatus, Node,
-    NodeDescription, NodeRole, NodeSpec, NodeState, NodeStatus, Reachability, Secret,
-    SecretSpec, Service, ServiceSpec, new_id,
+    Clock, Cluster, ClusterSpec, Config, ConfigSpec, FailedPrecondition, JoinTokens,
+    ManagerStatus, Network, NetworkSpec, Node, NodeDescription, NodeRole, NodeSpec, NodeState,
+    NodeStatus, Reachability, Secret, SecretSpec, Service, ServiceSpec, new_id,
 )
 from ..dispatcher import Dispatcher
 from ..orchestrator import RECONCILERS, Context
 from ..raft.profiles import profile as timing_profile
 from ..scheduler import schedule
 from ..store import MemoryStore, WriteTx
+from . import cluster as cluster_ops
 from . import nodes as node_ops
 from . import services as service_ops
 from . import tokens
@@ -62,6 +63,7 @@ class Manager:
         self.node_id = node_id
         self.membership = membership
         self.is_leader = is_leader
+        self.profile = profile
         period = heartbeat_period_ns or timing_profile(profile).dispatcher_heartbeat_ms * 1_000_000
         self.dispatcher = Dispatcher(store, clock, rng, heartbeat_period_ns=period)
         self._leading = False
@@ -77,6 +79,9 @@ class Manager:
         if not self._leading:
             self._leading = True
             self.dispatcher.reset()
+        cluster = self.store.view().cluster()
+        if cluster is not None:  # `swarm update --dispatcher-heartbeat`
+            self.dispatcher.heartbeat_period_ns = cluster.spec.dispatcher.heartbeat_period_ns
         report.nodes_down = self.dispatcher.check_heartbeats()
         steps: list[tuple[str, Callable[[WriteTx], object]]] = [("roles", self._roles)]
         for name, reconcile in RECONCILERS:
@@ -118,7 +123,8 @@ class Manager:
              spec: ClusterSpec | None = None) -> str:
         """`swarm init`: the cluster object, its join tokens, and this node as its manager."""
         digest = tokens.new_digest(self.rng)
-        cluster = Cluster(id=new_id(self.rng), spec=spec or ClusterSpec(),
+        cluster = Cluster(id=new_id(self.rng),
+                          spec=spec or cluster_ops.cluster_spec_for(self.profile),
                           join_tokens=JoinTokens(worker=tokens.new_token(self.rng, digest),
                                                  manager=tokens.new_token(self.rng, digest)))
         node_id = self.node_id or new_id(self.rng)
@@ -133,6 +139,7 @@ class Manager:
                     "leave this swarm and join another one.")
             tx.create(cluster)
             tx.create(node)
+            tx.create(cluster_ops.ingress_network(new_id(self.rng)))
 
         self.store.update(write)
         self.node_id = node_id
@@ -173,6 +180,17 @@ class Manager:
                 "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm "
                 "join\" to connect this node to swarm and try again.")
         return cluster
+
+    def update_cluster(self, version: int, spec: ClusterSpec) -> Cluster:
+        """`swarm update`: a new cluster spec (retention, heartbeat period, ...)."""
+        return self.store.update(lambda tx: cluster_ops.update_cluster(tx, version, spec))
+
+    def create_network(self, spec: NetworkSpec) -> Network:
+        nid = new_id(self.rng)
+        return self.store.update(lambda tx: cluster_ops.create_network(tx, nid, spec))
+
+    def remove_network(self, ref: str) -> None:
+        self.store.update(lambda tx: cluster_ops.remove_network(tx, ref))
 
     # -- nodes ---------------------------------------------------------------------------
 
