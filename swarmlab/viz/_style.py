@@ -50,11 +50,13 @@ def legend_entry(name: str, color: str, symbol: str = "circle", group: str = "")
                       marker=dict(color=color, size=12, symbol=symbol), hoverinfo="skip")
 
 
-def play_controls(labels: list[str], duration_ms: int) -> tuple[list[dict], list[dict]]:
-    """Play/pause buttons and a slider with one step per frame (frames named by index)."""
+def play_controls(labels: list[str], duration_ms: int,
+                  y: float = -0.02) -> tuple[list[dict], list[dict]]:
+    """Play/pause buttons and, right of them, a slider with one step per frame (frames
+    named by index); `y` is where their tops go, in paper coordinates."""
     anim = dict(frame=dict(duration=duration_ms, redraw=True), transition=dict(duration=0),
                 fromcurrent=True, mode="immediate")
-    buttons = [dict(type="buttons", direction="left", x=0.0, y=-0.04, xanchor="left",
+    buttons = [dict(type="buttons", direction="left", x=0.0, y=y, xanchor="left",
                     yanchor="top", showactive=False,
                     buttons=[dict(label="▶ play", method="animate", args=[None, anim]),
                              dict(label="❚❚ pause", method="animate",
@@ -63,6 +65,6 @@ def play_controls(labels: list[str], duration_ms: int) -> tuple[list[dict], list
     steps = [dict(label=lab, method="animate",
                   args=[[str(k)], dict(frame=dict(duration=0, redraw=True), mode="immediate")])
              for k, lab in enumerate(labels)]
-    sliders = [dict(active=0, x=0.18, len=0.82, y=-0.02, yanchor="top", steps=steps,
+    sliders = [dict(active=0, x=0.3, len=0.7, y=y, yanchor="top", steps=steps,
                     currentvalue=dict(prefix="t = ", suffix=" s"))]
     return buttons, sliders

@@ -34,37 +34,43 @@ def log_figure(trace_events: Iterable[TraceEvent], marks: Sequence = (),
         data=_traces(frames[0], rows),
         frames=[dict(name=str(k), data=_traces(f, rows), traces=[0, 1, 2, 3],
                      layout=_layout(f, title)) for k, f in enumerate(frames)])
-    buttons, sliders = play_controls([f"{f.time:.3f}" for f in frames], duration_ms)
+    # the controls go below the axis title: ~70 px under a plot 60 px per row high
+    buttons, sliders = play_controls([f"{f.time:.3f}" for f in frames], duration_ms,
+                                     y=-70 / (60 * len(ids)))
     fig.update_layout(
         **_layout(frames[0], title), updatemenus=buttons, sliders=sliders,
-        height=170 + 60 * len(ids), width=max(560, 240 + 46 * width), plot_bgcolor="white",
+        height=230 + 60 * len(ids), width=max(560, 240 + 46 * width), plot_bgcolor="white",
         xaxis=dict(range=[_LEFT, width + 0.8], title="log index",
                    tickvals=list(range(1, width + 1)), zeroline=False, showgrid=False),
         yaxis=dict(range=[0.3, len(ids) + 0.7], visible=False),
-        margin=dict(l=10, r=10, t=60, b=110), legend=dict(orientation="h", y=1.08, x=0.5))
+        margin=dict(l=10, r=10, t=60, b=170), legend=dict(orientation="h", y=1.08, x=0.5))
     return fig
 
 
 def _traces(f: Frame, rows: dict[int, int]) -> list[dict]:
     nodes = [n for n in f.nodes if n.id in rows]
+    committed = [n for n in nodes if n.commit > 0]
+    applied = [n for n in nodes if n.applied > 0]
     cells = [(idx, rows[n.id], t, n.state == "down") for n in nodes
              for idx, t in enumerate(n.log, start=1)]
+    cell_marker = dict(symbol="square", size=34, color=[term_color(c[2]) for c in cells],
+                       opacity=[0.35 if c[3] else 1.0 for c in cells])
     return [
-        dict(type="scatter", x=[c[0] for c in cells], y=[c[1] for c in cells], mode="markers+text",
-                   name="entry (colour = term)", text=[str(c[2]) for c in cells],
-                   textfont=dict(color="white"), hoverinfo="skip", showlegend=True,
-                   marker=dict(symbol="square", size=34, color=[term_color(c[2]) for c in cells],
-                               opacity=[0.35 if c[3] else 1.0 for c in cells])),
-        dict(type="scatter", x=[n.commit + 0.5 for n in nodes], y=[rows[n.id] for n in nodes],
-                   mode="markers", name="commit index", hoverinfo="skip",
-                   marker=dict(symbol="line-ns", size=40, line=dict(width=4, color="#111"))),
-        dict(type="scatter", x=[n.applied for n in nodes], y=[rows[n.id] - 0.42 for n in nodes],
-                   mode="markers", name="applied index", hoverinfo="skip", cliponaxis=False,
-                   marker=dict(symbol="triangle-up", size=11, color="#2e9e5b")),
-        dict(type="scatter", x=[_LABEL_X] * len(nodes), y=[rows[n.id] for n in nodes], mode="text",
-                   showlegend=False, hoverinfo="skip", textposition="middle left",
-                   text=[f"<b>{node_name(n.id)}</b> {n.state} T{n.term}" for n in nodes],
-                   textfont=dict(color=[STATE_COLORS[n.state] for n in nodes], size=12)),
+        dict(type="scatter", mode="markers+text", name="entry (colour = term)",
+             x=[c[0] for c in cells], y=[c[1] for c in cells], text=[str(c[2]) for c in cells],
+             textfont=dict(color="white"), hoverinfo="skip", showlegend=True,
+             marker=cell_marker),
+        dict(type="scatter", mode="markers", name="commit index", hoverinfo="skip",
+             x=[n.commit + 0.5 for n in committed], y=[rows[n.id] for n in committed],
+             marker=dict(symbol="line-ns", size=40, line=dict(width=4, color="#111"))),
+        dict(type="scatter", mode="markers", name="applied index", hoverinfo="skip",
+             x=[n.applied for n in applied], y=[rows[n.id] - 0.42 for n in applied],
+             cliponaxis=False, marker=dict(symbol="triangle-up", size=11, color="#2e9e5b")),
+        dict(type="scatter", mode="text", showlegend=False, hoverinfo="skip",
+             x=[_LABEL_X] * len(nodes), y=[rows[n.id] for n in nodes],
+             textposition="middle left",
+             text=[f"<b>{node_name(n.id)}</b> {n.state} T{n.term}" for n in nodes],
+             textfont=dict(color=[STATE_COLORS[n.state] for n in nodes], size=12)),
     ]
 
 
