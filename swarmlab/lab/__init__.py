@@ -67,8 +67,8 @@ class Lab:
             count = nodes
         if count < 1:
             raise ValueError("a lab needs at least one node")
-        slot = local.free_slot()
-        indexes = local.free_node_indexes(count)
+        slot = local.free_slot(count)
+        indexes = local.free_node_indexes(count, slot)
         rec = LabRecord(name=name, backend="local", profile=profile, nodes=[
             NodeRecord(f"node{k + 1}", f"127.0.{slot}.{k + 1}", node_index=indexes[k])
             for k in range(count)])

@@ -24,20 +24,34 @@ TASK_NET_BASE = 100  # node index i owns 127.(100+i).0.0/16 for its tasks (runti
 MAX_NODE_INDEX = 155
 
 
-def free_slot() -> int:
-    used = set()
-    for lab in list_labs():
-        for n in lab.nodes:
-            used.add(int(n.addr.split(".")[2]))
+def free_slot(count: int) -> int:
+    """A 127.0.<x>.0/24 range no lab uses: not in this registry, and no listener there
+    (labs of another SWARMLAB_HOME, or of a crashed session, may hold some)."""
+    used = {int(n.addr.split(".")[2]) for lab in list_labs() for n in lab.nodes}
     for x in range(1, 255):
-        if x not in used:
+        if x not in used and all(_port_free(f"127.0.{x}.{k + 1}", p)
+                                 for k in range(count) for p in (2375, 2377)):
             return x
     raise RuntimeError("no free loopback range for a new lab (254 labs running?)")
 
 
-def free_node_indexes(count: int) -> list[int]:
+def _port_free(host: str, port: int) -> bool:
+    import socket
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_node_indexes(count: int, slot: int) -> list[int]:
+    """Task-address ranges for the nodes. Labs of this registry never share one; starting
+    from the slot keeps labs of other registries (other SWARMLAB_HOMEs) apart too."""
     used = {n.node_index for lab in list_labs() for n in lab.nodes}
-    free = [i for i in range(MAX_NODE_INDEX) if i not in used]
+    start = (slot - 1) * 8
+    order = [(start + i) % MAX_NODE_INDEX for i in range(MAX_NODE_INDEX)]
+    free = [i for i in order if i not in used]
     if len(free) < count:
         raise RuntimeError("too many lab nodes on this machine")
     return free[:count]
