@@ -8,7 +8,7 @@ import pytest
 
 from cp_harness import Harness, web
 from swarmlab.api import (
-    SECOND_NS, ContainerSpec, ManualClock, NodeState, NotFound, SecretReference, SecretSpec,
+    SECOND_NS, ManualClock, NodeState, NotFound, SecretReference, SecretSpec,
     ConfigReference, ConfigSpec, TaskState, TaskStatus,
 )
 from swarmlab.dispatcher import Dispatcher, SessionInvalid

@@ -168,3 +168,33 @@ def test_scale_down_keeps_replicas_spread():
     scale(h, s.id, 4)
     h.run_until(lambda: len(h.tasks(s.id)) == 4)
     assert sorted(Counter(t.node_id for t in h.running(s.id)).values()) == [1, 1, 1, 1]
+
+
+def test_global_service_rolling_update_keeps_one_task_per_node():
+    from swarmlab.api import UpdateConfig, UpdateState
+    h = Harness(workers=3)
+    spec = ServiceSpec(name="agent", task_template=TaskSpec(
+        container_spec=ContainerSpec(image="x:1")), mode=ServiceMode(global_=Global()),
+        update_config=UpdateConfig(parallelism=2, monitor_ns=SECOND_NS))
+    g = h.manager.create_service(spec)
+    h.run_until(lambda: len(h.running(g.id)) == 4)
+    svc = h.service(g.id)
+    c = dataclasses.replace(svc.spec.task_template.container_spec, image="x:2")
+    h.manager.update_service(g.id, svc.version.index, dataclasses.replace(
+        svc.spec, task_template=dataclasses.replace(svc.spec.task_template, container_spec=c)))
+    h.run_until(lambda: h.service(g.id).update_status.state == UpdateState.COMPLETED)
+    running = h.running(g.id)
+    assert {t.spec.container_spec.image for t in running} == {"x:2"}
+    assert sorted(Counter(t.node_id for t in running).values()) == [1, 1, 1, 1]
+
+
+def test_forcing_a_job_runs_it_again():
+    h = Harness(workers=1)
+    j = h.manager.create_service(job("batch", total=2, concurrent=2))
+    h.run_until(lambda: sum(t.status.state == TaskState.COMPLETE for t in h.tasks(j.id)) == 2)
+    svc = h.service(j.id)
+    tt = dataclasses.replace(svc.spec.task_template, force_update=1)
+    h.manager.update_service(j.id, svc.version.index, dataclasses.replace(svc.spec, task_template=tt))
+    assert h.service(j.id).job_status.job_iteration.index == 1
+    h.run_until(lambda: sum(t.status.state == TaskState.COMPLETE for t in h.tasks(j.id)) == 4)
+    assert {t.job_iteration.index for t in h.tasks(j.id)} == {0, 1}
