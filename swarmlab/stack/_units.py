@@ -1,0 +1,133 @@
+"""Docker's little languages inside compose values: durations, sizes, CPUs, ports.
+
+Each parser returns the Engine API's unit (nanoseconds, bytes, nano-CPUs) or raises
+ValueError with Docker's wording; callers add the file, line and key.
+"""
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+
+_DURATION_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000,
+                   "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
+_DURATION_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)([a-zµμ]+)")
+
+
+def duration_ns(text: str) -> int:
+    """Go's ``time.ParseDuration``: ``1m30s``, ``1.5h``, ``300ms``, ``0``."""
+    if not isinstance(text, str):
+        raise ValueError(f"time: invalid duration {text!r}")
+    s = text
+    sign = -1 if s.startswith("-") else 1
+    s = s[1:] if s[:1] in "+-" else s
+    if s == "0":
+        return 0
+    if not s:
+        raise ValueError(f'time: invalid duration "{text}"')
+    total, pos = 0.0, 0
+    while pos < len(s):
+        m = _DURATION_PART.match(s, pos)
+        if not m or m.group(1) in ("", ".") :
+            raise ValueError(f'time: invalid duration "{text}"')
+        unit = _DURATION_UNITS.get(m.group(2))
+        if unit is None:
+            raise ValueError(f'time: unknown unit "{m.group(2)}" in duration "{text}"')
+        total += float(m.group(1)) * unit
+        pos = m.end()
+    if total > 2**63 - 1:
+        raise ValueError(f'time: invalid duration "{text}"')
+    return sign * int(round(total))
+
+
+def is_duration(text: object) -> bool:
+    try:
+        duration_ns(text)  # type: ignore[arg-type]
+    except ValueError:
+        return False
+    return True
+
+
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?) ?([kKmMgGtTpP]?)[iI]?[bB]?$")
+_BINARY = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+def ram_bytes(value: str | int) -> int:
+    """go-units ``RAMInBytes``: ``512m``, ``1g``, ``50M``, ``1.5GiB``, a plain number."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    m = _SIZE.match(str(value).strip())
+    if not m:
+        raise ValueError(f"invalid size: '{value}'")
+    return int(float(m.group(1)) * _BINARY[m.group(2).lower()])
+
+
+def nano_cpus(value: str | float) -> int:
+    """``cpus: "0.5"`` -> 500000000, as the docker CLI's ``ParseCPUs``."""
+    try:
+        cpus = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f'failed to parse {value!r} as a rational number') from None
+    nano = cpus * 1e9
+    if nano != int(nano) or nano < 0:
+        raise ValueError("value is too precise")
+    return int(nano)
+
+
+def command(value: str | list) -> list[str]:
+    """``command:`` / ``entrypoint:``: a list as given, a string split as a shell would."""
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    try:
+        return shlex.split(value)
+    except ValueError as err:
+        raise ValueError(f"invalid command line {value!r}: {err}") from None
+
+
+@dataclass(frozen=True)
+class Port:
+    target: int
+    published: int = 0
+    protocol: str = "tcp"
+    mode: str = "ingress"
+
+
+def _port_range(text: str, what: str) -> list[int]:
+    lo, _, hi = text.partition("-")
+    try:
+        first, last = int(lo), int(hi or lo)
+    except ValueError:
+        raise ValueError(f"Invalid {what}: {text}") from None
+    if not (0 <= first <= 65535 and 0 <= last <= 65535) or last < first:
+        raise ValueError(f"Invalid {what}: {text}")
+    return list(range(first, last + 1))
+
+
+def short_ports(spec: str | int) -> list[Port]:
+    """Short syntax: ``80``, ``8080:80``, ``127.0.0.1:8080:80/udp``, ``9000-9001:80-81``.
+    The host IP means nothing to the routing mesh, as in Swarm, and is dropped."""
+    text = str(spec)
+    proto = "tcp"
+    if "/" in text:
+        text, proto = text.rsplit("/", 1)
+        proto = proto.lower()
+        if proto not in ("tcp", "udp", "sctp"):
+            raise ValueError(f"Invalid proto: {proto}")
+    parts = text.rsplit(":", 2) if text.count(":") <= 2 else None
+    if parts is None:
+        raise ValueError(f"Invalid port specification: {spec!r}")
+    container = parts[-1]
+    host = parts[-2] if len(parts) >= 2 else ""
+    if not container:
+        raise ValueError(f"No port specified: {spec}<empty>")
+    targets = _port_range(container, "containerPort")
+    if not host:
+        return [Port(t, 0, proto) for t in targets]
+    published = _port_range(host, "hostPort")
+    if len(published) != len(targets):
+        if len(targets) == 1 and len(published) > 1:
+            raise ValueError(f"Invalid ranges specified for container and host Ports: "
+                             f"{container} and {host}")
+        raise ValueError(f"Invalid ranges specified for container and host Ports: "
+                         f"{container} and {host}")
+    return [Port(t, p, proto) for t, p in zip(targets, published)]
