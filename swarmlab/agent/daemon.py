@@ -54,6 +54,7 @@ class NodeDaemon:
         self.worker: Worker | None = None
         self.executor: Any = None
         self.mesh: Any = None
+        self.discovery: Any = None
         self._runner: web.AppRunner | None = None
         self.endpoints: dict[str, dict[str, list]] = {}  # leader: node -> task endpoints
 
@@ -73,6 +74,9 @@ class NodeDaemon:
         self.executor = ProcessExecutor(self.name, node_index=self.node_index,
                                         node_address=self.addr, root_dir=self.runtime_dir)
         self.mesh = RoutingMesh(self.name, self.addr)
+        from ..mesh.discovery import ServiceDiscovery
+        self.discovery = ServiceDiscovery(self.name, self.node_index, metrics=self.mesh.metrics,
+                                          on_names=self.executor.set_names)
         self.firewall.start(self.addr)
         app = web.Application(middlewares=[docker_errors], client_max_size=4 << 20)
         app["daemon"] = self
@@ -99,6 +103,7 @@ class NodeDaemon:
             await self.manager.close()
         if self.mesh:
             await self.mesh.close()
+            await self.discovery.close()
         if self.executor:
             await self.executor.close()
         self.firewall.stop()
@@ -368,13 +373,20 @@ class NodeDaemon:
             self.managers = dict(managers)
             self._save_state()
 
-    async def update_mesh(self, table: dict[str, list]) -> None:
-        for port, backends in table.items():
-            eps = [(h, p) for h, p in backends if not self.firewall.blocks_host(h)]
-            self.mesh.set_backends(int(port), eps)
-        for port in list(self.mesh.published_ports):
-            if str(port) not in table:
-                await self.mesh.unpublish(port)
+    async def update_mesh(self, doc: dict) -> None:
+        """Make this node's routing mesh and service discovery match the cluster."""
+        from ..mesh.plan import PublishedPort, ServiceEndpoint, TaskEndpoint, apply, plan
+        services = [ServiceEndpoint(
+            s["Name"], s.get("Mode", "vip"),
+            tuple(PublishedPort(p["TargetPort"], p.get("PublishedPort", 0),
+                                p.get("PublishMode", "ingress"), p.get("Protocol", "tcp"))
+                  for p in s.get("Ports", [])),
+            tuple(s.get("TargetPorts", [])), tuple(s.get("Aliases", [])))
+            for s in doc.get("Services", [])]
+        tasks = [TaskEndpoint(t["Service"], t["Address"], t["Ready"], t.get("Remapped", False))
+                 for t in doc.get("Tasks", [])
+                 if not self.firewall.blocks_host(t["Address"])]
+        await apply(plan(services, tasks), self.mesh, self.discovery)
 
     async def service_logs(self, request: web.Request, ref: str, task: bool) -> web.StreamResponse:
         from .logs import stream_logs

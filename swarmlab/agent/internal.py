@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ..api import NodeRole, NodeState, PublishMode, TaskState, TaskStatus, from_json
+from ..api import NodeRole, NodeState, TaskState, TaskStatus, from_json
 from .api import APIError, ForwardToLeader, add_routes, read_json
 from .manager_role import raft_id_of
 
@@ -106,7 +106,7 @@ async def heartbeat(request: web.Request) -> web.Response:
                 "RaftPeers": {str(rid): f"{a[0]}:{a[1]}" for rid, a in m.addresses.items()},
                 "Secrets": [s.to_json() for s in a.secrets],
                 "Configs": [c.to_json() for c in a.configs],
-                "Managers": _managers(d, view), "Mesh": mesh_table(d, view)}
+                "Managers": _managers(d, view), "Mesh": mesh_view(d, view)}
     return web.json_response(await m.control.call(run))
 
 
@@ -118,28 +118,36 @@ def _ports(svc: Any) -> list[dict]:
     return [to_json(p) for p in spec.ports]
 
 
-def mesh_table(d: "NodeDaemon", view: Any) -> dict[str, list]:
-    """Published ingress port -> the endpoints of that service's running tasks."""
-    ready = {n.id for n in view.nodes() if n.status.state == NodeState.READY}
-    table: dict[str, list] = {}
+def mesh_view(d: "NodeDaemon", view: Any) -> dict[str, list]:
+    """What every node needs for its routing mesh and service discovery: the services'
+    endpoint specs and the endpoints of their running tasks on ready nodes."""
+    from ..workloads.catalog import CATALOG
+    ready_nodes = {n.id for n in view.nodes() if n.status.state == NodeState.READY}
+    services, tasks = [], []
     for svc in view.services():
         spec = svc.spec.endpoint_spec
-        if spec is None:
-            continue
-        for p in spec.ports:
-            if not p.published_port or p.publish_mode == PublishMode.HOST:
+        cs = svc.spec.task_template.container_spec
+        info = CATALOG.get(cs.image) if cs else None
+        nets = (*svc.spec.task_template.networks, *svc.spec.networks)
+        aliases = sorted({a for net in nets for a in net.aliases})
+        services.append({
+            "Name": svc.spec.name,
+            "Mode": spec.mode.value if spec is not None and spec.mode else "vip",
+            "Ports": [{"TargetPort": p.target_port, "PublishedPort": p.published_port,
+                       "PublishMode": p.publish_mode.value, "Protocol": p.protocol.value}
+                      for p in (spec.ports if spec else ())],
+            "TargetPorts": [info.port] if info and info.port else [],
+            "Aliases": aliases})
+        for t in view.tasks(svc.id):
+            if t.status.state != TaskState.RUNNING or t.desired_state != TaskState.RUNNING:
                 continue
-            backends = []
-            for t in view.tasks(svc.id):
-                if t.status.state != TaskState.RUNNING or t.desired_state != TaskState.RUNNING:
-                    continue
-                if t.node_id not in ready:
-                    continue
-                for target, host, port in d.endpoints.get(t.node_id, {}).get(t.id, []):
-                    if target == p.target_port and host:
-                        backends.append([host, port])
-            table[str(p.published_port)] = backends
-    return table
+            if t.node_id not in ready_nodes:
+                continue
+            ep = d.endpoints.get(t.node_id, {}).get(t.id)
+            if ep and ep.get("Address"):
+                tasks.append({"Service": svc.spec.name, "Address": ep["Address"],
+                              "Ready": bool(ep.get("Ready")), "Remapped": bool(ep.get("Remapped"))})
+    return {"Services": services, "Tasks": tasks}
 
 
 async def raft_join(request: web.Request) -> web.Response:

@@ -171,12 +171,15 @@ class Worker:
         await self._reconcile(doc)
         await self.d.update_mesh(doc.get("Mesh") or {})
 
-    def _endpoints(self) -> dict[str, list]:
+    def _endpoints(self) -> dict[str, dict]:
+        """Where each running task answers (its own address), and whether it is ready:
+        running, and healthy if it has a health check."""
         out = {}
         for tid, c in self.controllers.items():
-            if c.status.state == RState.RUNNING:
-                out[tid] = [[p.target_port, *(c.endpoint(p.target_port) or ("", 0))]
-                            for p in self.specs[tid].ports] or [[0, *(c.endpoint(0) or ("", 0))]]
+            if c.status.state == RState.RUNNING and getattr(c, "address", ""):
+                healthy = c.health().status != "unhealthy"
+                out[tid] = {"Address": c.address, "Ready": healthy,
+                            "Remapped": not getattr(self.executor, "privileged", True)}
         return out
 
     # -- reconciling tasks ----------------------------------------------------------------
