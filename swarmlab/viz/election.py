@@ -32,7 +32,7 @@ def positions(ids: Sequence[int]) -> dict[int, tuple[float, float]]:
             for k, i in enumerate(sorted(ids))}
 
 
-def election_figure(trace_events: Iterable[TraceEvent], marks: Sequence = (),
+def election_figure(trace_events: Iterable[TraceEvent | dict], marks: Sequence = (),
                     frame_s: float = 0.05, title: str = "Raft election",
                     show_heartbeats: bool = True, duration_ms: int = 400) -> go.Figure:
     """The animation of a trace (see the module docstring).

@@ -21,7 +21,7 @@ _LABEL_X = 0.45
 _LEFT = -5.0
 
 
-def log_figure(trace_events: Iterable[TraceEvent], marks: Sequence = (),
+def log_figure(trace_events: Iterable[TraceEvent | dict], marks: Sequence = (),
                frame_s: float = 0.05, title: str = "Raft log replication",
                duration_ms: int = 500) -> go.Figure:
     frames = changes_only(replay(trace_events, frame_s=frame_s, marks=marks))

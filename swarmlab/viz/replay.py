@@ -150,13 +150,24 @@ def _arrow(ev: TraceEvent) -> Arrow:
     return Arrow(ev.node, f["dst"], f["type"], bool(f.get("reject")), int(f.get("n", 0)))
 
 
-def replay(events: Iterable[TraceEvent], frame_s: float = 0.05,
+_KEYS = ("kind", "node", "term", "tick", "time")
+
+
+def event_from_dict(d: dict) -> TraceEvent:
+    """The inverse of `TraceEvent.to_dict()`, for traces recorded as JSON (a live lab's)."""
+    fields = {k: v for k, v in d.items() if k not in _KEYS}
+    return TraceEvent(d["kind"], int(d["node"]), int(d["term"]), int(d.get("tick", 0)),
+                      fields, d.get("time"))
+
+
+def replay(events: Iterable[TraceEvent | dict], frame_s: float = 0.05,
            marks: Sequence = ()) -> list[Frame]:
-    """Cut a trace into frames (see the module docstring). `marks` are objects with
+    """Cut a trace into frames (see the module docstring). Events may be `TraceEvent`s
+    or their `to_dict()` form. `marks` are objects with
     `time` and `text` (a scenario's `Mark`s); a mark opens a new frame and is
     shown as one of its notes."""
     b = _Builder(frame_s, sorted(marks, key=lambda m: m.time))
-    evs = list(events)
+    evs = [e if isinstance(e, TraceEvent) else event_from_dict(e) for e in events]
     order = sorted(range(len(evs)), key=lambda k: (_t(evs[k]), k))  # ties keep trace order
     for k in order:
         b.add(evs[k])

@@ -129,3 +129,9 @@ def test_quorum_figure():
 def test_empty_trace_is_refused():
     with pytest.raises(ValueError):
         election_figure([])
+
+
+def test_traces_recorded_as_json_replay_the_same(killed):
+    as_json = json.loads(json.dumps([e.to_dict() for e in killed.events]))
+    assert replay(as_json) == replay(killed.events)
+    assert len(election_figure(as_json).frames) == len(replay(killed.events))
