@@ -164,10 +164,10 @@ def build_all(progress: Progress = print, force: bool = False,
     """Build (or reuse) the node images and every catalog image; report what was done."""
     client = client or docker.from_env(timeout=600)
     report, started = BuildReport(), time.monotonic()
-    with ThreadPoolExecutor(max_workers=2) as pool:   # the two debootstraps overlap
-        node_base, workload_base = pool.map(
-            lambda spec: build_rootfs_image(client, spec, progress, force),
-            (NODE_BASE, WORKLOAD_BASE))
+    # One after the other: they share debootstrap's package cache, which is not safe for
+    # two at once, and the second then downloads nothing.
+    node_base = build_rootfs_image(client, NODE_BASE, progress, force)
+    workload_base = build_rootfs_image(client, WORKLOAD_BASE, progress, force)
     _timed(report, NODE_RUNTIME_IMAGE, lambda: commit_image(
         client, NODE_RUNTIME_IMAGE, node_base, progress, force,
         [(ENTRYPOINT_PATH, ENTRYPOINT.encode(), 0o755)],

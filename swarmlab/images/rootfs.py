@@ -93,7 +93,8 @@ def _debootstrap(spec: RootfsSpec, mirror: Mirror, root: Path, progress: Progres
         if line.startswith("I: ") and any(w in line for w in _PHASE_WORDS):
             progress(f"{spec.repository}: {line[3:].strip()}")  # phases, not every package
     if proc.wait() != 0:
-        raise BuildError("debootstrap failed:\n" + "\n".join(tail + _log_problems(root)))
+        raise BuildError(f"debootstrap failed (exit status {proc.returncode}):\n"
+                         + "\n".join(tail + _log_problems(root)))
     # Images need no package lists or docs; this keeps them smaller.
     for junk in ("var/lib/apt/lists", "var/cache/apt/archives", "usr/share/doc", "usr/share/man"):
         shutil.rmtree(root / junk, ignore_errors=True)

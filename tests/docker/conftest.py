@@ -21,6 +21,11 @@ def measure(key: str, value: str) -> None:
     print(f"MEASURE {key}: {value}")
 
 
+@pytest.fixture(name="measure", scope="session")
+def measure_fixture():
+    return measure
+
+
 @pytest.fixture(scope="session")
 def docker_host():
     docker = pytest.importorskip("docker")

@@ -7,9 +7,8 @@ import urllib.request
 
 import pytest
 
-from conftest import measure
-
-pytestmark = pytest.mark.docker
+# A cold image build (debootstrap) runs inside the first test's setup: minutes, not seconds.
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(1500)]
 
 WEB_PORT = 8080
 
@@ -45,7 +44,7 @@ def run_web(node):
         environment={"SWARMLAB_TASK_NAME": name, "SWARMLAB_NODE": node.name})
 
 
-def test_images_are_cached_and_run(images, docker_host, lab_pruner):
+def test_images_are_cached_and_run(images, docker_host, lab_pruner, measure):
     from swarmlab.images import build_all
     started = time.monotonic()
     report = build_all(progress=lambda line: None)
@@ -82,7 +81,7 @@ def test_nodes_are_dind_hosts_named_and_labelled(two_nodes):
         assert node.client().info()["Name"] == node.name
 
 
-def test_web_task_in_a_node_answers_from_the_host(two_nodes):
+def test_web_task_in_a_node_answers_from_the_host(two_nodes, measure):
     node = two_nodes[0]
     task = run_web(node)
     text = wait_until(lambda: http_get(f"http://{node.address}:{WEB_PORT}/"), timeout=30)
@@ -128,7 +127,7 @@ def test_iptables_partition_cuts_and_heals(two_nodes):
     assert node_fetch(two, to_one) == 0
 
 
-def test_dev_code_mount_and_prune(images, lab_pruner, docker_host):
+def test_dev_code_mount_and_prune(images, lab_pruner, docker_host, measure):
     from swarmlab.backends.docker import leftovers, prune, start_nodes
     from swarmlab.images import NODE_RUNTIME_IMAGE
     lab = lab_pruner("d")
@@ -143,3 +142,34 @@ def test_dev_code_mount_and_prune(images, lab_pruner, docker_host):
     removed = prune(lab)
     assert removed == {"containers": 1, "networks": 1, "volumes": 1}
     assert leftovers(lab) == {"containers": [], "networks": [], "volumes": []}
+
+
+CHILD = """
+import os, signal, sys
+from swarmlab.backends.docker import start_nodes
+start_nodes(sys.argv[1], ["n1"])
+print("up", flush=True)
+if sys.argv[2] == "crash":
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_nodes_are_pruned_at_exit_and_after_a_crash(images, lab_pruner):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from swarmlab.backends.docker import leftovers, prune
+    root = str(Path(__file__).resolve().parents[2])
+    nothing = {"containers": [], "networks": [], "volumes": []}
+    lab = lab_pruner("x")
+    done = subprocess.run([sys.executable, "-c", CHILD, lab, "exit"], cwd=root, timeout=120,
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and "up" in done.stdout, done.stderr
+    assert leftovers(lab) == nothing                 # pruned by the atexit hook
+    crashed = subprocess.run([sys.executable, "-c", CHILD, lab, "crash"], cwd=root,
+                             timeout=120, capture_output=True, text=True)
+    assert crashed.returncode == -9 and "up" in crashed.stdout, crashed.stderr
+    assert leftovers(lab)["containers"] == [f"swarmlab-{lab}-n1"]   # a crash leaves it...
+    prune(lab)
+    assert leftovers(lab) == nothing                 # ...and prune finds it by label

@@ -57,6 +57,11 @@ class Workload:
         return self.proc.returncode, out
 
 
+@pytest.fixture(name="free_port")
+def free_port_fixture():
+    return free_port
+
+
 @pytest.fixture
 def start():
     started: list[Workload] = []

@@ -82,8 +82,7 @@ def test_votes_flow_from_vote_through_worker_to_result(start):
     assert code is not None and "changed a -> b" in out
 
 
-def test_vote_and_result_report_a_missing_kv_store(start):
-    from conftest import free_port
+def test_vote_and_result_report_a_missing_kv_store(start, free_port):
     gone = {"KV_HOST": "127.0.0.1", "KV_PORT": str(free_port())}
     vote = start("vote", **gone)
     result = start("result", **gone)
@@ -91,8 +90,7 @@ def test_vote_and_result_report_a_missing_kv_store(start):
     assert request(result.url + "/json")[0] == 503
 
 
-def test_worker_waits_for_the_kv_store_then_works(start):
-    from conftest import free_port
+def test_worker_waits_for_the_kv_store_then_works(start, free_port):
     port = free_port()
     worker = start("worker", http=False, KV_HOST="127.0.0.1", KV_PORT=str(port),
                    WORKER_POLL_S="0.05")

@@ -6,6 +6,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -68,11 +69,10 @@ def test_healthcheck_command_exit_status(start, version, expected):
     import subprocess
     import sys
 
-    from conftest import ROOT
-
+    root = Path(__file__).resolve().parents[2]
     web = start("web", SWARMLAB_VERSION=version, SWARMLAB_BROKEN_AFTER="0")
     env = {**os.environ, "SWARMLAB_BIND": "127.0.0.1", "PORT": str(web.port),
-           "PYTHONPATH": str(ROOT)}
+           "PYTHONPATH": str(root)}
     proc = subprocess.run([sys.executable, "-m", "swarmlab.workloads.healthcheck"], env=env,
                           capture_output=True, text=True, timeout=10)
     assert proc.returncode == expected

@@ -19,12 +19,16 @@ from pathlib import Path
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
 import docker  # noqa: E402
+from testcontainers.core.config import testcontainers_config  # noqa: E402
 from testcontainers.core.container import DockerContainer  # noqa: E402
 from testcontainers.core.wait_strategies import ExecWaitStrategy  # noqa: E402
 
 from ...images import CODE_ROOT, DOCKERD_TCP_PORT, NODE_IMAGE, NODE_RUNTIME_IMAGE  # noqa: E402
 from . import resources  # noqa: E402
 from .security import SecurityMode, probe  # noqa: E402
+
+# Also when testcontainers was imported (and its config read) before this module.
+testcontainers_config.ryuk_disabled = True
 
 PACKAGE_DIR = Path(__file__).resolve().parents[2]            # .../swarmlab
 START_TIMEOUT_S = 90
@@ -52,8 +56,14 @@ class DindNode:
         result = self.container.exec(list(cmd))
         return result.exit_code, result.output.decode(errors="replace")
 
-    def stop(self) -> None:
+    def remove(self) -> None:
+        """Remove the node container and its /var/lib/docker volume (node gone for good)."""
         self.container.stop(force=True, delete_volume=True)
+        volume = resources.volume_name(self.lab, self.name)
+        try:
+            docker.from_env().volumes.get(volume).remove(force=True)
+        except docker.errors.NotFound:
+            pass
 
 
 def node_container(lab: str, name: str, network: str, security: SecurityMode,

@@ -27,6 +27,10 @@ def container_name(lab: str, node: str) -> str:
     return f"swarmlab-{lab}-{node}"
 
 
+def volume_name(lab: str, node: str) -> str:
+    return f"{container_name(lab, node)}-docker"
+
+
 def network_name(lab: str) -> str:
     return f"swarmlab-{lab}"
 
@@ -44,7 +48,7 @@ def create_network(lab: str, client: docker.DockerClient | None = None) -> str:
 def create_volume(lab: str, node: str, client: docker.DockerClient | None = None) -> str:
     """A node's own volume for ``/var/lib/docker``."""
     client = client or docker.from_env()
-    name = f"{container_name(lab, node)}-docker"
+    name = volume_name(lab, node)
     client.volumes.create(name, labels=labels(lab, node=node))
     return name
 
