@@ -76,6 +76,11 @@ class EncryptedStorage:
         self.inner.close()
 
     @property
+    def sync(self) -> bool:
+        """As the inner storage's (the Raft shell skips its disk thread when False)."""
+        return bool(getattr(self.inner, "sync", True))
+
+    @property
     def bytes_written(self) -> int:
         return int(getattr(self.inner, "bytes_written", 0))
 
