@@ -125,7 +125,7 @@ def interpolate(data: dict, env: Mapping[str, str], filename: str, marks: Marks,
             return {k: walk(v, path + (k,)) for k, v in value.items()}
         if isinstance(value, list):
             return [walk(v, path + (i,)) for i, v in enumerate(value)]
-        if not isinstance(value, str) or "$" not in value and _cast_kind(path) is None:
+        if not isinstance(value, str) or "$" not in value:
             return value
         key = dotted(path)
         try:
@@ -135,7 +135,7 @@ def interpolate(data: dict, env: Mapping[str, str], filename: str, marks: Marks,
                                f"invalid interpolation format for {key}: {json.dumps(err.template)}. "
                                "You may need to escape any $ with another $.") from None
         kind = _cast_kind(path)
-        if kind is None:
+        if kind is None or out == value:  # Docker casts only what substitution changed
             return out
         return _cast(out, kind, lambda msg: ComposeError(
             filename, marks.line(path), key, f"error while interpolating {key}: {msg}"))
