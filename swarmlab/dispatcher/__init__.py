@@ -1,7 +1,7 @@
 """The dispatcher: agent sessions, heartbeats, assignments and task status reports."""
 from ._dispatcher import (
-    GRACE_MULTIPLIER, HEARTBEAT_FAILURE, Assignment, Dispatcher, Session, SessionInvalid,
+    GRACE_MULTIPLIER, HEARTBEAT_FAILURE, LEADERSHIP_CHANGE, Assignment, Dispatcher, Session, SessionInvalid,
 )
 
-__all__ = ["GRACE_MULTIPLIER", "HEARTBEAT_FAILURE", "Assignment", "Dispatcher", "Session",
+__all__ = ["GRACE_MULTIPLIER", "HEARTBEAT_FAILURE", "LEADERSHIP_CHANGE", "Assignment", "Dispatcher", "Session",
            "SessionInvalid"]

@@ -11,7 +11,8 @@ Theory of operation (swarmkit `manager/dispatcher`):
 - `update_task_status` applies an agent's reports, only forward (a report that would move a
   task's state back, or about a task of another node, is ignored and returned as refused).
 - Sessions live only in the leader's memory; a new leader calls `reset()`, which gives
-  every ready node a fresh grace period to reconnect instead of marking it down at once.
+  every ready node `unknown` and a fresh grace period to reconnect instead of marking it
+  down at once (a node that registers again is ready; one that does not goes down).
 No clock, timer or thread here: time comes from the injected clock when the manager ticks.
 """
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ..store import MemoryStore, WriteTx
 
 GRACE_MULTIPLIER = 3
 HEARTBEAT_FAILURE = "heartbeat failure"
+LEADERSHIP_CHANGE = "Node moved to 'unknown' state due to leadership change in cluster"
 
 
 class SessionInvalid(InvalidArgument):
@@ -100,17 +102,27 @@ class Dispatcher:
 
     def _session(self, node_id: str, session_id: str) -> Session:
         session = self.sessions.get(node_id)
-        if session is None or session.session_id != session_id:
+        if session is None or not session_id or session.session_id != session_id:
             raise SessionInvalid("session invalid")
         return session
 
     def reset(self) -> None:
-        """A new leader: forget old sessions, give every ready node a grace period."""
+        """A new leader: forget old sessions; every ready node becomes `unknown` (Docker's
+        message) and gets a grace period to register again before it is marked down."""
         now = self.clock.now_ns()
-        self.sessions = {
-            n.id: Session(n.id, "", now + self.grace_ns)
-            for n in self.store.view().nodes() if n.status.state == NodeState.READY
-        }
+        ready = [n for n in self.store.view().nodes() if n.status.state == NodeState.READY]
+        self.sessions = {n.id: Session(n.id, "", now + self.grace_ns) for n in ready}
+
+        def mark_unknown(tx: WriteTx) -> None:
+            for n in ready:
+                node = tx.node(n.id)
+                if node is not None and node.status.state == NodeState.READY:
+                    tx.update(node.replace(status=NodeStatus(
+                        state=NodeState.UNKNOWN, message=LEADERSHIP_CHANGE,
+                        addr=node.status.addr)))
+
+        if ready:
+            self.store.update(mark_unknown)
 
     def check_heartbeats(self) -> list[str]:
         """Mark down every node whose session expired; returns their IDs."""

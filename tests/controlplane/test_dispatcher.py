@@ -11,7 +11,7 @@ from swarmlab.api import (
     SECOND_NS, ManualClock, NodeState, NotFound, SecretReference, SecretSpec,
     ConfigReference, ConfigSpec, TaskState, TaskStatus,
 )
-from swarmlab.dispatcher import Dispatcher, SessionInvalid
+from swarmlab.dispatcher import LEADERSHIP_CHANGE, Dispatcher, SessionInvalid
 from swarmlab.manager import Manager
 from swarmlab.store import MemoryStore
 
@@ -40,7 +40,8 @@ def test_unknown_node_cannot_register_and_a_stale_session_must_register_again():
     h.manager.dispatcher.reset()  # as a new leader would
     with pytest.raises(SessionInvalid):
         h.manager.dispatcher.heartbeat(w1, h.agents[w1].session)
-    h.step()  # the fake agent registers again and carries on
+    h.run(0.3)  # the fake agent finds out, registers again and carries on
+    assert h.agents[w1].session
     assert h.manager.dispatcher.heartbeat(w1, h.agents[w1].session) > 0
 
 
@@ -91,7 +92,10 @@ def test_a_leader_change_gives_nodes_a_grace_period():
     h.kill("w1")
     h.failover(1)
     h.step()
-    assert h.node("w1").status.state == NodeState.READY  # not marked down at once
+    w1 = h.node("w1")
+    assert w1.status.state == NodeState.UNKNOWN  # not marked down at once
+    assert w1.status.message == LEADERSHIP_CHANGE
+    h.run_until(lambda: h.node("w2").status.state == NodeState.READY, timeout_s=2)
     h.run_until(lambda: h.node("w1").status.state == NodeState.DOWN, timeout_s=5)
     assert h.node("w2").status.state == NodeState.READY
 
