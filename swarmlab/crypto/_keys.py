@@ -151,11 +151,12 @@ class KeyManager:
     def exists(self) -> bool:
         return (self.dir / DEK_FILE).exists()
 
-    def create(self, autolock: bool = False) -> str | None:
+    def create(self, autolock: bool = False, unlock_key: str | None = None) -> str | None:
         """A fresh DEK (at `swarm init` or when a manager joins); returns the unlock key
-        when `autolock`."""
+        when `autolock`. Managers of one swarm share one unlock key, as in Docker: a
+        joining manager passes the swarm's."""
         self._dek, self._pending = DataKey.generate(), None
-        unlock = self._new_kek(autolock)
+        unlock = self._new_kek(autolock, unlock_key)
         self._save()
         return unlock
 
@@ -227,35 +228,44 @@ class KeyManager:
             raise NotLocked(NO_UNLOCK_KEY)
         return self._unlock_key
 
-    def rotate_unlock_key(self) -> str:
-        """`swarm unlock-key --rotate`: a new unlock key re-wraps the DEK; the old key no
-        longer opens this node."""
+    def rotate_unlock_key(self, unlock_key: str | None = None) -> str:
+        """`swarm unlock-key --rotate`: a new unlock key (or the swarm's new one, given)
+        re-wraps the DEK; the old key no longer opens this node."""
         self.dek()
         if not self.autolock:
             raise NotLocked(NO_UNLOCK_KEY)
-        key = self._new_kek(True)
+        key = self._new_kek(True, unlock_key)
         self._save()
         assert key is not None
         return key
 
-    def set_autolock(self, enabled: bool) -> str | None:
-        """`swarm update --autolock=true|false`; returns the new unlock key when enabled."""
+    def set_autolock(self, enabled: bool, unlock_key: str | None = None) -> str | None:
+        """`swarm update --autolock=true|false`; returns the unlock key when enabled."""
         self.dek()
-        if enabled == self.autolock:
+        if enabled == self.autolock and (not enabled or unlock_key in (None,
+                                                                       self._unlock_key)):
             return self._unlock_key if enabled else None
-        key = self._new_kek(enabled)
+        key = self._new_kek(enabled, unlock_key)
+        self._save()
+        return key
+
+    def rotate_kek(self) -> str | None:
+        """A new KEK of the same kind (a new unlock key with autolock)."""
+        self.dek()
+        key = self._new_kek(self.autolock)
         self._save()
         return key
 
     # -- internals -----------------------------------------------------------------------------
-    def _new_kek(self, autolock: bool) -> str | None:
-        self.autolock = autolock
-        if autolock:
-            self._unlock_key = new_unlock_key()
-            self._kek = kek_from_unlock_key(self._unlock_key)
-            return self._unlock_key
-        self._unlock_key, self._kek = None, secrets.token_bytes(KEY_BYTES)
-        return None
+    def _new_kek(self, autolock: bool, unlock_key: str | None = None) -> str | None:
+        if not autolock:
+            self.autolock, self._unlock_key = False, None
+            self._kek = secrets.token_bytes(KEY_BYTES)
+            return None
+        key = (unlock_key or new_unlock_key()).strip()
+        kek = kek_from_unlock_key(key)  # a malformed key is refused before anything changes
+        self.autolock, self._unlock_key, self._kek = True, key, kek
+        return key
 
     def _open(self, kek: bytes) -> None:
         doc = self._doc or json.loads((self.dir / DEK_FILE).read_text())

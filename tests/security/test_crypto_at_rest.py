@@ -207,3 +207,28 @@ def test_interrupted_dek_rotation_completes_on_restart(tmp_path):
     st = open_encrypted(FileStorage(tmp_path / "raft", sync=False), restarted)
     assert restarted.dek() == pending and restarted.pending_dek() is None
     assert st.load().entries[1].data == SECRET
+
+
+def test_managers_share_the_swarms_unlock_key(tmp_path):
+    """Docker has one unlock key per swarm: a joining manager and a rotation adopt it."""
+    swarm_key = new_unlock_key()
+    a, b = KeyManager(tmp_path / "a"), KeyManager(tmp_path / "b")
+    assert a.create(autolock=True, unlock_key=swarm_key) == swarm_key
+    assert b.create(autolock=False) is None
+    assert b.set_autolock(True, unlock_key=swarm_key) == swarm_key
+    with pytest.raises(MalformedUnlockKey):
+        a.rotate_unlock_key("SWMKEY-1-???")
+    assert a.unlock_key() == swarm_key  # unchanged by the refused key
+    rotated = a.rotate_unlock_key()
+    assert b.rotate_unlock_key(rotated) == rotated
+    for d in ("a", "b"):
+        km = KeyManager(tmp_path / d)
+        with pytest.raises(InvalidUnlockKey):
+            km.unlock(swarm_key)
+        km.unlock(rotated)
+    c = KeyManager(tmp_path / "c")
+    c.create()
+    kek_file = (tmp_path / "c" / "keys" / "kek").read_bytes()
+    assert c.rotate_kek() is None
+    assert (tmp_path / "c" / "keys" / "kek").read_bytes() != kek_file
+    assert not KeyManager(tmp_path / "c").locked
