@@ -8,6 +8,7 @@ Ctx (which node to talk to, where to print) and the parsed arguments.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -82,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `swarmlab node ls | head -1`: the reader left, as docker does
+        sys.stdout = open(os.devnull, "w")
+        return 0
 
 
 def add_parser(sub, name: str, help_: str, **kw) -> argparse.ArgumentParser:

@@ -8,7 +8,9 @@
 
 `SlotProgress.update()` is pure (service, tasks, active nodes -> lines, converged), after
 Docker's replicated and global progress updaters; `wait()` polls the API every 200 ms.
-Unlike Docker it gives up after a timeout, printing the tasks' errors, so a service that
+On a terminal the block is redrawn in place; elsewhere, as docker does, lines that carry
+a progress bar are left out and each other line is printed when it changes. Unlike
+Docker it gives up after a timeout, printing the tasks' errors, so a service that
 cannot converge does not hang a lesson.
 """
 from __future__ import annotations
@@ -40,6 +42,9 @@ def bar(state: str, width_ok: bool) -> str:
     return "[" + "=" * filled + ">" + " " * (50 - filled) + "]"
 
 
+Line = tuple[str, str, bool]  # (label, text, carries a progress bar)
+
+
 class SlotProgress:
     """The lines Docker shows for one poll: `overall progress` and one per slot or node."""
 
@@ -47,8 +52,19 @@ class SlotProgress:
         self.slot_map: dict[object, int] = {}
         self.bars = bars
 
+    @staticmethod
+    def initial(service: dict) -> list[Line]:
+        """What docker prints before the first poll: 0 done, an empty line per slot."""
+        replicas = ((service["Spec"].get("Mode") or {}).get("Replicated") or {}).get("Replicas")
+        if not replicas:
+            return []
+        lines = [("overall progress", f"0 out of {replicas} tasks", False)]
+        if replicas <= MAX_BARS:
+            lines += [(f"{i}/{replicas}", " ", False) for i in range(1, replicas + 1)]
+        return lines
+
     def update(self, service: dict, tasks: list[dict], active_nodes: set[str],
-               rollback: bool = False) -> tuple[dict[str, str], bool]:
+               rollback: bool = False) -> tuple[list[Line], bool]:
         mode = service["Spec"].get("Mode") or {}
         if "Replicated" in mode:
             total = int((mode["Replicated"] or {}).get("Replicas", 1))
@@ -58,17 +74,18 @@ class SlotProgress:
             total = len(current)
         else:
             return self._job(mode, tasks)
-        lines: dict[str, str] = {}
+        lines: list[Line] = []
         running = 0
         for key in sorted(current, key=lambda k: (self._slot(k))):
             task = current[key]
             running += task.get("DesiredState") not in TERMINAL and task["Status"]["State"] == "running"
             label = f"{self._slot(key)}/{total}" if "Replicated" in mode else str(key)[:12]
             if total <= MAX_BARS and ("Global" in mode or self._slot(key) <= total):
-                lines[label] = self._task_line(task)
+                lines.append((label, *self._task_line(task)))
         verb = "rolling back update: " if rollback else ""
-        overall = {"overall progress": f"{verb}{running} out of {total} tasks"}
-        return {**overall, **lines}, running == total
+        # docker counts running tasks of removed slots too ("3 out of 1") until they stop
+        overall = ("overall progress", f"{verb}{min(running, total)} out of {total} tasks", False)
+        return [overall] + lines, running == total
 
     def _slot(self, key: object) -> int:
         if key not in self.slot_map:
@@ -94,20 +111,20 @@ class SlotProgress:
             chosen[key] = task
         return chosen
 
-    def _task_line(self, task: dict) -> str:
+    def _task_line(self, task: dict) -> tuple[str, bool]:
         status = task["Status"]
         if status.get("Err"):
-            return status["Err"]
-        return f"{status['State']:<{LONGEST_STATE}} {bar(status['State'], self.bars)}".rstrip()
+            return status["Err"], False
+        return f"{status['State']:<{LONGEST_STATE}} {bar(status['State'], self.bars)}".rstrip(), True
 
     @staticmethod
-    def _job(mode: dict, tasks: list[dict]) -> tuple[dict[str, str], bool]:
+    def _job(mode: dict, tasks: list[dict]) -> tuple[list[Line], bool]:
         done = sum(1 for t in tasks if t["Status"].get("State") == "complete")
         if "ReplicatedJob" in mode:
             total = int((mode["ReplicatedJob"] or {}).get("TotalCompletions", 1))
         else:
             total = sum(1 for t in tasks if t.get("DesiredState") == "complete") or done
-        return {"job progress": f"{done} out of {total} complete"}, done >= total
+        return [("job progress", f"{done} out of {total} complete", False)], done >= total
 
 
 class Screen:
@@ -118,18 +135,29 @@ class Screen:
         self.lines: dict[str, str] = {}
         self.drawn = 0
 
-    def show(self, lines: dict[str, str]) -> None:
-        changed = {k: v for k, v in lines.items() if self.lines.get(k) != v}
-        self.lines.update(lines)
+    def show(self, lines: list[Line]) -> None:
+        changed = [(k, v, p) for k, v, p in lines if self.lines.get(k) != v]
+        self.lines.update({k: v for k, v, _ in lines})
         if self.tty:
             self.out.write("\x1b[1A\x1b[2K" * self.drawn)
             for key, text in self.lines.items():
                 self.out.write(f"{key}: {text}\n")
             self.drawn = len(self.lines)
         else:
-            for key, text in changed.items():
-                self.out.write(f"{key}: {text}\n")
+            for key, text, has_bar in changed:
+                if not has_bar:
+                    self.out.write(f"{key}: {text}\n")
         self.out.flush()
+
+
+def up_to_date(service: dict, tasks: list[dict]) -> list[dict]:
+    """The tasks of the service's current spec. Docker's daemon filters them for
+    `_up-to-date`; where a daemon does not, a task whose Spec is the service's
+    TaskTemplate is up to date, and while an update runs only those count."""
+    template = service["Spec"].get("TaskTemplate")
+    matching = [t for t in tasks if t.get("Spec") == template]
+    updating = (service.get("UpdateStatus") or {}).get("State") in ("updating", "rollback_started")
+    return matching if matching or updating else tasks
 
 
 def _monitor_ns(service: dict, rollback: bool) -> int:
@@ -150,7 +178,7 @@ def _check_update_status(service: dict, converged: bool, state: dict, screen: Sc
         raise CliError(f"service update paused: {msg}")
     elif s == "rollback_started":
         if not state["rollback"] and msg:
-            screen.show({"rollback": msg})
+            screen.show([("rollback", msg, False)])
         state["rollback"] = True
     elif s == "rollback_paused":
         raise CliError(f"service rollback paused: {msg}")
@@ -167,10 +195,15 @@ def wait(ctx, service_id: str, *, quiet: bool = False, timeout_s: float | None =
     progress = SlotProgress(bars=tty and shutil.get_terminal_size().columns > 110)
     deadline, converged_at, state = time.monotonic() + timeout_s, None, {"rollback": False}
     tasks: list[dict] = []
+    started = False
     try:
         while time.monotonic() < deadline:
             service = ctx.call(lambda c: c.inspect_service(service_id))
-            tasks = ctx.call(lambda c: c.tasks(filters={"service": service["ID"]}))
+            if not started:
+                screen.show(SlotProgress.initial(service))
+                started = True
+            tasks = up_to_date(service, ctx.call(lambda c: c.tasks(
+                filters={"service": service["ID"], "_up-to-date": "true"})))
             active = {n["ID"] for n in ctx.call(lambda c: c.nodes())
                       if (n.get("Status") or {}).get("State") != "down"}
             lines, converged = progress.update(service, tasks, active, state["rollback"])
@@ -181,11 +214,12 @@ def wait(ctx, service_id: str, *, quiet: bool = False, timeout_s: float | None =
                 converged_at = converged_at or time.monotonic()
                 left = _monitor_ns(service, state["rollback"]) / 1e9 - (time.monotonic() - converged_at)
                 if left <= 0:
-                    screen.show({"verify": "Service converged"})
+                    screen.show([("verify", f"Service {service_id} converged", False)])
                     return
-                screen.show({"verify": f"Waiting {int(left) + 1} seconds to verify that tasks are stable..."})
+                screen.show([("verify", f"Waiting {int(left) + 1} seconds to verify that tasks are stable...",
+                              False)])
             elif converged_at is not None:
-                screen.show({"verify": "Detected task failure"})
+                screen.show([("verify", "Detected task failure", False)])
                 converged_at = None
             time.sleep(POLL_S)
     except KeyboardInterrupt:

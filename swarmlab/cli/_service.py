@@ -212,7 +212,7 @@ def scale(ctx: Ctx, args) -> None:
                 raise CliError(f"{ref}: scale can only be used with replicated or replicated-job mode")
             _post_update(ctx, service, spec)
             ctx.print(f"{ref} scaled to {count}")
-            scaled.append(service["ID"])
+            scaled.append(ref)
         errors += collect([name], one)[1]
     if not args.detach:
         for service_id in scaled:
@@ -253,7 +253,7 @@ def update(ctx: Ctx, args) -> None:
     _post_update(ctx, service, spec, rollback=args.rollback, auth_from_spec=True)
     ctx.print(args.service)
     if not args.detach:
-        _progress.wait(ctx, service["ID"], quiet=args.quiet)
+        _progress.wait(ctx, args.service, quiet=args.quiet)
 
 
 def rollback(ctx: Ctx, args) -> None:
@@ -261,7 +261,7 @@ def rollback(ctx: Ctx, args) -> None:
     _post_update(ctx, service, service["Spec"], rollback=True)
     ctx.print(args.service)
     if not args.detach:
-        _progress.wait(ctx, service["ID"], quiet=args.quiet)
+        _progress.wait(ctx, args.service, quiet=args.quiet)
 
 
 def rm(ctx: Ctx, args) -> None:

@@ -1,8 +1,10 @@
 """`swarmlab stack deploy|ls|ps|services|rm`.
 
-`deploy` hands the compose file to `swarmlab.stack.deploy`. The others work as
-Docker's own CLI does them, client-side over the `com.docker.stack.namespace` label
-that every object of a stack carries.
+`deploy` and `rm` hand over to `swarmlab.stack` (compose parsing, validation, the
+objects of a stack and their removal). `ls`, `ps` and `services` are tables, printed
+with the same formatter as `service ls` and `service ps`, over the
+`com.docker.stack.namespace` label every object of a stack carries (as Docker's CLI
+does them, client-side).
 """
 from __future__ import annotations
 
@@ -53,15 +55,23 @@ def register(sub) -> None:
     p.set_defaults(func=rm)
 
 
-def deploy(ctx: Ctx, args) -> None:
+def _sdk_client(ctx: Ctx):
     import docker
 
+    ctx.target.client()  # resolve the node first, so errors name it
+    return docker.DockerClient(base_url=ctx.target.url, version=API_VERSION)
+
+
+def deploy(ctx: Ctx, args) -> None:
     from swarmlab import stack
 
-    ctx.target.client()  # resolve the node first, so errors name it
-    client = docker.DockerClient(base_url=ctx.target.url, version=API_VERSION)
-    paths = args.compose_file if len(args.compose_file) > 1 else args.compose_file[0]
-    ctx.call(lambda _c: stack.deploy(client, paths, args.stack, ctx.print))
+    files = [ctx.stdin.read() if f == "-" else f for f in args.compose_file]
+    compose = files if len(files) > 1 else files[0]
+    client = _sdk_client(ctx)
+    try:
+        ctx.call(lambda _c: stack.deploy(client, compose, args.stack, ctx.print, prune=args.prune))
+    except (stack.ComposeError, stack.StackError) as err:
+        raise CliError(str(err)) from err
 
 
 def _namespace(obj: dict) -> str | None:
@@ -109,24 +119,14 @@ def services(ctx: Ctx, args) -> None:
 
 
 def rm(ctx: Ctx, args) -> None:
-    failed = False
+    from swarmlab import stack
+
+    client = _sdk_client(ctx)
+    failed = []
     for name in args.stacks:
-        services = _stack_services(ctx, name)
-        secrets = [s for s in ctx.call(lambda c: c.secrets()) if _namespace(s) == name]
-        configs = [s for s in ctx.call(lambda c: c.configs()) if _namespace(s) == name]
-        if not (services or secrets or configs):
-            ctx.warn(f"Nothing found in stack: {name}")
-            continue
-        for kind, items, remove in (
-                ("service", services, lambda c, i: c.remove_service(i)),
-                ("secret", secrets, lambda c, i: c.remove_secret(i)),
-                ("config", configs, lambda c, i: c.remove_config(i))):
-            for item in sorted(items, key=lambda i: i["Spec"]["Name"]):
-                ctx.print(f"Removing {kind} {item['Spec']['Name']}")
-                try:
-                    ctx.call(remove, item["ID"])
-                except Exception as err:  # Docker reports and goes on with the rest
-                    ctx.warn(f"Failed to remove {kind} {item['ID']}: {err}")
-                    failed = True
+        try:
+            ctx.call(lambda _c: stack.rm(client, name, ctx.print))
+        except stack.StackError as err:
+            failed.append(str(err))
     if failed:
-        raise CliError("Failed to remove some resources from stack: " + ", ".join(args.stacks))
+        raise CliError("\n".join(failed))
