@@ -14,6 +14,7 @@ appears after a cell has returned.
 from __future__ import annotations
 
 import html
+import json
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -21,6 +22,7 @@ import ipywidgets as W
 
 from ..scenarios import ScenarioRun, run as run_scenario
 from ..viz._style import STATE_COLORS, term_color
+from ..viz.election import election_figure
 from ..viz.replay import Frame, changes_only, replay, status_rows
 
 Fetch = Callable[[], Sequence[dict]]
@@ -60,9 +62,12 @@ def frame_from_status(rows: Sequence[dict], time: float) -> PanelFrame:
 
 class RaftPanel:
     def __init__(self, frames: Sequence[PanelFrame] = (), seed: int = 1,
-                 fetch: Fetch | None = None, clock: Callable[[], float] | None = None) -> None:
+                 fetch: Fetch | None = None, clock: Callable[[], float] | None = None,
+                 figure: bool = False) -> None:
+        """`figure=True` also shows the election animation of each scenario played."""
         self.frames: list[PanelFrame] = list(frames)
         self.seed = seed
+        self.with_figure = figure
         self.fetch = fetch
         self._clock = clock
         self.run: ScenarioRun | None = None
@@ -92,6 +97,10 @@ class RaftPanel:
         self.run = run
         self.frames = frames_from_trace(changes_only(replay(run.events, marks=run.marks)))
         self._set_range(0)
+        if self.with_figure:
+            fig = election_figure(run.events, run.marks, title=run.name.capitalize(),
+                                  show_heartbeats=False)
+            self.figure.outputs = (_mime(fig),)
 
     def play(self, name: str) -> ScenarioRun:
         """Run a scenario on the simulator with the panel's seed and show it."""
@@ -137,8 +146,10 @@ class RaftPanel:
         self.refresh_button = W.Button(description="refresh", icon="refresh")
         self.refresh_button.on_click(lambda _b: self.refresh())
         controls = [self.refresh_button] if self.fetch else self.buttons + [self.seed_box]
-        self.widget = W.VBox([W.HBox(controls, layout=W.Layout(flex_flow="row wrap")),
-                              W.HBox([self.player, self.slider]), self.view])
+        self.figure = W.Output()
+        parts = [W.HBox(controls, layout=W.Layout(flex_flow="row wrap")),
+                 W.HBox([self.player, self.slider]), self.view]
+        self.widget = W.VBox(parts + ([self.figure] if self.with_figure else []))
 
     def _set_range(self, value: int) -> None:
         top = max(0, len(self.frames) - 1)
@@ -153,6 +164,14 @@ class RaftPanel:
     def _ipython_display_(self) -> None:
         from IPython.display import display
         display(self.widget)
+
+
+def _mime(fig) -> dict:
+    """A plotly figure as a display output, set on an Output widget from a callback
+    (no `display()` call, so nothing depends on where the callback runs)."""
+    return {"output_type": "display_data", "metadata": {},
+            "data": {"application/vnd.plotly.v1+json": json.loads(fig.to_json()),
+                     "text/plain": f"<plotly figure: {len(fig.frames)} frames>"}}
 
 
 def render(frame: PanelFrame | None) -> str:

@@ -61,3 +61,13 @@ def test_replay_panel_has_no_live_source():
     with pytest.raises(RuntimeError):
         RaftPanel().refresh()
     assert "no frame" in render(None)
+
+
+def test_panel_with_figure_shows_the_animation_of_each_scenario_played():
+    p = RaftPanel(figure=True)
+    assert p.figure in p.widget.children and p.figure.outputs == ()
+    next(b for b in p.buttons if b.description == "Kill the leader").click()
+    (out,) = p.figure.outputs
+    fig = out["data"]["application/vnd.plotly.v1+json"]
+    assert len(fig["frames"]) > 10 and fig["layout"]["title"]["text"].startswith("Kill the leader")
+    assert p.figure not in RaftPanel().widget.children
