@@ -6,7 +6,8 @@ from ._common import (
     Context, Writes, by_slot, is_live, new_task, node_gone, node_usable, occupies_slot,
     shut_down, slot_key, spec_current,
 )
-from .global_ import eligible, reconcile_global
+from .global_ import eligible, keeps_task, reconcile_global
+from .invariants import InvariantChecker, converged
 from .jobs import reconcile_jobs
 from .reaper import reconcile_reaper
 from .replicated import reconcile_replicated
@@ -25,7 +26,8 @@ RECONCILERS = (
 
 __all__ = [
     "Context", "Writes", "by_slot", "is_live", "new_task", "node_gone", "node_usable",
-    "occupies_slot", "shut_down", "slot_key", "spec_current", "eligible", "reconcile_global",
+    "occupies_slot", "shut_down", "slot_key", "spec_current", "eligible", "keeps_task",
+    "reconcile_global", "InvariantChecker", "converged",
     "reconcile_jobs", "reconcile_reaper", "reconcile_replicated", "promote_ready",
     "reconcile_restarts", "reconcile_updates", "RECONCILERS",
 ]
