@@ -127,3 +127,35 @@ def test_ingress_ports_get_dockers_dynamic_range_and_conflicts_are_refused():
             f"port '8080' is already in use by service 'c' \\({c.id}\\) as an ingress port")):
         h.manager.create_service(dataclasses.replace(fixed, name="d"))
     assert h.store.snapshot() == before
+
+
+def test_constraint_keys_match_like_docker():
+    from swarmlab.api import (
+        EngineDescription, Node, NodeDescription, NodePlatform, NodeRole, NodeSpec,
+    )
+    from swarmlab.scheduler import parse
+    node = Node(id="abc123", spec=NodeSpec(role=NodeRole.MANAGER, labels={"dc": "East"}),
+                description=NodeDescription(
+                    hostname="node-1", platform=NodePlatform("x86_64", "linux"),
+                    engine=EngineDescription(labels={"storage": "ssd"})))
+    true = ["node.id==abc123", "node.hostname==NODE-1", "node.role==manager",
+            "node.platform.os==linux", "node.platform.arch==x86_64", "node.labels.dc==east",
+            "engine.labels.storage==ssd", "node.labels.missing!=x", "node.role!=worker"]
+    false = ["node.hostname!=node-1", "node.labels.dc!=east", "node.labels.missing==x",
+             "engine.labels.storage==hdd", "node.platform.os==windows"]
+    assert all(parse(c).matches(node) for c in true)
+    assert not any(parse(c).matches(node) for c in false)
+
+
+def test_invalid_constraint_on_update_changes_nothing():
+    import dataclasses
+    h = Harness(workers=1)
+    s = h.manager.create_service(web(replicas=1))
+    h.run(0.5)
+    svc = h.service(s.id)
+    bad = dataclasses.replace(svc.spec, task_template=dataclasses.replace(
+        svc.spec.task_template, placement=Placement(constraints=("node.labels.dc~east",))))
+    before = h.store.snapshot()
+    with pytest.raises(InvalidArgument, match="constraint expected one operator"):
+        h.manager.update_service(s.id, svc.version.index, bad)
+    assert h.store.snapshot() == before
