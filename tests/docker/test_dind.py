@@ -98,6 +98,27 @@ def test_web_task_in_a_node_answers_from_the_host(two_nodes, measure):
             f"{used / 2**20:.0f} MiB (cgroup usage with page cache {memory['usage'] / 2**20:.0f} MiB)")
 
 
+def test_voting_stack_in_a_node_finds_the_store_by_name(two_nodes):
+    """kv, worker, vote and result as containers of one node, on a user network."""
+    import json
+    node = two_nodes[1]
+    client = node.client()
+    client.networks.create("votenet")
+    run = {"network": "votenet", "detach": True}
+    client.containers.run("swarmlab/kv:1", name="kv", mem_limit="64m", **run)
+    client.containers.run("swarmlab/worker:1", name="worker", **run)
+    client.containers.run("swarmlab/vote:1", name="vote", ports={"80/tcp": 5000}, **run)
+    client.containers.run("swarmlab/result:1", name="result", ports={"80/tcp": 5001}, **run)
+    vote = urllib.request.Request(f"http://{node.address}:5000/", data=b"vote=b", method="POST")
+    assert wait_until(lambda: urllib.request.urlopen(vote, timeout=3).status == 200)
+    result = f"http://{node.address}:5001/json"
+    assert wait_until(lambda: json.loads(http_get(result))["b"] == 1)
+    assert "connected to kv store kv:80" in client.containers.get("worker").logs().decode()
+    # The limit is a real cgroup of the node's dockerd: the cgroup fix-up made that possible.
+    stats = client.containers.get("kv").stats(stream=False)
+    assert stats["memory_stats"]["limit"] == 64 * 2**20
+
+
 def node_fetch(node, url: str) -> int:
     """GET ``url`` from inside ``node``; the exit status (0 = answered)."""
     code, _ = node.exec("python3", "-c",
