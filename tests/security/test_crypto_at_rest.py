@@ -2,10 +2,12 @@
 import base64
 import json
 import os
+import random
 import re
 import stat
 
 import pytest
+from hypothesis import given, settings, strategies
 
 from swarmlab.crypto import (
     INVALID_KEY_STRING, INVALID_UNLOCK_KEY, NO_UNLOCK_KEY, NOT_LOCKED, SWARM_LOCKED, DataKey,
@@ -232,3 +234,57 @@ def test_managers_share_the_swarms_unlock_key(tmp_path):
     assert c.rotate_kek() is None
     assert (tmp_path / "c" / "keys" / "kek").read_bytes() != kek_file
     assert not KeyManager(tmp_path / "c").locked
+
+
+def test_the_disk_search_finds_a_plain_payload(tmp_path):
+    """Control for `assert_nowhere`: without EncryptedStorage the payload is on disk."""
+    st = FileStorage(tmp_path, sync=False)
+    fill(st)
+    st.close()
+    with pytest.raises(AssertionError, match="found in"):
+        assert_nowhere(tmp_path, SECRET)
+
+
+@settings(max_examples=25, deadline=None)
+@given(strategies.integers(0, 2**32 - 1))
+def test_random_histories_match_memory_storage(tmp_path_factory, seed):
+    """Saves that overwrite, compactions, DEK rotations and reopenings: the decrypted view
+    is always what MemoryStorage holds, and the payloads are never on disk."""
+    rng = random.Random(seed)
+    d = tmp_path_factory.mktemp("h")
+    km = KeyManager(d)
+    km.create()
+    model = MemoryStorage()
+    enc = open_encrypted(FileStorage(d / "raft", sync=False), km)
+    payloads = []
+    for s in (model, enc):
+        s.save(HardState(1, 1, 0), [], Snapshot(0, 0, (1,)))
+    term = 1
+    for step in range(30):
+        op = rng.random()
+        last = model.snapshot.index + len(model.entries)
+        if op < 0.6:
+            first = rng.randint(model.snapshot.index + 1, last + 1)
+            term += rng.random() < 0.3
+            ents = [Entry(term, first + i, b"payload-%d-%d-%d" % (seed, step, i))
+                    for i in range(rng.randint(1, 4))]
+            payloads += [e.data for e in ents]
+            hs = HardState(term, 1, min(first, last))
+            for s in (model, enc):
+                s.save(hs, ents, None)
+        elif op < 0.8 and last > model.snapshot.index:
+            idx = rng.randint(model.snapshot.index + 1, last)
+            t = model.entries[idx - model.snapshot.index - 1].term
+            snap = Snapshot(idx, t, (1,), b"state-up-to-%d-%d" % (seed, idx))
+            payloads.append(snap.data)
+            for s in (model, enc):
+                s.compact(snap)
+        elif op < 0.9:
+            rotate_dek(enc, km)
+        else:
+            enc.close()
+            km = KeyManager(d)
+            enc = open_encrypted(FileStorage(d / "raft", sync=False), km)
+        assert enc.load() == model.load()
+    enc.close()
+    assert_nowhere(d, *payloads)
