@@ -308,6 +308,12 @@ class RootCA:
                          start, min(start + expiry, not_after(self.cert)))
         return replace(self, key=new_key, signer_cert=new_root, intermediates=(cross,))
 
+    def issued_by_signer(self, chain: bytes | str | x509.Certificate) -> bool:
+        """Whether a node certificate comes from the current signing key: during a
+        rotation, the leader finishes once this holds for every node's certificate."""
+        assert self.signer_cert is not None
+        return _issued_by(_as_list(chain)[0], self.signer_cert)
+
     def finish_rotation(self) -> "RootCA":
         """Every node renewed: the new root becomes the anchor (and the tokens' digest)."""
         if not self.rotating:

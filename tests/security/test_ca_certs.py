@@ -121,6 +121,7 @@ def test_rotation_keeps_old_certs_until_finished(ca, csr):
     for verifier in (ca, rotating):       # a node that has not heard of the rotation yet
         verifier.verify_chain(old, now=T0)
         verifier.verify_chain(renewed, now=T0)
+    assert rotating.issued_by_signer(renewed) and not rotating.issued_by_signer(old)
     done = rotating.finish_rotation()
     assert done.cert != ca.cert and not done.rotating
     done.verify_chain(renewed, now=T0)
