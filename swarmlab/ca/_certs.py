@@ -238,13 +238,13 @@ class RootCA:
                      now: dt.datetime | None = None) -> tuple[bytes, bytes]:
         """A client certificate with no swarm role (for the Engine API, as a TLS
         client of `dockerd --tlsverify`): returns (chain PEM, key PEM)."""
+        if self.key is None or self.signer_cert is None:
+            raise CertificateError("this CA has no signing key (not a manager's CA)")
         key = generate_key()
-        csr = create_csr(key)
-        pub = x509.load_pem_x509_csr(csr).public_key()
-        assert self.key is not None and isinstance(pub, ec.EllipticCurvePublicKey)
         start = _now(now) - CLOCK_SKEW
-        end = min(start + CLOCK_SKEW + (expiry or self.node_expiry), not_after(self.cert))
-        cert = self._sign_node(pub, name, "", self.cluster_id, [x509.DNSName(name)], start, end)
+        end = min(start + CLOCK_SKEW + (expiry or self.node_expiry), not_after(self.signer_cert))
+        cert = self._sign_node(key.public_key(), name, "", self.cluster_id,
+                               [x509.DNSName(name)], start, end)
         return cert_pem(cert, *self.intermediates), key_pem(key)
 
     def _sign_node(self, pub: ec.EllipticCurvePublicKey, cn: str, ou: str, org: str,
