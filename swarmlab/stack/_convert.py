@@ -325,6 +325,8 @@ def endpoint(project: ComposeProject, at: tuple, mode_: Any, ports: list | None)
     for i, p in enumerate(converted):
         if not 0 < p.target <= 65535 or not 0 <= p.published <= 65535:
             raise project.error(at + ("ports",), f"invalid port: {p.target} -> {p.published}")
+        if p.protocol not in ("tcp", "udp", "sctp"):
+            raise project.error(at + ("ports",), f"invalid protocol: {p.protocol}")
         if p.mode not in ("ingress", "host"):
             raise project.error(at + ("ports",), f"invalid publish mode: {p.mode}")
     converted.sort(key=lambda p: (p.published, p.target, p.protocol))
