@@ -300,6 +300,8 @@ class RootCA:
         """`docker swarm ca --rotate`: a new root key; the old root cross-signs it."""
         if self.key is None:
             raise CertificateError("this CA has no signing key (not a manager's CA)")
+        if self.rotating:  # the old root's key is gone: it cannot cross-sign another
+            raise CertificateError("a root CA rotation is already in progress")
         new_key = generate_key()
         start = _now(now) - CLOCK_SKEW
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ROOT_CN)])

@@ -122,6 +122,8 @@ def test_rotation_keeps_old_certs_until_finished(ca, csr):
         verifier.verify_chain(old, now=T0)
         verifier.verify_chain(renewed, now=T0)
     assert rotating.issued_by_signer(renewed) and not rotating.issued_by_signer(old)
+    with pytest.raises(CertificateError, match="already in progress"):
+        rotating.rotate()
     done = rotating.finish_rotation()
     assert done.cert != ca.cert and not done.rotating
     done.verify_chain(renewed, now=T0)
