@@ -166,6 +166,7 @@ def decode_message(data: bytes) -> Message:
 
 
 def _decode_entries(ents: Any, prev: int, term: int) -> tuple[Entry, ...]:
+    """Checks run as C-level passes over whole arrays: this is the hot path of a follower."""
     if type(ents) is not list or len(ents) != 3:
         raise CodecError("entries must be [terms, datas, types]")
     terms, datas, types = ents
@@ -176,21 +177,18 @@ def _decode_entries(ents: Any, prev: int, term: int) -> tuple[Entry, ...]:
         raise CodecError("entry arrays differ in length or are empty")
     if prev + n > _MAX_U64:
         raise CodecError("entry index out of range")
-    out = []
-    last_term = 0
-    etypes = _ETYPES
-    for i in range(n):
-        t, d, ty = terms[i], datas[i], types[i]
-        if type(t) is not int or not last_term <= t <= term:
-            raise CodecError("entry terms must be non-decreasing and <= the message term")
-        if type(d) is not bytes:
-            raise CodecError("entry data must be bytes")
-        et = etypes.get(ty) if type(ty) is int else None
-        if et is None:
-            raise CodecError(f"unknown entry type {ty!r}")
-        last_term = t
-        out.append(Entry(t, prev + 1 + i, d, et))
-    return tuple(out)
+    if set(map(type, terms)) != _INT or not (0 <= terms[0] and terms[-1] <= term) \
+            or terms != sorted(terms):
+        raise CodecError("entry terms must be non-decreasing and <= the message term")
+    if set(map(type, datas)) != _BYTES:
+        raise CodecError("entry data must be bytes")
+    if set(map(type, types)) != _INT or not set(types) <= _ETYPES.keys():
+        raise CodecError("unknown entry type")
+    return tuple(map(Entry, terms, range(prev + 1, prev + 1 + n), datas,
+                     map(_ETYPES.__getitem__, types)))
+
+
+_INT, _BYTES = {int}, {bytes}
 
 
 def _decode_snapshot(snap: Any) -> Snapshot:

@@ -21,13 +21,14 @@ import asyncio
 import concurrent.futures
 import logging
 import random
+import time
 from typing import Any, Protocol
 
 from .codec import FrameKind, encode_value, frame
 from .core import Config, NotLeader, ProposalDropped, RaftNode
-from .messages import Entry, EntryType, HardState, Message, NodeId, Ready
+from .messages import Entry, EntryType, HardState, Message, MessageType, NodeId, Ready
 from .profiles import TimingProfile, profile as get_profile
-from .storage import Storage
+from .storage import MemoryStorage, Storage
 from .transport import Address, Conn, Transport
 
 log = logging.getLogger("swarmlab.raft.server")
@@ -81,8 +82,10 @@ class RaftServer:
         self.pending: dict[int, tuple[Conn, int, int]] = {}  # index -> (conn, req id, term)
         self._answers: dict[Conn, list] = {}
         self._unsaved_hs: HardState | None = None
-        self._saved_tv = (0, 0)
+        self._saved_tv = (0, 0)  # term and vote as last made durable
+        self._persisting = False
         self._wake = asyncio.Event()
+        self._inline_storage = not getattr(storage, "sync", True) or isinstance(storage, MemoryStorage)
         self._io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"raft{node_id}-disk")
         self._tasks: list[asyncio.Task] = []
         self.transport = Transport(node_id, peers, self._on_message, self._on_client)
@@ -129,45 +132,67 @@ class RaftServer:
             await asyncio.sleep(max(0.0, due - loop.time()))
             self.node.tick()
             self._wake.set()
+            if self._persisting:
+                self._send_heartbeats_now()
 
     def _on_message(self, m: Message) -> None:
         self.node.step(m)
         self._wake.set()
+        if self._persisting:
+            self._send_heartbeats_now()
+
+    def _send_heartbeats_now(self) -> None:
+        """While the disk holds the Ready loop, let heartbeats and their answers through,
+        or a slow fsync would look like a dead leader (and a leader would think its
+        followers dead). They carry only the term (and a commit index every follower
+        already has), so they may leave as soon as the term and vote are durable."""
+        node = self.node
+        if (node.term, node.vote) != self._saved_tv:
+            return
+        urgent = [m for m in node.msgs if m.type in _URGENT]
+        if urgent:
+            node.msgs = [m for m in node.msgs if m.type not in _URGENT]
+            self.transport.send(urgent)
+            self.transport.flush()
 
     def _on_client(self, conn: Conn, reqs: Any) -> None:
         if type(reqs) is not list:
             return self._answer(conn, [[0, False, {"error": "requests must be an array"}]])
         out = []
+        propose, pending = self.node.propose, self.pending
         for req in reqs:
             if type(req) is not list or len(req) != 3 or type(req[0]) is not int:
                 out.append([0, False, {"error": "malformed request"}])
                 continue
             rid, op, arg = req
+            if op == "put" and type(arg) is bytes:  # the hot path, inline
+                try:
+                    index, term = propose(arg)
+                except (NotLeader, ProposalDropped) as e:
+                    out.append([rid, False, self._refusal(e)])
+                    continue
+                if index in pending:  # proposed in an earlier term, overwritten since
+                    old_conn, old_rid, _ = pending[index]
+                    self._answer(old_conn, [[old_rid, False, {"error": _LOST}]])
+                pending[index] = (conn, rid, term)
+                continue
             handler = _OPS.get(op)
             if handler is None:
                 out.append([rid, False, {"error": f"unknown op {op!r}"}])
             else:
-                answer = handler(self, conn, rid, arg)
-                if answer is not None:
-                    out.append(answer)
+                out.append(handler(self, conn, rid, arg))
         if out:
             self._answer(conn, out)
         self._wake.set()
 
-    def _op_put(self, conn: Conn, rid: int, data: Any) -> list | None:
-        if type(data) is not bytes:
-            return [rid, False, {"error": "put takes bytes"}]
-        try:
-            index, term = self.node.propose(data)
-        except NotLeader as e:
-            return [rid, False, self._not_leader(e.leader)]
-        except ProposalDropped as e:
-            return [rid, False, {"error": str(e)}]
-        old = self.pending.get(index)
-        if old is not None:  # proposed in an earlier term, overwritten since
-            self._answer(old[0], [[old[1], False, {"error": "entry lost to a new leader; retry"}]])
-        self.pending[index] = (conn, rid, term)
-        return None
+    def _refusal(self, e: Exception) -> dict:
+        if isinstance(e, NotLeader):
+            return {"error": "not leader", "leader": e.leader,
+                    "leader_address": self._address(e.leader)}
+        return {"error": str(e)}
+
+    def _op_put(self, conn: Conn, rid: int, data: Any) -> list:
+        return [rid, False, {"error": "put takes bytes"}]  # bytes take the hot path
 
     def _op_status(self, conn: Conn, rid: int, arg: Any) -> list:
         st = self.node.status()
@@ -182,9 +207,6 @@ class RaftServer:
         if not hasattr(self.sm, "read"):
             return [rid, False, {"error": "this state machine cannot be read"}]
         return [rid, True, self.sm.read(arg[0], arg[1])]
-
-    def _not_leader(self, leader: NodeId) -> dict:
-        return {"error": "not leader", "leader": leader, "leader_address": self._address(leader)}
 
     def _address(self, nid: NodeId) -> str | None:
         return "%s:%d" % self.peers[nid] if nid in self.peers else None
@@ -222,34 +244,56 @@ class RaftServer:
         if not (rd.entries or rd.snapshot is not None or tv_changed):
             return  # only the commit index moved: it rides with the next write
         hs, self._unsaved_hs = self._unsaved_hs, None
-        await asyncio.get_running_loop().run_in_executor(
-            self._io, self.storage.save, hs, rd.entries, rd.snapshot)
+        t0 = time.perf_counter()
+        self._persisting = True
+        try:
+            await self._disk(self.storage.save, hs, rd.entries, rd.snapshot)
+        finally:
+            self._persisting = False
+        took = time.perf_counter() - t0
+        if took > self.profile.tick_ms / 1000:
+            log.warning("node %d: slow disk: saving %d entries took %.0f ms", self.id,
+                        len(rd.entries), took * 1000)
         if hs is not None:
             self._saved_tv = (hs.term, hs.vote)
 
     def _apply(self, entries: list[Entry]) -> None:
+        on_apply, pending = self.sm.on_apply, self.pending
+        if not pending:
+            for e in entries:
+                on_apply(e)
+            return
+        answers = self._answers
         for e in entries:
-            self.sm.on_apply(e)
-            waiter = self.pending.pop(e.index, None)
+            on_apply(e)
+            waiter = pending.pop(e.index, None)
             if waiter is not None:
                 conn, rid, term = waiter
-                ok = e.term == term
-                self._answers.setdefault(conn, []).append(
-                    [rid, True, e.index] if ok else
-                    [rid, False, {"error": "entry lost to a new leader; retry", "index": e.index}])
-        for conn, answers in self._answers.items():
-            self._answer(conn, answers)
-        self._answers.clear()
+                answers.setdefault(conn, []).append(
+                    [rid, True, e.index] if e.term == term else
+                    [rid, False, {"error": _LOST, "index": e.index}])
+        for conn, out in answers.items():
+            self._answer(conn, out)
+        answers.clear()
 
     async def _maybe_snapshot(self) -> None:
         node = self.node
         if not self.snapshot_every or node.log.applied - node.log.snapshot.index < self.snapshot_every:
             return
         node.compact(node.log.applied, self.sm.snapshot())
-        await asyncio.get_running_loop().run_in_executor(
-            self._io, self.storage.compact, node.log.snapshot)
+        await self._disk(self.storage.compact, node.log.snapshot)
+
+    async def _disk(self, fn: Any, *args: Any) -> None:
+        """Storage that never blocks (memory, or files without fsync) runs inline: a
+        thread round trip costs more than the work. Otherwise the disk thread does it."""
+        if self._inline_storage:
+            fn(*args)
+        else:
+            await asyncio.get_running_loop().run_in_executor(self._io, fn, *args)
 
 
+_URGENT = (MessageType.HEARTBEAT, MessageType.HEARTBEAT_RESP)
+_LOST = "entry lost to a new leader; retry"
 _OPS = {"put": RaftServer._op_put, "status": RaftServer._op_status, "read": RaftServer._op_read}
 
 
@@ -258,7 +302,6 @@ def main(argv: list[str] | None = None) -> None:
     import os
     import sys
     from .file_storage import FileStorage
-    from .storage import MemoryStorage
     from .transport import parse_peers
 
     ap = argparse.ArgumentParser(prog="python -m swarmlab.raft.server",

@@ -1,0 +1,376 @@
+"""Raft benchmark: swarmlab managers vs PySyncObj, as separate local processes.
+
+For 3 and 5 managers, with in-memory and with file storage, it measures
+- committed writes/s: one client keeps WINDOW 64-byte writes in flight to the
+  leader over TCP (pipelined); each write's commit latency is the time from
+  sending it to its acknowledgement (sent once it is committed and applied);
+- failover: kill -9 the leader, then time until a write sent to a survivor is
+  acknowledged by a new leader; p50/p99 over the trials.
+PySyncObj runs behind the same client protocol (a thin asyncio wrapper in its
+process, see `pysyncobj_node`), so both are driven the same way.
+Durability: "memory" keeps the log in memory; "file" is kill -9 durable
+(PySyncObj's mmap journal, swarmlab's FileStorage without fsync); "file+fsync"
+(swarmlab only: PySyncObj has no fsync) also survives power loss.
+
+    python bench/raft_bench.py [--quick] [--sizes 3,5] [--write-docs]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from swarmlab.raft.transport import ClientError, RaftClient  # noqa: E402
+
+ENTRY = b"x" * 64
+STORAGES = {  # label -> (swarmlab server args, pysyncobj journal?)  None = not comparable
+    "memory": (["--storage", "memory"], False),
+    "file": (["--storage", "file", "--no-fsync"], True),
+    "file+fsync": (["--storage", "file"], None),
+}
+
+
+def free_addrs(n: int) -> dict[int, tuple[str, int]]:
+    out = {}
+    for i in range(1, n + 1):
+        with socket.socket() as s:
+            s.bind((f"127.0.0.{i}", 0))
+            out[i] = (f"127.0.0.{i}", s.getsockname()[1])
+    return out
+
+
+class Cluster:
+    """N local processes of one system; `argv(i)` says how to start server i."""
+
+    def __init__(self, system: str, n: int, storage: str, profile: str) -> None:
+        self.system, self.n, self.storage = system, n, storage
+        self.addrs = free_addrs(n)
+        # PySyncObj listens on its own port; our wrapper takes client requests beside it.
+        self.raft_addrs = free_addrs(n) if system == "pysyncobj" else self.addrs
+        self.dir = tempfile.mkdtemp(prefix=f"raftbench-{system}-")
+        self.profile = profile
+        self.procs: dict[int, subprocess.Popen] = {}
+
+    def argv(self, i: int) -> list[str]:
+        spec = ",".join(f"{j}={h}:{p}" for j, (h, p) in self.raft_addrs.items())
+        data = os.path.join(self.dir, f"n{i}")
+        if self.system == "swarmlab":
+            return [sys.executable, "-m", "swarmlab.raft.server", "--id", str(i), "--peers", spec,
+                    "--data-dir", data, "--profile", self.profile, *STORAGES[self.storage][0]]
+        h, p = self.addrs[i]
+        return [sys.executable, os.path.abspath(__file__), "--pysyncobj-node", "--id", str(i),
+                "--peers", spec, "--client", f"{h}:{p}",
+                "--journal", data if STORAGES[self.storage][1] else ""]
+
+    def start(self, i: int) -> None:
+        env = dict(os.environ, PYTHONPATH=ROOT)
+        self.procs[i] = subprocess.Popen(self.argv(i), env=env, cwd=ROOT)
+
+    def kill9(self, i: int) -> None:
+        self.procs[i].send_signal(signal.SIGKILL)
+        self.procs[i].wait()
+
+    def close(self) -> None:
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+                p.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+async def status(addr, timeout: float = 0.5) -> dict | None:
+    try:
+        c = await RaftClient.connect(addr, timeout)
+    except (OSError, asyncio.TimeoutError):
+        return None
+    try:
+        return await asyncio.wait_for(c.status(), timeout)
+    except (OSError, ClientError, asyncio.TimeoutError):
+        return None
+    finally:
+        c.close()
+
+
+async def wait_leader(cl: Cluster, timeout: float = 30.0, need: int | None = None) -> int:
+    """The leader's id once one leads and `need` servers (default all) follow it."""
+    need = need or cl.n
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        sts = [s for s in await asyncio.gather(*(status(a) for a in cl.addrs.values())) if s]
+        leads = {s["leader"] for s in sts if s["leader"]}
+        if len(leads) == 1 and len(sts) >= need:
+            lead = leads.pop()
+            st = next((s for s in sts if s["id"] == lead), None)
+            if st and st["role"] == "leader" and all(
+                    s["applied"] >= st["commit"] - 1000 for s in sts):
+                return lead
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"{cl.system}: no stable leader within {timeout} s")
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
+
+
+async def throughput(cl: Cluster, writes: int, window: int) -> dict:
+    lead = await wait_leader(cl)
+    client = await RaftClient.connect(cl.addrs[lead])
+    loop = asyncio.get_running_loop()
+    lat: list[float] = []
+    done = loop.create_future()
+    sent = 0
+    errors = 0
+
+    def send() -> None:
+        nonlocal sent
+        sent += 1
+        t0 = time.perf_counter()
+        client.request("put", ENTRY).add_done_callback(lambda f: acked(f, t0))
+
+    def acked(f: asyncio.Future, t0: float) -> None:
+        nonlocal errors
+        if f.exception() is not None:
+            errors += 1
+        lat.append(time.perf_counter() - t0)
+        if sent < writes:
+            send()
+        if len(lat) == writes and not done.done():
+            done.set_result(None)
+
+    start = time.perf_counter()
+    for _ in range(min(window, writes)):
+        send()
+    await asyncio.wait_for(done, 300)
+    elapsed = time.perf_counter() - start
+    client.close()
+    if errors:
+        raise RuntimeError(f"{cl.system}: {errors} writes failed during the throughput run")
+    return {"wps": writes / elapsed, "p50_ms": pct(lat, .5) * 1e3, "p99_ms": pct(lat, .99) * 1e3}
+
+
+async def failover_once(cl: Cluster) -> float:
+    lead = await wait_leader(cl)
+    await asyncio.sleep(0.3)
+    survivors = [i for i in cl.addrs if i != lead]
+    clients = {}
+    for i in survivors:
+        clients[i] = await RaftClient.connect(cl.addrs[i])
+    t0 = time.perf_counter()
+    cl.kill9(lead)
+    try:
+        return await _first_ack(clients, t0)
+    finally:
+        for c in clients.values():
+            c.close()
+        cl.start(lead)
+
+
+async def _first_ack(clients: dict, t0: float, limit_s: float = 20.0) -> float:
+    """Send a write to each survivor every 5 ms; the first acknowledgement ends the outage."""
+    won = asyncio.get_running_loop().create_future()
+
+    def acked(f: asyncio.Future) -> None:
+        if not f.cancelled() and f.exception() is None and not won.done():
+            won.set_result(time.perf_counter() - t0)
+
+    while time.perf_counter() - t0 < limit_s:
+        for c in clients.values():
+            c.request("put", ENTRY).add_done_callback(acked)
+        try:
+            return await asyncio.wait_for(asyncio.shield(won), 0.005)
+        except asyncio.TimeoutError:
+            continue
+    raise RuntimeError("no write committed after the leader was killed")
+
+
+async def run_config(system: str, n: int, storage: str, args) -> dict:
+    cl = Cluster(system, n, storage, args.profile)
+    try:
+        for i in cl.addrs:
+            cl.start(i)
+        await wait_leader(cl, 60)
+        res = {"system": system, "n": n, "storage": storage}
+        res.update(await throughput(cl, args.writes, args.window))
+        fo = [await failover_once(cl) for _ in range(args.trials)]
+        res.update(fo_p50_ms=pct(fo, .5) * 1e3, fo_p99_ms=pct(fo, .99) * 1e3, trials=len(fo))
+        print(_row(res), flush=True)
+        return res
+    finally:
+        cl.close()
+
+
+def _row(r: dict) -> str:
+    return (f"| {r['system']:<9} | {r['n']} | {r['storage']:<10} | {r['wps']:>9,.0f} | "
+            f"{r['p50_ms']:>6.1f} | {r['p99_ms']:>6.1f} | {r['fo_p50_ms']:>7.0f} | "
+            f"{r['fo_p99_ms']:>7.0f} |")
+
+
+HEAD = ("| system    | n | storage    | writes/s  | p50 ms | p99 ms | fo p50 ms | fo p99 ms |\n"
+        "|-----------|---|------------|-----------|--------|--------|-----------|-----------|")
+
+
+def ratios(results: list[dict]) -> list[str]:
+    out = ["| n | storage | throughput ratio | p99 latency ratio | failover p99 ratio |",
+           "|---|---------|------------------|-------------------|--------------------|"]
+    for r in results:
+        if r["system"] != "swarmlab":
+            continue
+        o = next((x for x in results if x["system"] == "pysyncobj" and x["n"] == r["n"]
+                  and x["storage"] == r["storage"]), None)
+        if o:
+            out.append(f"| {r['n']} | {r['storage']} | {r['wps'] / o['wps']:.2f} | "
+                       f"{r['p99_ms'] / o['p99_ms']:.2f} | {r['fo_p99_ms'] / o['fo_p99_ms']:.2f} |")
+    return out
+
+
+async def bench(args) -> list[dict]:
+    results = []
+    print(HEAD, flush=True)
+    for n in args.sizes:
+        for storage in args.storages:
+            for system in args.systems:
+                if system == "pysyncobj" and STORAGES[storage][1] is None:
+                    continue
+                results.append(await run_config(system, n, storage, args))
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    if argv is None and "--pysyncobj-node" in sys.argv:
+        return pysyncobj_node(sys.argv[1:])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="a short run (fewer writes and trials)")
+    ap.add_argument("--sizes", default="3,5")
+    ap.add_argument("--storages", default=",".join(STORAGES))
+    ap.add_argument("--systems", default="swarmlab,pysyncobj")
+    ap.add_argument("--writes", type=int, default=None)
+    ap.add_argument("--window", type=int, default=128)
+    ap.add_argument("--trials", type=int, default=None)
+    ap.add_argument("--profile", default="lab")
+    ap.add_argument("--write-docs", action="store_true", help="put the tables in docs/raft-shell.md")
+    args = ap.parse_args(argv)
+    args.sizes = [int(x) for x in args.sizes.split(",")]
+    args.storages = args.storages.split(",")
+    args.systems = args.systems.split(",")
+    args.writes = args.writes or (5000 if args.quick else 40000)
+    args.trials = args.trials or (5 if args.quick else 20)
+    print(f"# {args.writes} writes of {len(ENTRY)} bytes, window {args.window}, "
+          f"{args.trials} failover trials, '{args.profile}' profile, {os.cpu_count()} CPUs")
+    results = asyncio.run(bench(args))
+    table = "\n".join(ratios(results))
+    print("\nratios (swarmlab / PySyncObj):\n" + table)
+    if args.write_docs:
+        _write_docs(args, results)
+
+
+def _write_docs(args, results: list[dict]) -> None:
+    path = os.path.join(ROOT, "docs", "raft-shell.md")
+    with open(path) as f:
+        text = f.read()
+    begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
+    block = "\n".join([begin, f"Measured {time.strftime('%Y-%m-%d')} with `python bench/raft_bench.py"
+                       f"{' --quick' if args.quick else ''}` ({args.writes} writes, window "
+                       f"{args.window}, {args.trials} failover trials, {os.cpu_count()} CPUs):", "",
+                       HEAD, *(_row(r) for r in results), "", *ratios(results), end])
+    if begin in text:
+        text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
+    else:
+        text += "\n" + block + "\n"
+    with open(path, "w") as f:
+        f.write(text)
+
+
+# -- PySyncObj behind the same client protocol ---------------------------------------------
+def pysyncobj_node(argv: list[str]) -> None:
+    """One PySyncObj process. Its Raft runs in PySyncObj's own thread (autoTick);
+    this wrapper answers swarmlab client frames (put, status) on an asyncio loop."""
+    from pysyncobj import SyncObj, SyncObjConf, replicated
+
+    from swarmlab.raft.codec import FrameKind, encode_value, frame
+    from swarmlab.raft.transport import Conn, parse_peers
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pysyncobj-node", action="store_true")
+    ap.add_argument("--id", type=int)
+    ap.add_argument("--peers")
+    ap.add_argument("--client")
+    ap.add_argument("--journal", default="")
+    args = ap.parse_args(argv)
+    peers = {i: f"{h}:{p}" for i, (h, p) in parse_peers(args.peers).items()}
+    ids = {a: i for i, a in peers.items()}
+
+    class Log(SyncObj):
+        def __init__(self) -> None:
+            conf = SyncObjConf(journalFile=args.journal + ".journal" if args.journal else None,
+                               fullDumpFile=args.journal + ".dump" if args.journal else None)
+            super().__init__(peers[args.id], [a for i, a in peers.items() if i != args.id], conf)
+            self.items: list[bytes] = []
+
+        @replicated
+        def put(self, data: bytes) -> int:
+            self.items.append(data)
+            return len(self.items)
+
+    obj = Log()
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        outbox: list[tuple[Conn, list]] = []
+        lock = threading.Lock()
+        scheduled = [False]
+
+        def flush() -> None:
+            with lock:
+                batch = outbox[:]
+                outbox.clear()
+                scheduled[0] = False
+            by_conn: dict[Conn, list] = {}
+            for conn, ans in batch:
+                by_conn.setdefault(conn, []).append(ans)
+            for conn, answers in by_conn.items():
+                conn.write(frame(FrameKind.CLIENT_RESP, encode_value(answers)))
+
+        def answer(conn: Conn, ans: list) -> None:  # called from PySyncObj's thread
+            with lock:
+                outbox.append((conn, ans))
+                wake, scheduled[0] = not scheduled[0], True
+            if wake:
+                loop.call_soon_threadsafe(flush)
+
+        def on_frame(conn: Conn, kind: FrameKind, body: bytes) -> None:
+            from swarmlab.raft.codec import decode_value
+            for rid, op, arg in decode_value(body):
+                if op == "status":
+                    st = obj.getStatus()
+                    lead = ids.get(st["leader"].id if st["leader"] else None, 0)
+                    answer(conn, [rid, True, {
+                        "id": args.id, "role": "leader" if st["state"] == 2 else "follower",
+                        "leader": lead, "term": st["raft_term"], "commit": st["commit_idx"],
+                        "applied": st["last_applied"]}])
+                elif obj._getLeader() is None:
+                    answer(conn, [rid, False, {"error": "not leader", "leader": 0}])
+                else:
+                    obj.put(arg, callback=lambda res, err, rid=rid: answer(
+                        conn, [rid, True, res] if err == 0 else [rid, False, {"error": str(err)}]))
+
+        h, _, p = args.client.rpartition(":")
+        await loop.create_server(lambda: Conn(on_frame), h, int(p))
+        await asyncio.Event().wait()
+
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()
