@@ -77,9 +77,12 @@ _PROBED: dict[str, SecurityMode] = {}
 
 
 def probe(image: str, labels: dict[str, str]) -> SecurityMode:
-    """The mode nodes run in on this host: privileged if it works, else capabilities."""
-    if image in _PROBED:
-        return _PROBED[image]
+    """The mode nodes run in on this host: privileged if it works, else capabilities.
+
+    What decides is the host (its capabilities), not the image: one probe per process.
+    """
+    if _PROBED:
+        return next(iter(_PROBED.values()))
     client = docker.from_env()
     mode = PRIVILEGED
     if not works(client, image, mode, labels):
