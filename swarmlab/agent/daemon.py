@@ -71,8 +71,13 @@ class NodeDaemon:
         from ..mesh import RoutingMesh
         from ..runtime import ProcessExecutor
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.executor = ProcessExecutor(self.name, node_index=self.node_index,
-                                        node_address=self.addr, root_dir=self.runtime_dir)
+        if os.environ.get("SWARMLAB_RUNTIME") == "docker":
+            # inside a Docker-in-Docker node: tasks are containers of the node's dockerd
+            from ..runtime.docker import DockerExecutor
+            self.executor = DockerExecutor(self.name, self.node_index, self.addr)
+        else:
+            self.executor = ProcessExecutor(self.name, node_index=self.node_index,
+                                            node_address=self.addr, root_dir=self.runtime_dir)
         self.mesh = RoutingMesh(self.name, self.addr)
         from ..mesh.discovery import ServiceDiscovery
         self.discovery = ServiceDiscovery(self.name, self.node_index, metrics=self.mesh.metrics,
