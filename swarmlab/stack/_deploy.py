@@ -86,10 +86,11 @@ class _State:
 
 
 def _preflight(engine: Engine, project: ComposeProject, sp: StackPlan) -> _State:
-    state = _State({s["Spec"]["Name"]: s for s in engine.services()},
-                   {s["Spec"]["Name"]: s["ID"] for s in engine.secrets()},
-                   {c["Spec"]["Name"]: c["ID"] for c in engine.configs()},
-                   engine.networks())
+    read = engine.call
+    state = _State({s["Spec"]["Name"]: s for s in read("failed to list services", engine.services)},
+                   {s["Spec"]["Name"]: s["ID"] for s in read("failed to list secrets", engine.secrets)},
+                   {c["Spec"]["Name"]: c["ID"] for c in read("failed to list configs", engine.configs)},
+                   read("failed to list networks", engine.networks))
     for kind, names, have in (("secret", sp.external_secrets, state.secrets),
                               ("config", sp.external_configs, state.configs)):
         for ext in names:
