@@ -219,7 +219,7 @@ class RaftConfig:
 
 @dataclass(frozen=True)
 class DispatcherConfig:
-    heartbeat_period_ns: int = jfield("HeartbeatPeriod", default=5_000_000_000)
+    heartbeat_period: int = jfield(default=5_000_000_000)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """What the user asks for: specs, named and shaped as in the Docker Engine API.
 
 Specs are frozen: the system never changes the user's spec, it only records status
-beside it. Durations are nanoseconds (`delay_ns` is JSON `Delay`), as Docker sends them.
+beside it. Durations are nanoseconds (`delay` is JSON `Delay`), as Docker sends them.
 """
 from __future__ import annotations
 
@@ -58,9 +58,9 @@ class RestartPolicy:
     """Docker's defaults: restart on any exit, 5 s apart, no limit, no window."""
 
     condition: RestartCondition = RestartCondition.ANY
-    delay_ns: int = jfield("Delay", default=5 * SECOND_NS)
+    delay: int = 5 * SECOND_NS
     max_attempts: int = 0
-    window_ns: int = jfield("Window", default=0)
+    window: int = 0
 
 
 @dataclass(frozen=True)
@@ -68,9 +68,9 @@ class UpdateConfig:
     """Docker's defaults for `--update-*` and `--rollback-*` flags."""
 
     parallelism: int = 1
-    delay_ns: int = jfield("Delay", default=0)
+    delay: int = 0
     failure_action: FailureAction = FailureAction.PAUSE
-    monitor_ns: int = jfield("Monitor", default=5 * SECOND_NS)
+    monitor: int = 5 * SECOND_NS
     max_failure_ratio: float = 0.0
     order: UpdateOrder = UpdateOrder.STOP_FIRST
 
@@ -100,10 +100,10 @@ class ConfigReference:
 @dataclass(frozen=True)
 class HealthConfig:
     test: tuple[str, ...] = jfield(default=(), omitempty=True)
-    interval_ns: int = jfield("Interval", default=0, omitempty=True)
-    timeout_ns: int = jfield("Timeout", default=0, omitempty=True)
+    interval: int = jfield(default=0, omitempty=True)
+    timeout: int = jfield(default=0, omitempty=True)
     retries: int = jfield(default=0, omitempty=True)
-    start_period_ns: int = jfield("StartPeriod", default=0, omitempty=True)
+    start_period: int = jfield(default=0, omitempty=True)
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ class ContainerSpec:
     dir: str = jfield(default="", omitempty=True)
     user: str = jfield(default="", omitempty=True)
     stop_signal: str = jfield(default="", omitempty=True)
-    stop_grace_period_ns: int | None = jfield("StopGracePeriod", default=None)
+    stop_grace_period: int | None = None
     healthcheck: HealthConfig | None = None
     secrets: tuple[SecretReference, ...] = jfield(default=(), omitempty=True)
     configs: tuple[ConfigReference, ...] = jfield(default=(), omitempty=True)

@@ -81,7 +81,7 @@ class Manager:
             self.dispatcher.reset()
         cluster = self.store.view().cluster()
         if cluster is not None:  # `swarm update --dispatcher-heartbeat`
-            self.dispatcher.heartbeat_period_ns = cluster.spec.dispatcher.heartbeat_period_ns
+            self.dispatcher.heartbeat_period_ns = cluster.spec.dispatcher.heartbeat_period
         report.nodes_down = self.dispatcher.check_heartbeats()
         steps: list[tuple[str, Callable[[WriteTx], object]]] = [("roles", self._roles)]
         for name, reconcile in RECONCILERS:

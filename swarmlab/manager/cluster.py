@@ -24,7 +24,7 @@ def cluster_spec_for(profile_name: str) -> ClusterSpec:
     p = timing_profile(profile_name)
     return ClusterSpec(
         raft=RaftConfig(election_tick=p.election_tick, heartbeat_tick=p.heartbeat_tick),
-        dispatcher=DispatcherConfig(heartbeat_period_ns=p.dispatcher_heartbeat_ms * 1_000_000))
+        dispatcher=DispatcherConfig(heartbeat_period=p.dispatcher_heartbeat_ms * 1_000_000))
 
 
 def ingress_network(network_id: str) -> Network:
@@ -40,7 +40,7 @@ def update_cluster(tx: WriteTx, version: int, spec: ClusterSpec) -> Cluster:
         raise SequenceError()
     if spec.orchestration.task_history_retention_limit < 0:
         raise InvalidArgument("TaskHistoryRetentionLimit cannot be negative")
-    if spec.dispatcher.heartbeat_period_ns <= 0:
+    if spec.dispatcher.heartbeat_period <= 0:
         raise InvalidArgument("heartbeat period must be positive")
     return tx.update(cluster.replace(spec=spec))  # type: ignore[return-value]
 

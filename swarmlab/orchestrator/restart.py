@@ -67,11 +67,11 @@ def _needs_restart(service: Service, task: Task, node: Node | None, history: lis
                                         or service.spec.mode.is_job):
         return False
     if policy.max_attempts:
-        return _attempts(task, history, policy.window_ns, ctx.now_ns) < policy.max_attempts
+        return _attempts(task, history, policy.window, ctx.now_ns) < policy.max_attempts
     return True
 
 
-def _attempts(task: Task, history: list[Task], window_ns: int, now_ns: int) -> int:
+def _attempts(task: Task, history: list[Task], window: int, now_ns: int) -> int:
     """Restarts already made in this slot for this spec (within the window, if any)."""
     count = 0
     for t in history:
@@ -79,7 +79,7 @@ def _attempts(task: Task, history: list[Task], window_ns: int, now_ns: int) -> i
             continue
         if t.status.state < TaskState.COMPLETE or t.status.state == TaskState.SHUTDOWN:
             continue  # stopped by us (update, drain), not a failure of its own
-        if window_ns and now_ns - t.status.timestamp > window_ns:
+        if window and now_ns - t.status.timestamp > window:
             continue
         count += 1
     return count
@@ -113,5 +113,5 @@ def _delay(service: Service, task: Task, slot_tasks: list[Task]) -> int:
               and t.id != task.id]
     if before and before[-1].spec == task.spec and before[-1].status.state >= TaskState.COMPLETE \
             and before[-1].status.state != TaskState.SHUTDOWN:
-        return service.spec.restart_policy.delay_ns
+        return service.spec.restart_policy.delay
     return 0

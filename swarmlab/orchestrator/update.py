@@ -78,11 +78,11 @@ def _advance(service: Service, status: UpdateStatus, slots: dict, ctx: Context,
                     if not any(is_live(t) and spec_current(t, service) for t in ts)),
                    key=lambda k: str(k[1]).zfill(12))
     if dirty:
-        if ctx.now_ns >= last + config.delay_ns or not ran:
+        if ctx.now_ns >= last + config.delay or not ran:
             batch = dirty[: config.parallelism] if config.parallelism else dirty
             for key in batch:
                 _update_slot(service, slots[key], config, ctx, writes)
-    elif ctx.now_ns >= last + config.monitor_ns:
+    elif ctx.now_ns >= last + config.monitor:
         done = UpdateState.ROLLBACK_COMPLETED if rolling_back else UpdateState.COMPLETED
         message = "rollback completed" if rolling_back else "update completed"
         writes.update(service.replace(update_status=UpdateStatus(

@@ -83,8 +83,9 @@ class ResourceFilter:
 
 
 class ConstraintFilter:
-    """Docker's explanation, followed by the constraints that refused the nodes (which
-    Docker leaves out, and a student then has to find by hand)."""
+    """Names the constraints that refused the nodes (`2 nodes not matching constraint
+    node.labels.dc==east`), where Docker only says `scheduling constraints not satisfied
+    on 2 nodes` and a student has to find which one by hand."""
 
     def __init__(self) -> None:
         self._cache: dict[tuple[str, ...], list[Constraint]] = {}
@@ -108,9 +109,12 @@ class ConstraintFilter:
         return True
 
     def explain(self, nodes: int) -> str:
-        text = _plural(nodes, "scheduling constraints not satisfied on 1 node",
-                       "scheduling constraints not satisfied on %d nodes")
-        return f"{text}: {', '.join(self._failed)}" if self._failed else text
+        if not self._failed:
+            return _plural(nodes, "scheduling constraints not satisfied on 1 node",
+                           "scheduling constraints not satisfied on %d nodes")
+        noun = "constraint" if len(self._failed) == 1 else "constraints"
+        return f"{_plural(nodes, '1 node', '%d nodes')} not matching {noun} " + \
+            ", ".join(self._failed)
 
 
 class PlatformFilter:

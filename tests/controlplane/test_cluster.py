@@ -30,12 +30,12 @@ def test_swarm_update_changes_retention_and_heartbeat():
     cluster = h.store.view().cluster()
     spec = dataclasses.replace(cluster.spec,
                                orchestration=OrchestrationConfig(task_history_retention_limit=2),
-                               dispatcher=DispatcherConfig(heartbeat_period_ns=2 * SECOND_NS))
+                               dispatcher=DispatcherConfig(heartbeat_period=2 * SECOND_NS))
     with pytest.raises(SequenceError):
         h.manager.update_cluster(cluster.version.index - 1, spec)
     h.manager.update_cluster(cluster.version.index, spec)
     s = h.manager.create_service(web(replicas=1, image="x:broken",
-                                     restart_policy=RestartPolicy(delay_ns=0)))
+                                     restart_policy=RestartPolicy(delay=0)))
     h.run(20)
     assert len(h.tasks(s.id)) == 2
     h.step()

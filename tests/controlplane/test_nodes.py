@@ -136,7 +136,7 @@ def test_join_tokens():
 def test_a_new_leader_resumes_a_rolling_update_and_keeps_converging():
     h = Harness(workers=3, replicas=3)
     spec = dataclasses.replace(web(replicas=6), update_config=UpdateConfig(
-        parallelism=2, delay_ns=SECOND_NS, monitor_ns=SECOND_NS))
+        parallelism=2, delay=SECOND_NS, monitor=SECOND_NS))
     s = h.manager.create_service(spec)
     h.run_until(lambda: len(h.running(s.id)) == 6)
     svc = h.service(s.id)

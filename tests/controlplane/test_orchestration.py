@@ -101,7 +101,7 @@ def test_node_that_misses_heartbeats_goes_down_and_its_tasks_move():
 
 def test_restart_policy_any_with_delay():
     h = Harness(workers=1)
-    policy = RestartPolicy(condition=RestartCondition.ANY, delay_ns=2 * SECOND_NS)
+    policy = RestartPolicy(condition=RestartCondition.ANY, delay=2 * SECOND_NS)
     s = h.manager.create_service(web(replicas=1, image="x:exit0", restart_policy=policy))
     h.run_until(lambda: any(t.status.state == TaskState.COMPLETE for t in h.tasks(s.id)))
     done_at = h.clock.now_ns()
@@ -113,11 +113,11 @@ def test_restart_policy_any_with_delay():
 
 def test_restart_condition_on_failure_none_and_max_attempts():
     h = Harness(workers=1)
-    on_failure = RestartPolicy(condition=RestartCondition.ON_FAILURE, delay_ns=0)
+    on_failure = RestartPolicy(condition=RestartCondition.ON_FAILURE, delay=0)
     ok = h.manager.create_service(web("ok", replicas=1, image="x:exit0", restart_policy=on_failure))
     none = RestartPolicy(condition=RestartCondition.NONE)
     nr = h.manager.create_service(web("nr", replicas=1, image="x:broken", restart_policy=none))
-    capped = RestartPolicy(condition=RestartCondition.ANY, delay_ns=0, max_attempts=2)
+    capped = RestartPolicy(condition=RestartCondition.ANY, delay=0, max_attempts=2)
     cp = h.manager.create_service(web("cp", replicas=1, image="x:broken", restart_policy=capped))
     h.run(20)
     assert [t.status.state for t in h.tasks(ok.id)] == [TaskState.COMPLETE]
@@ -128,7 +128,7 @@ def test_restart_condition_on_failure_none_and_max_attempts():
 
 def test_task_history_retention():
     h = Harness(workers=1)
-    fast = RestartPolicy(delay_ns=0)
+    fast = RestartPolicy(delay=0)
     s = h.manager.create_service(web(replicas=1, image="x:broken", restart_policy=fast))
     h.run(30)
     tasks = h.tasks(s.id)
@@ -175,7 +175,7 @@ def test_global_service_rolling_update_keeps_one_task_per_node():
     h = Harness(workers=3)
     spec = ServiceSpec(name="agent", task_template=TaskSpec(
         container_spec=ContainerSpec(image="x:1")), mode=ServiceMode(global_=Global()),
-        update_config=UpdateConfig(parallelism=2, monitor_ns=SECOND_NS))
+        update_config=UpdateConfig(parallelism=2, monitor=SECOND_NS))
     g = h.manager.create_service(spec)
     h.run_until(lambda: len(h.running(g.id)) == 4)
     svc = h.service(g.id)

@@ -33,7 +33,7 @@ def random_op(h, r: random.Random, names: list[str]) -> None:
             order = r.choice(list(UpdateOrder))
             spec = dataclasses.replace(web(name, replicas=r.randrange(0, 7)), update_config=
                                        UpdateConfig(parallelism=r.randrange(0, 3), order=order,
-                                                    monitor_ns=SECOND_NS))
+                                                    monitor=SECOND_NS))
         h.manager.create_service(spec)
     elif op == "scale" and services:
         svc = r.choice(services)

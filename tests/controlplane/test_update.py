@@ -46,7 +46,7 @@ def start(h, replicas, **cfg):
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync-raft", "async-raft"])
 def test_rolling_update_of_12_replicas_goes_in_4_batches_of_3(asynchronous):
     h = Harness(workers=3, asynchronous=asynchronous)
-    s = start(h, 12, parallelism=3, delay_ns=2 * SECOND_NS, monitor_ns=SECOND_NS)
+    s = start(h, 12, parallelism=3, delay=2 * SECOND_NS, monitor=SECOND_NS)
     update(h, s.id, "swarmlab/web:2")
     status = h.service(s.id).update_status
     assert status.state == UpdateState.UPDATING and status.message == "update in progress"
@@ -77,7 +77,7 @@ def image_of_spec(spec):
 def test_failed_update_rolls_back_by_itself_with_failure_action_rollback(asynchronous):
     h = Harness(workers=3, asynchronous=asynchronous)
     s = start(h, 12, parallelism=3, failure_action=FailureAction.ROLLBACK,
-              monitor_ns=5 * SECOND_NS)
+              monitor=5 * SECOND_NS)
     update(h, s.id, "swarmlab/web:broken")
     h.run_until(lambda: h.service(s.id).update_status.state == UpdateState.ROLLBACK_STARTED)
     status = h.service(s.id).update_status
@@ -111,7 +111,7 @@ def test_failure_action_pause_and_continue():
     c = h.manager.create_service(dataclasses.replace(
         web("c", replicas=4, image="x:1"),
         update_config=UpdateConfig(parallelism=2, failure_action=FailureAction.CONTINUE,
-                                   monitor_ns=SECOND_NS)))
+                                   monitor=SECOND_NS)))
     h.run_until(lambda: len(h.running(c.id)) == 4)
     update(h, c.id, "x:broken")
     h.run(30)
@@ -121,7 +121,7 @@ def test_failure_action_pause_and_continue():
 
 def test_start_first_never_drops_below_replicas():
     h = Harness(workers=2)
-    s = start(h, 4, parallelism=2, order=UpdateOrder.START_FIRST, monitor_ns=SECOND_NS)
+    s = start(h, 4, parallelism=2, order=UpdateOrder.START_FIRST, monitor=SECOND_NS)
     update(h, s.id, "swarmlab/web:2")
     while h.service(s.id).update_status.state == UpdateState.UPDATING:
         h.step()
@@ -131,7 +131,7 @@ def test_start_first_never_drops_below_replicas():
 
 def test_force_update_redeploys_without_a_spec_change():
     h = Harness(workers=2)
-    s = start(h, 2, monitor_ns=SECOND_NS)
+    s = start(h, 2, monitor=SECOND_NS)
     before = {t.id for t in h.running(s.id)}
     svc = h.service(s.id)
     tt = dataclasses.replace(svc.spec.task_template, force_update=svc.spec.task_template.force_update + 1)
@@ -143,7 +143,7 @@ def test_force_update_redeploys_without_a_spec_change():
 
 def test_manual_rollback_and_its_refusals():
     h = Harness(workers=2)
-    s = start(h, 3, monitor_ns=SECOND_NS)
+    s = start(h, 3, monitor=SECOND_NS)
     with pytest.raises(FailedPrecondition, match="does not have a previous spec"):
         h.manager.rollback_service(s.id, h.service(s.id).version.index)
     update(h, s.id, "swarmlab/web:2")
