@@ -20,6 +20,15 @@ def explain(err: Exception) -> str:
     return f"Error response from daemon: {text}" if hasattr(err, "response") else str(text)
 
 
+def network_name(network: dict) -> str:
+    """Docker's `/networks` objects are flat (`Name`); swarm objects keep it in `Spec`."""
+    return network.get("Name") or (network.get("Spec") or {}).get("Name", "")
+
+
+def object_id(obj: dict) -> str:
+    return obj.get("ID") or obj.get("Id") or ""
+
+
 class Engine:
     def __init__(self, client: Any):
         self.api = getattr(client, "api", client)  # a DockerClient or an APIClient
@@ -52,9 +61,10 @@ class Engine:
         """Networks by name, or None when the swarm serves no `/networks` at all."""
         import docker
         try:
-            return {n["Name"]: n for n in self.api.networks()}
+            found = self.api.networks()
         except docker.errors.NotFound:
             return None
+        return {network_name(n): n for n in found}
 
     # -- writes -------------------------------------------------------------------------
     def _post(self, path: str, spec: dict, **params: Any) -> Any:
@@ -71,7 +81,8 @@ class Engine:
         self._post(f"/services/{service_id}/update", spec, version=version)
 
     def create_network(self, name: str, opts: dict) -> str:
-        return self._post("/networks/create", {"Name": name, "CheckDuplicate": True, **opts})["Id"]
+        answer = self._post("/networks/create", {"Name": name, "CheckDuplicate": True, **opts})
+        return answer.get("Id") or answer.get("ID")
 
     def remove_service(self, service_id: str) -> None:
         self.api.remove_service(service_id)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ._convert import NAMESPACE
-from ._engine import Engine
+from ._engine import Engine, network_name, object_id
 from ._errors import StackError
 
 Progress = Callable[[str], None]
@@ -156,7 +156,8 @@ def rm(client: Any, name: str, progress: Progress = print) -> RemoveResult:
     svcs = _stack_services(engine, name)
     secrets = [s for s in engine.call("failed to list secrets", engine.secrets) if _in_stack(s, name)]
     configs = [c for c in engine.call("failed to list configs", engine.configs) if _in_stack(c, name)]
-    networks = [n for n in (engine.networks() or {}).values() if _in_stack(n, name)]
+    networks = [n for n in (engine.call("failed to list networks", engine.networks) or {}).values()
+                if _in_stack(n, name)]
     if not (svcs or secrets or configs or networks):
         progress(f"Nothing found in stack: {name}")
         return result
@@ -165,14 +166,14 @@ def rm(client: Any, name: str, progress: Progress = print) -> RemoveResult:
             ("service", svcs, engine.remove_service, result.services, lambda o: o["Spec"]["Name"]),
             ("secret", secrets, engine.remove_secret, result.secrets, lambda o: o["Spec"]["Name"]),
             ("config", configs, engine.remove_config, result.configs, lambda o: o["Spec"]["Name"]),
-            ("network", networks, engine.remove_network, result.networks, lambda o: o["Name"])):
+            ("network", networks, engine.remove_network, result.networks, network_name)):
         for item in sorted(items, key=label):
             progress(f"Removing {kind} {label(item)}")
             try:
-                remove(item.get("ID") or item.get("Id"))
+                remove(object_id(item))
                 done.append(label(item))
             except Exception as err:  # Docker reports each failure and goes on
-                progress(f"Failed to remove {kind} {item.get('ID') or item.get('Id')}: {err}")
+                progress(f"Failed to remove {kind} {object_id(item)}: {err}")
                 failed = True
     if failed:
         raise StackError(f"Failed to remove some resources from stack: {name}")
