@@ -1,0 +1,357 @@
+"""The swarm as the Swarm visualizer draws it: a column per node, a card per task.
+
+Theory of operation: a `ClusterSnapshot` is what the managers' API says at one
+moment (nodes, and the tasks meant to run on each). `snapshot_from_api` is the
+pure part (API documents in, snapshot out); `snapshot(lab)` does the I/O. A
+`Recorder` polls snapshots at a fixed interval on a thread between `start()`
+and `stop()` (it never prints, and `stop()` joins it, so nothing is left
+running after a cell returns). The figures are pure functions of recorded
+snapshots: the same snapshots give the same animation.
+"""
+from __future__ import annotations
+
+import colorsys
+import threading
+import time
+import zlib
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ._style import STATE_COLORS, play_controls
+
+API_VERSION = "1.44"
+#: task states of a task that holds (or is about to hold) its slot on a node
+LIVE_STATES = ("new", "pending", "assigned", "accepted", "preparing", "ready", "starting",
+               "running")
+
+
+@dataclass(frozen=True)
+class TaskCard:
+    id: str
+    service: str
+    slot: int | None
+    image: str
+    state: str
+    desired: str
+
+    @property
+    def version(self) -> str:
+        """The image tag: `swarmlab/web:2` -> `2`."""
+        return self.image.rsplit(":", 1)[1] if ":" in self.image.split("/")[-1] else "latest"
+
+    @property
+    def label(self) -> str:
+        return f"{self.service}.{self.slot}" if self.slot else self.service
+
+
+@dataclass(frozen=True)
+class NodeCard:
+    name: str
+    role: str = ""            # manager | worker ("" when no swarm)
+    availability: str = ""    # active | pause | drain
+    state: str = "unknown"    # ready | down | unknown | no swarm
+    leader: bool = False
+    tasks: tuple[TaskCard, ...] = ()
+
+    @property
+    def down(self) -> bool:
+        return self.state not in ("ready", "no swarm")
+
+
+@dataclass(frozen=True)
+class ClusterSnapshot:
+    time: float
+    nodes: tuple[NodeCard, ...]
+    pending: tuple[TaskCard, ...] = ()
+    error: str = ""
+
+    def node(self, name: str) -> NodeCard:
+        return next(n for n in self.nodes if n.name == name)
+
+    def tasks(self, service: str | None = None, running: bool = True) -> list[TaskCard]:
+        return [t for n in self.nodes for t in n.tasks
+                if (service is None or t.service == service)
+                and (not running or (t.state == "running" and t.desired == "running"))]
+
+    def where(self, service: str) -> dict[str, int]:
+        """Running tasks of `service` per node name."""
+        return {n.name: sum(1 for t in n.tasks if t.service == service and t.state == "running"
+                            and t.desired == "running") for n in self.nodes}
+
+    def versions(self, service: str) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for t in self.tasks(service):
+            out[t.version] = out.get(t.version, 0) + 1
+        return out
+
+
+# -- from the API ---------------------------------------------------------------------------
+def snapshot_from_api(nodes: Sequence[dict], tasks: Sequence[dict], services: Sequence[dict],
+                      time_s: float, names: Sequence[str] = ()) -> ClusterSnapshot:
+    """Docker's `GET /nodes`, `/tasks` and `/services` documents as one snapshot.
+    `names` lists nodes to show even when the swarm does not know them."""
+    svc = {s["ID"]: s["Spec"]["Name"] for s in services}
+    by_node: dict[str, list[TaskCard]] = {}
+    pending: list[TaskCard] = []
+    for t in tasks:
+        card = _task_card(t, svc)
+        if card is None:
+            continue
+        (by_node.setdefault(t["NodeID"], []) if t.get("NodeID") else pending).append(card)
+    cards = []
+    for n in nodes:
+        ms = n.get("ManagerStatus") or {}
+        cards.append(NodeCard(
+            name=n["Description"]["Hostname"], role=n["Spec"]["Role"],
+            availability=n["Spec"]["Availability"], state=n["Status"]["State"],
+            leader=bool(ms.get("Leader")),
+            tasks=tuple(sorted(by_node.get(n["ID"], []), key=lambda c: (c.service, c.slot or 0)))))
+    known = {c.name for c in cards}
+    cards += [NodeCard(name=m, state="unknown") for m in names if m not in known]
+    return ClusterSnapshot(time_s, tuple(sorted(cards, key=lambda c: _node_key(c.name))),
+                           tuple(pending))
+
+
+def _task_card(t: dict, svc: dict[str, str]) -> TaskCard | None:
+    state, desired = t["Status"]["State"], t.get("DesiredState", "")
+    if desired != "running" and state != "running":
+        return None  # finished tasks are history, not cards
+    if state not in LIVE_STATES:
+        return None
+    return TaskCard(id=t["ID"], service=svc.get(t["ServiceID"], t["ServiceID"][:10]),
+                    slot=t.get("Slot"), image=t["Spec"]["ContainerSpec"]["Image"].split("@")[0],
+                    state=state, desired=desired)
+
+
+def _node_key(name: str) -> tuple:
+    digits = "".join(ch for ch in name if ch.isdigit())
+    return (name.rstrip("0123456789"), int(digits) if digits else 0, name)
+
+
+def snapshot(lab: Any, clock: Callable[[], float] = time.monotonic,
+             timeout: float = 3.0) -> ClusterSnapshot:
+    """Ask the lab's managers (the leader first) for nodes, tasks and services."""
+    import docker
+    t, errors = clock(), []
+    names = list(lab.nodes)
+    for name in _managers_first(lab):
+        url = lab.record.node(name).api_url
+        try:
+            api = docker.APIClient(base_url=url, version=API_VERSION, timeout=timeout)
+            doc = snapshot_from_api(api.nodes(), api.tasks(), api.services(), t, names)
+            api.close()
+            return doc
+        except Exception as e:  # noqa: BLE001 - a manager may be down or without quorum
+            errors.append(f"{name}: {_short(e)}")
+    no_swarm = all("not a swarm manager" in e for e in errors) if errors else False
+    return ClusterSnapshot(t, tuple(NodeCard(name=n, state="no swarm" if no_swarm else "unknown")
+                                    for n in names), error="; ".join(errors[:3]))
+
+
+def _managers_first(lab: Any) -> list[str]:
+    try:
+        rows = lab.raft_status()
+    except Exception:  # noqa: BLE001
+        rows = []
+    lead = [r["Node"] for r in rows if r.get("State") == "leader"]
+    others = [r["Node"] for r in rows if r["Node"] not in lead]
+    return lead + others or list(lab.nodes)
+
+
+def _short(e: Exception) -> str:
+    text = getattr(e, "explanation", None) or str(e)
+    return str(text).splitlines()[0][:200]
+
+
+# -- recording ------------------------------------------------------------------------------
+class Recorder:
+    """Poll snapshots every `interval` seconds between `start()` and `stop()`."""
+
+    def __init__(self, fetch: Callable[[], ClusterSnapshot], interval: float = 0.25,
+                 limit: int = 2000) -> None:
+        self.fetch, self.interval, self.limit = fetch, interval, limit
+        self.snapshots: list[ClusterSnapshot] = []
+        self.errors = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def for_lab(cls, lab: Any, interval: float = 0.25) -> "Recorder":
+        return cls(lambda: snapshot(lab), interval)
+
+    def start(self) -> "Recorder":
+        if self._thread is not None:
+            raise RuntimeError("this recorder is already recording")
+        self._poll()
+        self._thread = threading.Thread(target=self._run, name="swarmlab-recorder", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> list[ClusterSnapshot]:
+        """Stop polling, wait for the thread, take one last snapshot."""
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join(timeout=self.interval + 10)
+            self._thread = None
+            self._poll()
+        return self.snapshots
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval) and len(self.snapshots) < self.limit:
+            self._poll()
+
+    def _poll(self) -> None:
+        try:
+            self.snapshots.append(self.fetch())
+        except Exception:  # noqa: BLE001 - counted, never printed from the thread
+            self.errors += 1
+
+    def __enter__(self) -> "Recorder":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+# -- figures --------------------------------------------------------------------------------
+def task_color(service: str, version: str) -> str:
+    """A hue per service, lighter for later versions (v1 dark, v2 light, others pale)."""
+    hue = (zlib.crc32(service.encode()) % 360) / 360
+    light = {"1": 0.36, "2": 0.58}.get(version, 0.75)
+    r, g, b = colorsys.hls_to_rgb(hue, light, 0.65)
+    return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
+
+
+def changed_frames(snaps: Sequence[ClusterSnapshot]) -> list[ClusterSnapshot]:
+    """The snapshots where something visible changed (first and last always kept)."""
+    out: list[ClusterSnapshot] = []
+    for s in snaps:
+        if not out or _signature(s) != _signature(out[-1]):
+            out.append(s)
+    if snaps and out[-1] is not snaps[-1]:
+        out.append(snaps[-1])
+    return out
+
+
+def _signature(s: ClusterSnapshot) -> tuple:
+    return tuple((n.name, n.role, n.availability, n.state, n.leader,
+                  tuple((t.id, t.state, t.image) for t in n.tasks)) for n in s.nodes)
+
+
+def drain_figure(snaps: Sequence[ClusterSnapshot], node: str, title: str = "",
+                 duration_ms: int = 500) -> go.Figure:
+    """Tasks leaving a drained node, frame by frame."""
+    return cluster_figure(snaps, title or f"Draining {node}: its tasks move to other nodes",
+                          highlight=node, duration_ms=duration_ms)
+
+
+def rolling_update_figure(snaps: Sequence[ClusterSnapshot], service: str, title: str = "",
+                          duration_ms: int = 500) -> go.Figure:
+    """A rolling update: the service's cards change version batch by batch (left) and the
+    running replicas per version over time (right: the plateaus are the update delay)."""
+    return cluster_figure(snaps, title or f"Rolling update of {service}", service=service,
+                          timeline=True, duration_ms=duration_ms)
+
+
+def cluster_figure(snaps: Sequence[ClusterSnapshot], title: str = "Cluster",
+                   service: str | None = None, highlight: str | None = None,
+                   timeline: bool = False, duration_ms: int = 500) -> go.Figure:
+    frames = changed_frames(snaps)
+    if not frames:
+        raise ValueError("no snapshots: nothing to animate")
+    t0 = frames[0].time
+    names = [n.name for n in frames[0].nodes]
+    versions = sorted({t.version for s in snaps for t in s.tasks(service)})
+    fig = (make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38], horizontal_spacing=0.08,
+                         subplot_titles=("tasks per node", f"running {service} per version"))
+           if timeline else go.Figure())
+    k_rows = max(1, max(len(_cards(n, service)) for s in frames for n in s.nodes))
+    first = _frame_data(frames[0], names, service, versions, snaps, t0, timeline)
+    for i, tr in enumerate(first):
+        fig.add_trace(tr, **({"row": 1, "col": 1 + (i > 0)} if timeline else {}))
+    fig.frames = [go.Frame(name=str(k), data=_frame_data(f, names, service, versions, snaps,
+                                                         t0, timeline),
+                           traces=list(range(len(first))),
+                           layout=dict(annotations=_headers(f, names, k_rows, title, t0,
+                                                            timeline)))
+                  for k, f in enumerate(frames)]
+    buttons, sliders = play_controls([f"{f.time - t0:.1f}" for f in frames], duration_ms)
+    fig.update_layout(annotations=_headers(frames[0], names, k_rows, title, t0, timeline),
+                      updatemenus=buttons, sliders=sliders, height=420 + 26 * k_rows,
+                      width=980 if timeline else 760, plot_bgcolor="white", showlegend=False,
+                      margin=dict(l=10, r=10, t=90, b=90))
+    fig.update_xaxes(range=[-0.6, len(names) - 0.4], visible=False, row=1 if timeline else None,
+                     col=1 if timeline else None)
+    fig.update_yaxes(range=[k_rows + 0.3, -1.6], visible=False, row=1 if timeline else None,
+                     col=1 if timeline else None)
+    if highlight in names:
+        x = names.index(highlight)
+        fig.add_shape(type="rect", x0=x - 0.48, x1=x + 0.48, y0=-1.5, y1=k_rows + 0.2,
+                      fillcolor="#f6dede", line=dict(width=0), layer="below")
+    if timeline:
+        end = max(s.time for s in snaps) - t0
+        top = max((sum(s.versions(service).values()) for s in snaps), default=1)
+        fig.update_xaxes(title_text="seconds", range=[0, max(end, 0.1)], row=1, col=2)
+        fig.update_yaxes(title_text="running replicas", range=[0, top + 0.5], dtick=1,
+                         row=1, col=2)
+    return fig
+
+
+def _cards(n: NodeCard, service: str | None) -> list[TaskCard]:
+    return [t for t in n.tasks if service is None or t.service == service]
+
+
+def _frame_data(s: ClusterSnapshot, names: list[str], service: str | None,
+                versions: list[str], snaps: Sequence[ClusterSnapshot], t0: float,
+                timeline: bool) -> list[go.Scatter]:
+    xs, ys, colors, texts, lines = [], [], [], [], []
+    for x, name in enumerate(names):
+        node = next((n for n in s.nodes if n.name == name), NodeCard(name))
+        for y, t in enumerate(_cards(node, service)):
+            xs.append(x)
+            ys.append(y)
+            colors.append(task_color(t.service, t.version))
+            texts.append(f"{t.label} v{t.version}")
+            lines.append("#111" if t.state == "running" and t.desired == "running" else "#bbb")
+    data = [go.Scatter(x=xs, y=ys, mode="markers+text", text=texts, textposition="middle center",
+                       textfont=dict(color="white", size=11), hoverinfo="text",
+                       marker=dict(symbol="square", size=34, color=colors,
+                                   line=dict(color=lines, width=2)))]
+    if timeline:
+        past = [p for p in snaps if p.time <= s.time]
+        for v in versions:
+            data.append(go.Scatter(x=[p.time - t0 for p in past],
+                                   y=[p.versions(service or "").get(v, 0) for p in past],
+                                   mode="lines", line_shape="hv", name=f"v{v}",
+                                   line=dict(color=task_color(service or "", v), width=3)))
+    return data
+
+
+def _headers(s: ClusterSnapshot, names: list[str], k_rows: int, title: str, t0: float,
+             timeline: bool) -> list[dict]:
+    xref, yref = ("x", "y")
+    out = [dict(text=f"<b>{title}</b>  t = {s.time - t0:.1f} s", x=0, y=1.12, xref="paper",
+                yref="paper", showarrow=False, xanchor="left", font=dict(size=15))]
+    for x, name in enumerate(names):
+        n = next((m for m in s.nodes if m.name == name), NodeCard(name))
+        color = STATE_COLORS["down"] if n.down else (
+            "#7f8c8d" if n.availability in ("drain", "pause") else "#34495e")
+        role = ("leader" if n.leader else n.role) or "-"
+        out.append(dict(text=f"<b>{name}</b><br>{role}<br>{n.availability or '-'} · {n.state}",
+                        x=x, y=-1.0, xref=xref, yref=yref, showarrow=False,
+                        font=dict(color="white", size=11), bgcolor=color, borderpad=4))
+    if timeline:
+        out += [dict(text="tasks per node", x=0.31, y=1.04, xref="paper", yref="paper",
+                     showarrow=False),
+                dict(text="running replicas per version (flat steps: the update delay)",
+                     x=0.82, y=1.04, xref="paper", yref="paper", showarrow=False)]
+    return out
+
+
+__all__ = ["ClusterSnapshot", "NodeCard", "Recorder", "TaskCard", "changed_frames",
+           "cluster_figure", "drain_figure", "rolling_update_figure", "snapshot",
+           "snapshot_from_api", "task_color"]
+
