@@ -16,7 +16,7 @@ import enum
 import types
 import typing
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, Callable, TypeVar
 
 T = TypeVar("T")
 
@@ -49,7 +49,7 @@ def parse_time(text: str) -> int:
     if "." in text:
         text, frac = text.split(".", 1)
         frac_ns = int((frac + "000000000")[:9])
-    when = _dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=_dt.timezone.utc)
+    when = _dt.datetime.fromisoformat(text).replace(tzinfo=_dt.timezone.utc)
     return int((when - _EPOCH).total_seconds()) * 1_000_000_000 + frac_ns
 
 
@@ -87,55 +87,79 @@ def to_json(obj: Any) -> Any:
 
 def from_json(cls: type[T], data: Any) -> T:
     """Docker JSON to the dataclass `cls`; unknown keys are ignored, missing ones default."""
-    if not isinstance(data, dict):
-        raise ValueError(f"{cls.__name__}: expected a JSON object, got {type(data).__name__}")
-    kwargs: dict[str, Any] = {}
-    # Docker (Go's encoding/json) matches keys case-insensitively; docker-py relies on it
-    # (it sends {"replicated": {"Replicas": 3}} for a service mode).
-    folded = {k.lower(): v for k, v in data.items() if isinstance(k, str)}
-    for name, key, hint, is_time, _omit in _plan(cls):
-        value = data[key] if key in data else folded.get(key.lower())
-        if value is not None:
-            kwargs[name] = parse_time(value) if is_time else _parse(hint, value, key)
-    return cls(**kwargs)
+    return _parser(cls, cls.__name__)(data)
 
 
-def _parse(hint: Any, value: Any, key: str) -> Any:
+Parser = Callable[[Any], Any]
+
+
+@lru_cache(maxsize=None)
+def _fields(cls: type) -> tuple[tuple[str, str, Parser], ...]:
+    return tuple((name, key, parse_time if is_time else _parser(hint, key))
+                 for name, key, hint, is_time, _omit in _plan(cls))
+
+
+@lru_cache(maxsize=None)
+def _parser(hint: Any, key: str) -> Parser:
+    """A function that parses JSON for this type hint, built once per (hint, key)."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
-        return _parse(args[0], value, key)
-    if origin is tuple:
-        return tuple(_parse(typing.get_args(hint)[0], v, key) for v in _as_list(value, key))
-    if origin is list:
-        return [_parse(typing.get_args(hint)[0], v, key) for v in _as_list(value, key)]
+        return _parser(args[0], key)
+    if origin in (tuple, list):
+        inner, kind = _parser(typing.get_args(hint)[0], key), origin
+        return lambda v: kind(inner(x) for x in _as_list(v, key))
     if origin is dict:
-        if not isinstance(value, dict):
-            raise ValueError(f"{key}: expected a JSON object")
-        inner = typing.get_args(hint)[1]
-        return {str(k): _parse(inner, v, key) for k, v in value.items()}
+        value = _parser(typing.get_args(hint)[1], key)
+        return lambda v: {str(k): value(x) for k, x in _as_dict(v, key).items()}
     if isinstance(hint, type):
         if dataclasses.is_dataclass(hint):
-            return from_json(hint, value)
+            return lambda v: _build(hint, v)
         if issubclass(hint, enum.Enum):
-            try:
-                return hint(value)
-            except ValueError:
-                raise ValueError(f"{key}: invalid value {value!r}") from None
+            return lambda v: _enum(hint, v, key)
         if hint is bool:
-            return bool(value)
+            return bool
         if hint in (int, float):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"{key}: expected a number, got {value!r}")
-            return hint(value)
+            return lambda v: _number(hint, v, key)
         if hint is str:
-            if not isinstance(value, str):
-                raise ValueError(f"{key}: expected a string, got {value!r}")
-            return value
+            return lambda v: _string(v, key)
+    return lambda v: v
+
+
+def _build(cls: type, data: Any) -> Any:
+    if not isinstance(data, dict):
+        raise ValueError(f"{cls.__name__}: expected a JSON object, got {type(data).__name__}")
+    kwargs = {name: parse(data[key]) for name, key, parse in _fields(cls)
+              if data.get(key) is not None}
+    return cls(**kwargs)
+
+
+def _enum(cls: type[enum.Enum], value: Any, key: str) -> Any:
+    try:
+        return cls(value)
+    except ValueError:
+        raise ValueError(f"{key}: invalid value {value!r}") from None
+
+
+def _number(kind: type, value: Any, key: str) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{key}: expected a number, got {value!r}")
+    return kind(value)
+
+
+def _string(value: Any, key: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{key}: expected a string, got {value!r}")
     return value
 
 
 def _as_list(value: Any, key: str) -> list:
     if not isinstance(value, list):
         raise ValueError(f"{key}: expected a JSON array")
+    return value
+
+
+def _as_dict(value: Any, key: str) -> dict:
+    if not isinstance(value, dict):
+        raise ValueError(f"{key}: expected a JSON object")
     return value
