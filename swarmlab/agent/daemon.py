@@ -23,6 +23,9 @@ from aiohttp import ClientSession, ClientTimeout, web
 
 from .. import __version__
 from ..api import FailedPrecondition, InvalidArgument, NodeRole, NodeState, new_id
+from ..crypto import (
+    SWARM_LOCKED, InvalidUnlockKey, KeyManager, KeyManagerError, MalformedUnlockKey, SwarmLocked,
+)
 from .api import NOT_IN_SWARM, WORKER_REFUSAL, APIError, ForwardToLeader, docker_errors
 from .faults import Firewall
 from .manager_role import ManagerRole, raft_id_of
@@ -51,6 +54,7 @@ class NodeDaemon:
         self.role: str | None = None  # "manager" | "worker" | None (inactive)
         self.managers: dict[str, str] = {}  # api url -> swarm addr ("host:port")
         self.manager: ManagerRole | None = None
+        self.locked = False  # an autolocked manager after a restart, until `swarm unlock`
         self.worker: Worker | None = None
         self.executor: Any = None
         self.mesh: Any = None
@@ -97,8 +101,13 @@ class NodeDaemon:
             self.node_id, self.role = state["NodeID"], state["Role"]
             self.managers = state.get("Managers", {})
             if self.role == "manager":
-                await self._start_manager(bootstrap=False, peers={})
-            self._start_worker()
+                try:
+                    await self._start_manager(bootstrap=False, peers={})
+                except SwarmLocked:
+                    self.locked = True
+                    log.warning("%s: swarm is locked; waiting for `swarm unlock`", self.name)
+            if not self.locked:
+                self._start_worker()
         log.info("%s: API on %s, swarm %s", self.name, self.api_url, self.role or "inactive")
 
     async def close(self) -> None:
@@ -127,10 +136,11 @@ class NodeDaemon:
                                    "Managers": self.managers}))
         os.replace(tmp, self.swarm_dir / "state.json")
 
-    async def _start_manager(self, bootstrap: bool, peers: dict[int, tuple[str, int]]) -> None:
+    async def _start_manager(self, bootstrap: bool, peers: dict[int, tuple[str, int]],
+                             keys: KeyManager | None = None) -> None:
         self.manager = ManagerRole(self.node_id, self.name, (self.addr, self.swarm_port),
                                    self.swarm_dir, self.profile, peers=peers,
-                                   blocked=self.firewall.blocks_host)
+                                   blocked=self.firewall.blocks_host, keys=keys)
         await self.manager.start(bootstrap=bootstrap, join_via=lambda: [
             u for u in self.managers if u != self.api_url and not self.blocked_url(u)])
 
@@ -142,7 +152,7 @@ class NodeDaemon:
                      for k, v in (doc.get("RaftPeers") or {}).items()}
             log.info("%s: promoted to manager", self.name)
             self.role = "manager"
-            await self._start_manager(bootstrap=False, peers=peers)
+            await self._start_manager(bootstrap=False, peers=peers, keys=self._new_keys(doc))
             self._save_state()
         elif want == "worker" and self.manager is not None and not doc.get("RaftMember"):
             log.info("%s: demoted to worker", self.name)
@@ -150,6 +160,7 @@ class NodeDaemon:
             self.role = "worker"
             await m.close()
             shutil.rmtree(self.swarm_dir / "raft", ignore_errors=True)
+            m.keys.destroy()
             self._save_state()
 
     def _start_worker(self) -> None:
@@ -171,7 +182,8 @@ class NodeDaemon:
 
     async def info(self) -> dict:
         swarm: dict[str, Any] = {"NodeID": self.node_id, "NodeAddr": self.addr,
-                                 "LocalNodeState": "active" if self.role else "inactive",
+                                 "LocalNodeState": "locked" if self.locked else
+                                 "active" if self.role else "inactive",
                                  "ControlAvailable": self.role == "manager", "Error": "",
                                  "RemoteManagers": [
                                      {"NodeID": "", "Addr": a} for a in self.managers.values()]}
@@ -199,7 +211,10 @@ class NodeDaemon:
         self.node_id = new_id(random.Random())
         self.role = "manager"
         self.managers = {self.api_url: self.swarm_addr_str}
-        await self._start_manager(bootstrap=True, peers={})
+        keys = KeyManager(self.swarm_dir)
+        enc = ((req.get("Spec") or {}).get("EncryptionConfig") or {})
+        keys.create(autolock=bool(req.get("AutoLockManagers") or enc.get("AutoLockManagers")))
+        await self._start_manager(bootstrap=True, peers={}, keys=keys)
         await self._wait(lambda: self.manager.is_leader(), 5.0, "no leader after init")
         from ..api import from_json, ClusterSpec
         spec = from_json(ClusterSpec, req["Spec"]) if req.get("Spec") else None
@@ -240,9 +255,17 @@ class NodeDaemon:
         if self.role == "manager":
             peers = {int(k): (v.rpartition(":")[0], int(v.rpartition(":")[2]))
                      for k, v in answer.get("RaftPeers", {}).items()}
-            await self._start_manager(bootstrap=False, peers=peers)
+            await self._start_manager(bootstrap=False, peers=peers,
+                                      keys=self._new_keys(answer))
         self._save_state()
         self._start_worker()
+
+    def _new_keys(self, doc: dict) -> KeyManager:
+        """A new manager's keys: the swarm's autolock setting and unlock key."""
+        keys = KeyManager(self.swarm_dir)
+        keys.destroy()
+        keys.create(autolock=bool(doc.get("Autolock")), unlock_key=doc.get("UnlockKey") or None)
+        return keys
 
     async def swarm_leave(self, force: bool) -> None:
         if self.role is None:
@@ -257,8 +280,9 @@ class NodeDaemon:
             self.worker = None
         if self.manager:
             await self.manager.close()
+            self.manager.keys.destroy()
             self.manager = None
-        self.role, self.node_id, self.managers = None, "", {}
+        self.role, self.node_id, self.managers, self.locked = None, "", {}, False
         shutil.rmtree(self.swarm_dir, ignore_errors=True)
 
     async def swarm_inspect(self) -> dict:
@@ -269,20 +293,82 @@ class NodeDaemon:
         return cluster.to_json()
 
     async def swarm_update(self, version: int, body: dict, rotate_worker: bool,
-                           rotate_manager: bool) -> None:
+                           rotate_manager: bool, rotate_unlock: bool = False) -> None:
         m = self._require_manager()
         if rotate_worker:
             await self.manager_call(lambda mg: mg.rotate_join_token(NodeRole.WORKER))
         if rotate_manager:
             await self.manager_call(lambda mg: mg.rotate_join_token(NodeRole.MANAGER))
+        enc = (body or {}).get("EncryptionConfig") or {}
+        if "AutoLockManagers" in enc or rotate_unlock:
+            want = bool(enc.get("AutoLockManagers", m.keys.autolock))
+            if rotate_unlock and not want:
+                raise APIError(400, "no unlock key is set")
+            await self.set_keys(want, rotate=rotate_unlock)
         if body:
             from ..api import ClusterSpec, from_json
             spec = from_json(ClusterSpec, body)
             await self.manager_call(lambda mg: mg.update_cluster(version, spec)
                                     if hasattr(mg, "update_cluster") else None)
 
+    # -- autolock ---------------------------------------------------------------------------
+    async def swarm_unlock(self, key: str) -> None:
+        if not self.locked:
+            raise APIError(503, "swarm is not locked")
+        keys = KeyManager(self.swarm_dir)
+        try:
+            keys.unlock(key)
+        except MalformedUnlockKey as e:
+            raise APIError(400, str(e)) from None
+        except InvalidUnlockKey as e:
+            raise APIError(400, str(e)) from None
+        await self._start_manager(bootstrap=False, peers={}, keys=keys)
+        self.locked = False
+        self._start_worker()
+
+    def unlock_key(self) -> dict:
+        m = self._require_manager()
+        try:
+            return {"UnlockKey": m.keys.unlock_key()}
+        except KeyManagerError:
+            return {"UnlockKey": ""}
+
+    def key_settings(self) -> dict:
+        """What a manager joining now needs to adopt: the swarm's autolock and key."""
+        m = self._require_manager()
+        return {"Autolock": m.keys.autolock,
+                "UnlockKey": m.keys.unlock_key() if m.keys.autolock else ""}
+
+    async def set_keys(self, autolock: bool, rotate: bool) -> None:
+        """`swarm update --autolock` / `unlock-key --rotate`: the same key on every manager."""
+        from ..crypto import new_unlock_key
+        m = self._require_manager()
+        key = new_unlock_key() if autolock and (rotate or not m.keys.autolock) else (
+            m.keys.unlock_key() if autolock else None)
+        body = {"Autolock": autolock, "UnlockKey": key or ""}
+        async with ClientSession(timeout=ClientTimeout(total=5)) as http:
+            for url in self.managers:
+                if url == self.api_url:
+                    continue
+                try:
+                    async with http.post(url + "/swarmlab/keys", json=body):
+                        pass
+                except (OSError, asyncio.TimeoutError):
+                    log.warning("%s: %s missed the new unlock key", self.name, url)
+        self.adopt_keys(body)
+
+    def adopt_keys(self, body: dict) -> None:
+        m = self._require_manager()
+        autolock, key = bool(body.get("Autolock")), body.get("UnlockKey") or None
+        if autolock and m.keys.autolock and key and key != m.keys.unlock_key():
+            m.keys.rotate_unlock_key(key)
+        else:
+            m.keys.set_autolock(autolock, key)
+
     # -- manager plumbing ----------------------------------------------------------------------
     def _require_manager(self) -> ManagerRole:
+        if self.locked:
+            raise APIError(503, SWARM_LOCKED)
         if self.role is None:
             raise APIError(503, NOT_IN_SWARM)
         if self.manager is None:

@@ -72,8 +72,19 @@ async def swarm_update(request: web.Request) -> web.Response:
     d = _daemon(request)
     await d.swarm_update(query_version(request), await read_json(request),
                          rotate_worker=query_bool(request, "rotateWorkerToken"),
-                         rotate_manager=query_bool(request, "rotateManagerToken"))
+                         rotate_manager=query_bool(request, "rotateManagerToken"),
+                         rotate_unlock=query_bool(request, "rotateManagerUnlockKey"))
     return web.Response(status=200)
+
+
+async def swarm_unlock(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    await _daemon(request).swarm_unlock(str(body.get("UnlockKey", "")))
+    return web.Response(status=200)
+
+
+async def swarm_unlockkey(request: web.Request) -> web.Response:
+    return _json(_daemon(request).unlock_key())
 
 
 # -- nodes -------------------------------------------------------------------------------
@@ -315,7 +326,8 @@ def setup_routes(app: web.Application) -> None:
         ("GET", "/info", info),
         ("GET", "/swarm", swarm_inspect), ("POST", "/swarm/init", swarm_init),
         ("POST", "/swarm/join", swarm_join), ("POST", "/swarm/leave", swarm_leave),
-        ("POST", "/swarm/update", swarm_update),
+        ("POST", "/swarm/update", swarm_update), ("POST", "/swarm/unlock", swarm_unlock),
+        ("GET", "/swarm/unlockkey", swarm_unlockkey),
         ("GET", "/nodes", nodes_list), ("GET", "/nodes/{id}", node_inspect),
         ("POST", "/nodes/{id}/update", node_update), ("DELETE", "/nodes/{id}", node_remove),
         ("GET", "/services", services_list), ("POST", "/services/create", service_create),

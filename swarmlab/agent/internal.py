@@ -47,7 +47,10 @@ async def join(request: web.Request) -> web.Response:
         peers = {str(rid): f"{a[0]}:{a[1]}" for rid, a in m.addresses.items()}
         return {"NodeID": node.id, "Role": node.spec.role.value, "Managers": managers,
                 "RaftPeers": peers}
-    return web.json_response(await m.control.call(run))
+    answer = await m.control.call(run)
+    if answer["Role"] == "manager":
+        answer.update(d.key_settings())
+    return web.json_response(answer)
 
 
 async def leader(request: web.Request) -> web.Response:
@@ -107,7 +110,17 @@ async def heartbeat(request: web.Request) -> web.Response:
                 "Secrets": [s.to_json() for s in a.secrets],
                 "Configs": [c.to_json() for c in a.configs],
                 "Managers": _managers(d, view), "Mesh": mesh_view(d, view)}
-    return web.json_response(await m.control.call(run))
+    answer = await m.control.call(run)
+    if answer["Role"] == "manager":
+        answer.update(d.key_settings())  # a promoted node adopts the swarm's unlock key
+    return web.json_response(answer)
+
+
+async def keys(request: web.Request) -> web.Response:
+    """Another manager changed autolock or rotated the unlock key: adopt it."""
+    d: NodeDaemon = request.app["daemon"]
+    d.adopt_keys(await read_json(request))
+    return web.Response(status=200)
 
 
 def _ports(svc: Any) -> list[dict]:
@@ -166,6 +179,7 @@ async def raft_join(request: web.Request) -> web.Response:
 
 def setup_internal_routes(app: web.Application) -> None:
     add_routes(app, [("POST", "/swarmlab/raft/join", raft_join),
+                     ("POST", "/swarmlab/keys", keys),
                      ("POST", "/swarmlab/join", join), ("GET", "/swarmlab/leader", leader),
                      ("POST", "/swarmlab/dispatcher/session", session),
                      ("POST", "/swarmlab/dispatcher/heartbeat", heartbeat)])

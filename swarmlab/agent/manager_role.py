@@ -22,6 +22,7 @@ from typing import Any, Callable
 from ..api import NodeRole, WallClock
 from ..manager import Manager, quorum_after_removal
 from ..raft.core import NotLeader
+from ..crypto import KeyManager, open_encrypted
 from ..raft.file_storage import FileStorage
 from ..raft.messages import ConfChange, ConfChangeType, Entry, Role
 from ..store import MemoryStore
@@ -62,7 +63,9 @@ class ManagerRole:
     def __init__(self, node_id: str, hostname: str, swarm_addr: tuple[str, int],
                  state_dir: pathlib.Path, profile: str,
                  peers: dict[int, tuple[str, int]] | None = None,
-                 blocked: Callable[[str], bool] | None = None) -> None:
+                 blocked: Callable[[str], bool] | None = None,
+                 keys: KeyManager | None = None) -> None:
+        """`keys` opens the encrypted Raft log; raises SwarmLocked while it is locked."""
         self.node_id = node_id
         self.hostname = hostname
         self.raft_id = raft_id_of(node_id)
@@ -78,8 +81,12 @@ class ManagerRole:
                                is_leader=self.is_leader)
         all_peers = dict(peers or {})
         all_peers[self.raft_id] = swarm_addr
-        raft_dir = state_dir / "raft"
-        self.raft = SwarmRaftServer(self.raft_id, all_peers, FileStorage(str(raft_dir)), profile,
+        # The Raft log and snapshots are encrypted at rest (docs/security.md)
+        self.keys = keys or KeyManager(state_dir)
+        if not self.keys.exists():
+            self.keys.create(autolock=False)
+        storage = open_encrypted(FileStorage(str(state_dir / "raft")), self.keys)
+        self.raft = SwarmRaftServer(self.raft_id, all_peers, storage, profile,
                                state_machine=_StoreMachine(self), snapshot_every=0)
         self.raft.transport.blocked = blocked
         self.addresses: dict[int, tuple[str, int]] = dict(all_peers)  # raft id -> swarm addr

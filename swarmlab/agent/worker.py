@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("swarmlab.agent.worker")
 
 NS = 1_000_000_000
+LOST = "task: the node restarted and the task's process is gone"
 DESIRED_RUNNING = {"new", "pending", "assigned", "accepted", "preparing", "ready", "starting",
                    "running"}
 
@@ -109,6 +110,7 @@ class Worker:
         self._task: asyncio.Task | None = None
         self.poll_s = 0.2 if daemon.profile == "lab" else 1.0
         self.connected = False
+        self.lost: dict[str, dict] = {}  # assigned tasks this node no longer runs
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop())
@@ -164,7 +166,8 @@ class Worker:
         doc = await self._post(http, "/swarmlab/dispatcher/heartbeat", {
             "NodeID": self.d.node_id, "SessionID": self.session,
             "Statuses": [{"TaskID": tid, "Status": status_json(c.status)}
-                         for tid, c in self.controllers.items()],
+                         for tid, c in self.controllers.items()] +
+                        [{"TaskID": tid, "Status": st} for tid, st in self.lost.items()],
             "Endpoints": self._endpoints()})
         self.d.remember_managers(doc.get("Managers") or [])
         await self.d.follow_role(doc)
@@ -187,12 +190,16 @@ class Worker:
         secrets = {s["ID"]: s for s in doc.get("Secrets") or []}
         configs = {c["ID"]: c for c in doc.get("Configs") or []}
         assigned = {t["ID"]: t for t in doc.get("Tasks") or []}
+        self.lost = {}
         for tid, t in assigned.items():
             desired = t.get("DesiredState", "running")
             if desired in DESIRED_RUNNING and tid not in self.controllers:
                 state = t.get("Status", {}).get("State", "new")
                 if state in ("assigned", "accepted", "new", "pending"):
                     self._launch(runtime_spec(t, self.d.name, secrets, configs))
+                elif state in DESIRED_RUNNING:
+                    # started by this node before it restarted: its process is gone
+                    self.lost[tid] = {"State": "failed", "Message": LOST, "Err": LOST}
             elif desired not in DESIRED_RUNNING and tid in self.controllers:
                 self._stop_soon(tid, remove=False)
         for tid in list(self.controllers):

@@ -160,9 +160,10 @@ class Lab:
                 return st["Node"]
         return None
 
-    def wait_for(self, pred: Callable[[], Any], timeout: float = 30.0, what: str = "",
-                 interval: float = 0.1) -> Any:
-        """Poll `pred` until it returns something true; raise TimeoutError with `what`."""
+    def wait_for(self, pred: Callable[[], Any], timeout: float = 30.0,
+                 what: str | Callable[[], str] = "", interval: float = 0.1) -> Any:
+        """Poll `pred` until it returns something true; raise TimeoutError with `what`
+        (a text, or a function giving one: e.g. the state the cluster is stuck in)."""
         deadline = time.monotonic() + timeout
         last_exc: Exception | None = None
         while time.monotonic() < deadline:
@@ -173,6 +174,8 @@ class Lab:
             except Exception as e:  # noqa: BLE001 - a node may be down while we wait
                 last_exc = e
             time.sleep(interval)
+        if callable(what):
+            what = what()
         raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what or pred}"
                            + (f" (last error: {last_exc})" if last_exc else ""))
 

@@ -28,7 +28,10 @@ def free_slot(count: int) -> int:
     """A 127.0.<x>.0/24 range no lab uses: not in this registry, and no listener there
     (labs of another SWARMLAB_HOME, or of a crashed session, may hold some)."""
     used = {int(n.addr.split(".")[2]) for lab in list_labs() for n in lab.nodes}
-    for x in range(1, 255):
+    import random
+    order = list(range(1, 255))
+    random.shuffle(order)  # two labs being created at once rarely try the same range
+    for x in order:
         if x not in used and all(_port_free(f"127.0.{x}.{k + 1}", p)
                                  for k in range(count) for p in (2375, 2377)):
             return x
