@@ -6,7 +6,10 @@ from ._command import Action, Command, decode_command, encode_command
 from ._store import Event, LocalProposer, MemoryStore, ProposalNotApplied, Proposer, Watch
 from ._tx import ReadTx, WriteTx
 
+#: the name the design notes use: `Store(proposer)`
+Store = MemoryStore
+
 __all__ = [
     "Action", "Command", "decode_command", "encode_command", "Event", "LocalProposer",
-    "MemoryStore", "ProposalNotApplied", "Proposer", "Watch", "ReadTx", "WriteTx",
+    "MemoryStore", "ProposalNotApplied", "Proposer", "Watch", "ReadTx", "WriteTx", "Store",
 ]

@@ -159,3 +159,28 @@ def test_invalid_constraint_on_update_changes_nothing():
     with pytest.raises(InvalidArgument, match="constraint expected one operator"):
         h.manager.update_service(s.id, svc.version.index, bad)
     assert h.store.snapshot() == before
+
+
+def test_nodes_where_the_service_keeps_failing_go_last():
+    from swarmlab.api import (
+        SECOND_NS, Node, NodeDescription, NodeState, NodeStatus, Service, Task, TaskStatus,
+    )
+    from swarmlab.scheduler import schedule
+    from swarmlab.store import MemoryStore
+    now = 1_000 * SECOND_NS
+    store = MemoryStore()
+    ready = NodeStatus(state=NodeState.READY)
+    svc = Service(id="s1", spec=web("s"))
+    busy_task = Task(id="other", service_id="s2", node_id="b", status=TaskStatus(
+        state=TaskState.RUNNING))
+    failed = [Task(id=f"f{i}", service_id="s1", node_id="a", slot=1, status=TaskStatus(
+        timestamp=now - i * SECOND_NS, state=TaskState.FAILED)) for i in range(5)]
+    pending = Task(id="p", service_id="s1", slot=1, spec=svc.spec.task_template)
+    store.update(lambda tx: [tx.create(o) for o in (
+        svc, Node(id="a", description=NodeDescription(hostname="a"), status=ready),
+        Node(id="b", description=NodeDescription(hostname="b"), status=ready),
+        busy_task, *failed, pending)])
+    [placed] = schedule(store.view(), now)
+    assert placed.node_id == "b"  # b is busier, but a is potentially faulty for s1
+    [placed] = schedule(store.view(), now + 10 * 60 * SECOND_NS)
+    assert placed.node_id == "a"  # the failures are old now: a is the emptier node
