@@ -168,3 +168,32 @@ def test_stale_service_update_changes_nothing():
     with pytest.raises(SequenceError):
         h.manager.update_service(stale.id, stale.version.index, with_image(stale.spec, "x:3"))
     assert h.store.snapshot() == before
+
+
+def test_rollback_uses_the_rollback_config():
+    h = Harness(workers=3)
+    spec = dataclasses.replace(web(replicas=6, image="swarmlab/web:1"),
+                               update_config=UpdateConfig(parallelism=1, monitor=SECOND_NS),
+                               rollback_config=UpdateConfig(parallelism=0, monitor=SECOND_NS))
+    s = h.manager.create_service(spec)
+    h.run_until(lambda: len(h.running(s.id)) == 6)
+    update(h, s.id, "swarmlab/web:2")
+    h.run_until(lambda: h.service(s.id).update_status.state == UpdateState.COMPLETED, 120)
+    svc = h.service(s.id)
+    h.manager.rollback_service(s.id, svc.version.index)
+    h.run_until(lambda: h.service(s.id).update_status.state == UpdateState.ROLLBACK_COMPLETED)
+    rolled = [t for t in h.tasks(s.id) if image_of(t) == "swarmlab/web:1"
+              and t.created_at >= h.service(s.id).update_status.started_at]
+    forward = [t for t in h.tasks(s.id) if image_of(t) == "swarmlab/web:2"]
+    assert len(Counter(t.created_at for t in forward)) == 6  # parallelism 1: one at a time
+    assert len(Counter(t.created_at for t in rolled)) == 1  # parallelism 0: all at once
+
+
+def test_max_failure_ratio_tolerates_some_failures():
+    h = Harness(workers=2)
+    s = start(h, 4, parallelism=1, max_failure_ratio=0.5, monitor=SECOND_NS)
+    update(h, s.id, "x:broken")
+    h.run_until(lambda: h.service(s.id).update_status.state == UpdateState.PAUSED, 120)
+    failed = {t.slot for t in h.tasks(s.id) if image_of(t) == "x:broken"
+              and t.status.state == TaskState.FAILED}
+    assert len(failed) >= 2  # one failure in four (0.25) and two (0.5) were tolerated
