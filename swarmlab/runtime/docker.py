@@ -221,7 +221,9 @@ class DockerExecutor(Executor):
     # -- the end -------------------------------------------------------------------------
     async def close(self) -> None:
         """Remove every task's container at once (no grace: the node is going away),
-        the task network, the event stream and the tmpfs."""
+        the task network, the event stream and the tmpfs. Idempotent."""
+        if self._closing:
+            return
         await asyncio.gather(*(ctl.remove() for ctl in self.controllers), return_exceptions=True)
         self._closing = True
         if self._ready is not None and self._ready.done() and not self._ready.exception():

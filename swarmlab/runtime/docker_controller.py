@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import docker
 
 from .base import (
-    Controller, HealthState, LogLine, StatusCallback, TaskRejected, TaskRuntimeSpec, TaskState,
+    Controller, HealthCheck, HealthState, LogLine, StatusCallback, TaskRejected, TaskRuntimeSpec, TaskState,
     TaskStatus,
 )
 from .docker_spec import (
@@ -34,6 +34,7 @@ from .docker_spec import (
     healthcheck_config, no_such_image, parse_log_frame, stop_timeout_s,
 )
 from .files import TaskFiles
+from .health import probe_argv
 from .logs import LogBuffer
 
 if TYPE_CHECKING:
@@ -47,6 +48,18 @@ STOP_SLACK_S = 10.0  # beyond the grace period, for a daemon that is slow to rep
 def explain(exc: Exception) -> str:
     text = getattr(exc, "explanation", None) or str(exc)
     return text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+
+
+def _validate(check: HealthCheck | None) -> None:
+    """Refuse what Docker would only fail at the first probe."""
+    if check is None or check.disabled:
+        return
+    try:
+        argv = probe_argv(check.test)
+    except ValueError as exc:
+        raise TaskRejected(f"invalid health check: {exc}") from None
+    if not argv or not argv[-1]:
+        raise TaskRejected(f"invalid health check: empty test {list(check.test)}")
 
 
 class DockerController(Controller):
@@ -108,6 +121,7 @@ class DockerController(Controller):
             return
         self._set(TaskState.PREPARING, "preparing")
         try:
+            _validate(self.spec.healthcheck)
             await self._executor.ready()
             self.address = self._executor.addresses.allocate(self.spec.task_id)
             self.files.write(self.spec.secrets, self.spec.configs)
@@ -184,7 +198,8 @@ class DockerController(Controller):
         if self._pending_exit is not None:
             self._on_exit(self._pending_exit)
         if not self._has_check:
-            self._set(TaskState.RUNNING, "started")
+            if not self._stopping:  # a task being shut down is never reported running
+                self._set(TaskState.RUNNING, "started")
             return
         self._health = HealthState("starting")
         waiters = [asyncio.ensure_future(self._healthy.wait()), asyncio.ensure_future(self._done.wait())]
@@ -228,7 +243,8 @@ class DockerController(Controller):
         self._spawn(self._refresh_health())
         if verdict == "healthy":
             self._healthy.set()
-            self._set(TaskState.RUNNING, "started")
+            if not self._stopping:
+                self._set(TaskState.RUNNING, "started")
         elif verdict == "unhealthy" and not self._status.state.terminal:
             self._set(TaskState.FAILED, "started", "task: unhealthy container")
             self._spawn(self._stop(self.spec.stop_grace_period_s))
@@ -360,7 +376,10 @@ class DockerController(Controller):
         return self._health
 
     def logs(self, tail: int | None = None, since: float | None = None) -> list[LogLine]:
-        return self.log_buffer.lines(tail, since)
+        """In Docker's time order: stdout and stderr come on two streams, so their
+        lines arrive interleaved by chance; the daemon's timestamps say the order."""
+        lines = sorted(self.log_buffer.lines(None, since), key=lambda ln: ln.timestamp)
+        return lines[-tail:] if tail is not None and tail >= 0 else lines
 
     def endpoint(self, target_port: int) -> tuple[str, int] | None:
         if not self.address:

@@ -1,0 +1,483 @@
+"""The Docker runtime inside a real Docker-in-Docker node: tasks are containers of the
+node's own dockerd, driven by the same protocol and checked like the process runtime.
+
+How: one DinD node per module (the backend's `start_nodes`, with the code mounted),
+the lab images loaded into it (`distribute`). Each scenario below runs INSIDE the
+node (`python3 <this file> <scenario>`), where the agent would run: the executor
+talks to the node's dockerd on its unix socket, and the node process reaches the
+tasks at their addresses, as the node's mesh does. A scenario returns what it saw
+as JSON; the pytest tests on the host assert on it, then check through the node's
+Engine API that no task container or network is left.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import textwrap
+import time
+import urllib.error
+import urllib.request
+
+try:
+    import pytest
+except ImportError:  # inside the node: only the scenarios run there
+    pytest = None
+
+NODE = "rt1"
+NODE_INDEX = 7
+FAST = dict(interval_s=0.5, timeout_s=3.0, retries=2, start_period_s=5.0)
+SCENARIOS = {}
+
+
+def scenario(fn):
+    SCENARIOS[fn.__name__] = fn
+    return fn
+
+
+# ============================== in the node ==============================================
+def http_get(addr: str, port: int, path: str = "/", timeout: float = 3.0) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://{addr}:{port}{path}", timeout=timeout) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+async def aget(addr: str, port: int, path: str = "/") -> tuple[int, str]:
+    return await asyncio.to_thread(http_get, addr, port, path)
+
+
+def py(code: str) -> tuple[str, ...]:
+    return ("python3", "-c", textwrap.dedent(code))
+
+
+class Specs:
+    def __init__(self) -> None:
+        self.slot = 0
+
+    def __call__(self, image: str = "swarmlab/web:1", service: str = "www", fast: bool = False, **kw):
+        from swarmlab.runtime import HealthCheck, TaskRuntimeSpec
+        self.slot += 1
+        task_id = f"{os.urandom(12).hex()}x"[:25]
+        if fast:
+            kw["healthcheck"] = HealthCheck(("CMD", "python3", "-m", "swarmlab.workloads.healthcheck"),
+                                            **FAST)
+        return TaskRuntimeSpec(task_id=task_id, task_name=f"{service}.{self.slot}.{task_id}",
+                               service_name=service, node_name=NODE, image=image, **kw)
+
+
+def states(ctl) -> list[str]:
+    return [s.state.docker_name for s in ctl.history]
+
+
+def final(ctl) -> dict:
+    s = ctl.status
+    return {"state": s.state.docker_name, "message": s.message, "err": s.err, "exit_code": s.exit_code}
+
+
+async def in_container(ex, ctl, *cmd: str) -> tuple[int, str]:
+    container = ex.client.containers.get(ctl.container_id)
+    res = await ex.call(container.exec_run, list(cmd))
+    return res.exit_code, res.output.decode(errors="replace")
+
+
+async def inspect(ex, ctl) -> dict:
+    return await ex.call(ex.client.api.inspect_container, ctl.container_id)
+
+
+async def wait_for_log(ctl, text: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not any(text in ln.line for ln in ctl.logs()):
+        assert time.monotonic() < deadline, f"{text!r} never logged: {ctl.logs()}"
+        await asyncio.sleep(0.05)
+
+
+@scenario
+async def web(ex, spec, node_address):
+    seen = []
+    ctls = [ex.controller(spec(fast=True), on_status=seen.append), ex.controller(spec(fast=True))]
+    t0 = time.monotonic()
+    await asyncio.gather(*(c.start() for c in ctls))
+    took = time.monotonic() - t0
+    answers = [await aget(*c.endpoint(80)) for c in ctls]
+    info = await inspect(ex, ctls[0])
+    await ex.close()
+    return {"states": [s.state.docker_name for s in seen], "health": ctls[0].health().status,
+            "endpoints": [c.endpoint(80) for c in ctls], "answers": answers,
+            "names": [c.spec.task_name for c in ctls], "hostname": ctls[0].hostname,
+            "container_id": ctls[0].container_id, "name": info["Name"],
+            "labels": info["Config"]["Labels"], "restart": info["HostConfig"]["RestartPolicy"],
+            "networks": {k: v["IPAddress"] for k, v in info["NetworkSettings"]["Networks"].items()},
+            "start_s": took, "after_close": final(ctls[0]), "subnet": ex.subnet}
+
+
+@scenario
+async def broken(ex, spec, node_address):
+    ctl = ex.controller(spec("swarmlab/web:broken", env=("SWARMLAB_BROKEN_AFTER=1",), fast=True,
+                             stop_grace_period_s=2))
+    await ctl.start()
+    running = ctl.status.state.docker_name
+    end = await asyncio.wait_for(ctl.wait(), 20)
+    info = await inspect(ex, ctl)
+    from swarmlab.runtime import HealthCheck
+    never = ex.controller(spec(healthcheck=HealthCheck(("CMD-SHELL", "exit 1"), interval_s=0.3,
+                                                       timeout_s=2, retries=2),
+                               stop_grace_period_s=1))
+    await never.start()
+    return {"first": running, "final": final(ctl), "health": ctl.health().status,
+            "streak": ctl.health().failing_streak, "health_log": list(ctl.health().log),
+            "running_after": info["State"]["Running"], "never": final(never),
+            "never_states": states(never)}
+
+
+@scenario
+async def exit_codes(ex, spec, node_address):
+    out = {}
+    ctls = {code: ex.controller(spec("swarmlab/worker:1", command=py(f"import sys; sys.exit({code})")))
+            for code in (0, 1, 3)}
+    for code, ctl in ctls.items():
+        await ctl.start()
+        await asyncio.wait_for(ctl.wait(), 20)
+        out[str(code)] = final(ctl)
+    sleeper = ex.controller(spec("swarmlab/worker:1", command=py("import time; time.sleep(60)")))
+    await sleeper.start()
+    await ex.call(ex.client.api.kill, sleeper.container_id)   # as the OOM killer would
+    out["killed"] = final(await asyncio.wait_for(sleeper.wait(), 20) and sleeper)
+    return out
+
+
+@scenario
+async def stop_grace(ex, spec, node_address):
+    stubborn = py("""
+        import signal, time
+        signal.signal(signal.SIGTERM, lambda *a: print("got SIGTERM, ignoring", flush=True))
+        print("ready", flush=True)
+        time.sleep(60)
+    """)
+    ctl = ex.controller(spec("swarmlab/worker:1", command=stubborn, stop_grace_period_s=2.0))
+    await ctl.start()
+    await wait_for_log(ctl, "ready")
+    t0 = time.monotonic()
+    await ctl.shutdown()
+    stubborn_s = time.monotonic() - t0
+    await ctl.wait()
+    web_ctl = ex.controller(spec(fast=True, stop_grace_period_s=10))
+    await web_ctl.start()
+    stop_timeout = (await inspect(ex, web_ctl))["Config"].get("StopTimeout")
+    t0 = time.monotonic()
+    await web_ctl.shutdown()
+    web_s = time.monotonic() - t0
+    return {"stubborn_s": stubborn_s, "stubborn": final(ctl),
+            "stubborn_logs": [ln.line for ln in ctl.logs()], "web_s": web_s,
+            "web": final(web_ctl), "stop_timeout": stop_timeout}
+
+
+@scenario
+async def logs(ex, spec, node_address):
+    chatty = py("""
+        import sys
+        for i in range(5):
+            print(f"out {i}", flush=True)
+        print("oops", file=sys.stderr, flush=True)
+        print("x" * 40000, flush=True)
+    """)
+    ctl = ex.controller(spec("swarmlab/worker:1", command=chatty))
+    t0 = time.time()
+    await ctl.start()
+    await asyncio.wait_for(ctl.wait(), 20)
+    lines = ctl.logs()
+    followed = [ln async for ln in ctl.log_buffer.follow(tail=3)]
+    return {"t0": t0, "t1": time.time(),
+            "lines": [[ln.timestamp, ln.stream, ln.line] for ln in lines],
+            "tail2": [ln.line for ln in ctl.logs(tail=2)],
+            "since_last": [ln.line for ln in ctl.logs(since=lines[-1].timestamp)],
+            "formatted": [ln for ln in lines if ln.stream == "stdout"][0].format(timestamps=True),
+            "followed": [ln.line for ln in followed], "final": final(ctl)}
+
+
+@scenario
+async def secrets(ex, spec, node_address):
+    from swarmlab.runtime import FileMount
+    from swarmlab.runtime.process import filesystem_type
+    files = dict(secrets=(FileMount("password", b"hunter2", uid=1000, gid=1000, mode=0o400),
+                          FileMount("api/token", b"tok", mode=0o440)),
+                 configs=(FileMount("/app.conf", b"debug=1", mode=0o444),))
+    ctl = ex.controller(spec(fast=True, **files))
+    await ctl.start()
+    seen = {"state": ctl.status.state.docker_name, "root": str(ctl.files.root),
+            "root_fs": filesystem_type(ctl.files.root)}
+    for key, cmd in {"stat": ("stat", "-c", "%a %u %g", "/run/secrets/password"),
+                     "read": ("cat", "/run/secrets/password"),
+                     "token": ("stat", "-c", "%a", "/run/secrets/api/token"),
+                     "config": ("cat", "/app.conf"),
+                     "mountinfo": ("cat", "/proc/self/mountinfo"),
+                     "write": ("sh", "-c", "echo x > /run/secrets/password")}.items():
+        seen[key] = await in_container(ex, ctl, *cmd)
+    seen["http"] = await aget(*ctl.endpoint(80), "/secret/password")
+    info = await inspect(ex, ctl)
+    seen["env_or_args"] = "hunter2" in json.dumps([info["Config"], info["Args"]])
+    on_disk = [info["GraphDriver"]["Data"].get("UpperDir", ""), f"/var/lib/docker/containers/{info['Id']}"]
+    grep = await asyncio.create_subprocess_exec("grep", "-rl", "hunter2", *on_disk,
+                                                stdout=asyncio.subprocess.PIPE)
+    seen["on_disk"] = (await grep.communicate())[0].decode().split()
+    await ctl.shutdown()
+    await ctl.remove()
+    seen["root_after_remove"] = os.path.exists(ctl.files.root)
+    return seen
+
+
+@scenario
+async def names(ex, spec, node_address):
+    probe = py("""
+        import socket, time
+        print(socket.gethostname())
+        print(sorted({a[4][0] for a in socket.getaddrinfo("kv", 80, proto=6)}))
+        time.sleep(1.5)
+        print(sorted({a[4][0] for a in socket.getaddrinfo("kv", 80, proto=6)}))
+    """)
+    ex.set_names({"kv": ["10.200.99.1", "10.200.99.2"]})
+    named = ex.controller(spec("swarmlab/worker:1", command=probe, hostname="myhost"))
+    await named.start()
+    await wait_for_log(named, "['10.200")
+    ex.set_names({"kv": ["10.200.99.3"]})          # rewritten in place, seen at once
+    await asyncio.wait_for(named.wait(), 20)
+    plain = ex.controller(spec("swarmlab/worker:1", command=("hostname",)))
+    await plain.start()
+    await asyncio.wait_for(plain.wait(), 20)
+    return {"named": [ln.line for ln in named.logs()], "plain": [ln.line for ln in plain.logs()],
+            "plain_id": plain.container_id}
+
+
+@scenario
+async def ports_and_limits(ex, spec, node_address):
+    from swarmlab.runtime import PortConfig, Resources
+    host_port = PortConfig(80, 18080, publish_mode="host")
+    ctl = ex.controller(spec(fast=True, ports=(host_port,),
+                             resources=Resources(nano_cpus=500_000_000, memory_bytes=64 << 20)))
+    await ctl.start()
+    answer = await aget(node_address, 18080)
+    second = ex.controller(spec(ports=(host_port,)))
+    await second.start()
+    info = await inspect(ex, ctl)
+    limit = await in_container(ex, ctl, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+    return {"answer": answer, "second": final(second),
+            "nano_cpus": info["HostConfig"]["NanoCpus"], "memory": info["HostConfig"]["Memory"],
+            "cgroup_limit": limit}
+
+
+@scenario
+async def rejected(ex, spec, node_address):
+    from swarmlab.runtime import HealthCheck
+    nope = ex.controller(spec("swarmlab/nope:1"))
+    await nope.start()
+    bad = ex.controller(spec("swarmlab/web:1", command=("no-such-program",)))
+    await bad.start()
+    odd = ex.controller(spec(healthcheck=HealthCheck(("SHELL", "true"))))
+    await odd.start()
+    left = await ex.call(ex.client.containers.list, all=True)
+    return {"nope": final(nope), "nope_states": states(nope), "nope_container": nope.container_id,
+            "bad": final(bad), "odd": final(odd), "addresses": len(ex.addresses),
+            "containers": [c.name for c in left]}
+
+
+@scenario
+async def remove(ex, spec, node_address):
+    ctl = ex.controller(spec(fast=True))
+    await ctl.start()
+    before = [c.name for c in await ex.call(ex.client.containers.list, all=True)]
+    await ctl.shutdown()
+    await ctl.remove()
+    after = [c.name for c in await ex.call(ex.client.containers.list, all=True)]
+    early = ex.controller(spec(fast=True))
+    starting = asyncio.ensure_future(early.start())
+    while early.status.state.docker_name not in ("starting", "rejected"):
+        await asyncio.sleep(0.01)
+    await early.shutdown()
+    await starting
+    return {"name": ctl.spec.task_name, "before": before, "after": after,
+            "files": os.path.exists(ctl.files.root), "early": final(await early.wait() and early),
+            "early_states": states(early)}
+
+
+async def run_scenario(name: str, node_address: str) -> dict:
+    from swarmlab.runtime.docker import DockerExecutor
+    ex = DockerExecutor(NODE, node_index=NODE_INDEX, node_address=node_address)
+    try:
+        return await SCENARIOS[name](ex, Specs(), node_address)
+    finally:
+        await ex.close()
+
+
+if __name__ == "__main__" and len(sys.argv) == 3:
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+    RESULT = asyncio.run(asyncio.wait_for(run_scenario(sys.argv[1], sys.argv[2]), 120))
+    print("RESULT " + json.dumps(RESULT), flush=True)
+
+
+# ============================== on the host (pytest) =====================================
+if pytest is not None:
+    pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
+    IN_NODE = "/opt/swarmlab-test"
+
+    def copy_in(node, files: dict[str, bytes]) -> None:
+        import io
+        import tarfile
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            for path, data in files.items():
+                info = tarfile.TarInfo(path)
+                info.size, info.mode = len(data), 0o644
+                tar.addfile(info, io.BytesIO(data))
+        node.exec("mkdir", "-p", IN_NODE)
+        assert node.container.get_wrapped_container().put_archive(IN_NODE, buf.getvalue())
+
+    def harness_files() -> dict[str, bytes]:
+        """This file, and prometheus_client (pure Python), which the node image lacks
+        but `swarmlab.runtime` imports through the mesh."""
+        from pathlib import Path
+
+        import prometheus_client
+        files = {"scenarios.py": Path(__file__).read_bytes()}
+        pkg = Path(prometheus_client.__file__).parent
+        for path in pkg.rglob("*.py"):
+            files[f"lib/prometheus_client/{path.relative_to(pkg)}"] = path.read_bytes()
+        return files
+
+    @pytest.fixture(scope="module")
+    def rt_node(images, docker_host):
+        import secrets as tokens
+
+        from swarmlab.backends.docker import distribute, leftovers, prune, start_nodes
+        lab = f"r{tokens.token_hex(3)}"
+        try:
+            (node,) = start_nodes(lab, [NODE], dev_code=True)
+            distribute([node])
+            copy_in(node, harness_files())
+            yield node
+        finally:
+            prune(lab)
+            assert leftovers(lab) == {"containers": [], "networks": [], "volumes": []}
+
+    def in_node(node, name: str) -> dict:
+        """Run one scenario in the node; then nothing of the runtime may be left there."""
+        code, out = node.exec("python3", f"{IN_NODE}/scenarios.py", name, node.address)
+        results = [ln for ln in out.splitlines() if ln.startswith("RESULT ")]
+        assert code == 0 and results, f"scenario {name} failed in the node:\n{out}"
+        client = node.client()
+        assert client.containers.list(all=True, filters={"label": "swarmlab.runtime.node"}) == []
+        assert client.networks.list(names=["swarmlab_tasks"]) == []
+        code, mounts = node.exec("cat", "/proc/mounts")
+        assert f"/run/swarmlab/{NODE}" not in mounts
+        return json.loads(results[-1][len("RESULT "):])
+
+    def test_web_task_runs_on_the_task_network_with_swarms_names(rt_node, measure):
+        seen = in_node(rt_node, "web")
+        assert seen["states"] == ["preparing", "ready", "starting", "running", "shutdown"]
+        assert seen["health"] == "healthy" and seen["after_close"]["state"] == "shutdown"
+        (addr1, port1), (addr2, port2) = seen["endpoints"]
+        assert addr1 != addr2 and port1 == port2 == 80     # two replicas, both on port 80
+        assert seen["subnet"] == f"10.200.{NODE_INDEX}.0/24" and addr1.startswith("10.200.7.")
+        assert seen["networks"] == {"swarmlab_tasks": addr1}
+        for (code, body), name in zip(seen["answers"], seen["names"]):
+            assert code == 200 and body.startswith(f"web v1 task={name} node={NODE} host=")
+        assert seen["hostname"] == seen["container_id"][:12]   # Docker's default hostname
+        assert seen["name"] == "/" + seen["names"][0]            # <service>.<slot>.<task id>
+        labels = seen["labels"]
+        assert labels["com.docker.swarm.service.name"] == "www"
+        assert labels["com.docker.swarm.task.name"] == seen["names"][0]
+        assert labels["com.docker.swarm.task.id"] == seen["names"][0].rsplit(".", 1)[1]
+        assert labels["com.docker.swarm.node.id"] == NODE
+        assert seen["restart"]["Name"] == "no"          # restarting is the orchestrator's job
+        measure("docker runtime: 2 web tasks healthy", f"{seen['start_s']:.1f}s")
+
+    def test_broken_image_goes_unhealthy_and_fails(rt_node):
+        seen = in_node(rt_node, "broken")
+        assert seen["first"] == "running"             # healthy at first, as in a rollout
+        assert seen["final"]["state"] == "failed" and seen["final"]["err"] == "task: unhealthy container"
+        assert seen["health"] == "unhealthy" and seen["streak"] >= 2
+        assert seen["running_after"] is False         # stopped with its grace period
+        assert seen["never"]["state"] == "failed"
+        assert seen["never"]["err"] == "task: unhealthy container"
+        assert "running" not in seen["never_states"]
+
+    def test_exit_codes_map_to_complete_and_failed(rt_node):
+        seen = in_node(rt_node, "exit_codes")
+        assert seen["0"] == {"state": "complete", "message": "finished", "err": "", "exit_code": 0}
+        for code in (1, 3):
+            assert seen[str(code)] == {"state": "failed", "message": "started",
+                                       "err": f"task: non-zero exit ({code})", "exit_code": code}
+        assert seen["killed"]["state"] == "failed"
+        assert seen["killed"]["err"] == "task: non-zero exit (137)"
+
+    def test_stop_grace_period_then_sigkill(rt_node):
+        seen = in_node(rt_node, "stop_grace")
+        assert 1.9 <= seen["stubborn_s"] < 6, seen["stubborn_s"]
+        assert seen["stubborn"]["state"] == "shutdown" and seen["stubborn"]["exit_code"] == 137
+        assert "got SIGTERM, ignoring" in seen["stubborn_logs"]
+        assert seen["web_s"] < 4 and seen["web"]["state"] == "shutdown"
+        assert seen["web"]["exit_code"] == 0          # the web workload exits on SIGTERM
+        assert seen["stop_timeout"] == 10             # `docker stop` from the node honours it too
+
+    def test_logs_have_streams_timestamps_and_dockers_16k_split(rt_node):
+        seen = in_node(rt_node, "logs")
+        lines = seen["lines"]
+        assert [ln for _, s, ln in lines if s == "stdout"][:5] == [f"out {i}" for i in range(5)]
+        assert [ln for _, s, ln in lines if s == "stderr"] == ["oops"]
+        assert [len(ln) for _, _, ln in lines if ln.startswith("x")] == [16384, 16384, 40000 - 32768]
+        assert all(seen["t0"] - 2 <= t <= seen["t1"] + 1 for t, _, _ in lines)
+        assert [t for t, _, _ in lines] == sorted(t for t, _, _ in lines)   # Docker's order
+        assert seen["tail2"] == [ln for _, _, ln in lines][-2:]
+        assert seen["since_last"][-1] == lines[-1][2]
+        assert seen["formatted"].endswith("Z out 0")
+        assert len(seen["followed"]) == 3    # follow() stops by itself: the output has ended
+        assert seen["final"]["state"] == "complete"
+
+    def test_secrets_are_read_only_files_on_a_tmpfs_and_never_on_disk(rt_node):
+        seen = in_node(rt_node, "secrets")
+        assert seen["state"] == "running"
+        assert seen["root_fs"] == "tmpfs" and seen["root"].startswith(f"/run/swarmlab/{NODE}/")
+        assert seen["stat"] == [0, "400 1000 1000\n"]
+        assert seen["read"] == [0, "hunter2"]
+        assert seen["token"] == [0, "440\n"]
+        assert seen["config"] == [0, "debug=1"]
+        mounts = {ln.split()[4]: ln for ln in seen["mountinfo"][1].splitlines()}
+        assert " ro," in mounts["/run/secrets/password"] or mounts["/run/secrets/password"].split()[5].startswith("ro")
+        assert " - tmpfs " in mounts["/run/secrets/password"]
+        assert " - tmpfs " in mounts["/app.conf"]
+        assert seen["write"][0] != 0 and "Read-only" in seen["write"][1]
+        assert seen["http"] == [200, "hunter2"]
+        assert seen["env_or_args"] is False and seen["on_disk"] == []
+        assert seen["root_after_remove"] is False
+
+    def test_service_names_and_hostname_in_the_container(rt_node):
+        seen = in_node(rt_node, "names")
+        assert seen["named"] == ["myhost", "['10.200.99.1', '10.200.99.2']", "['10.200.99.3']"]
+        assert seen["plain"] == [seen["plain_id"][:12]]
+
+    def test_host_mode_port_and_resource_limits(rt_node):
+        seen = in_node(rt_node, "ports_and_limits")
+        code, body = seen["answer"]
+        assert code == 200 and body.startswith("web v1")
+        assert seen["second"]["state"] == "rejected"
+        assert "port is already allocated" in seen["second"]["err"]
+        assert seen["nano_cpus"] == 500_000_000 and seen["memory"] == 64 << 20
+        assert seen["cgroup_limit"] == [0, f"{64 << 20}\n"]
+
+    def test_unknown_image_and_bad_specs_are_rejected(rt_node):
+        seen = in_node(rt_node, "rejected")
+        assert seen["nope"] == {"state": "rejected", "message": "preparing",
+                                "err": "No such image: swarmlab/nope:1", "exit_code": None}
+        assert seen["nope_states"] == ["accepted", "preparing", "rejected"]
+        assert seen["nope_container"] == ""           # never created, never pulled
+        assert seen["bad"]["state"] == "rejected"
+        assert seen["bad"]["err"].startswith("starting container failed:")
+        assert "executable file not found" in seen["bad"]["err"]
+        assert seen["odd"]["state"] == "rejected"
+        assert seen["addresses"] == 0 and seen["containers"] == []
+
+    def test_remove_leaves_no_container(rt_node):
+        seen = in_node(rt_node, "remove")
+        assert seen["name"] in seen["before"] and seen["after"] == [] and seen["files"] is False
+        assert seen["early"]["state"] == "shutdown" and "running" not in seen["early_states"]
