@@ -45,11 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="swarmlab",
         description="A teaching lab for Docker Swarm: Docker's swarm commands against a lab's nodes.")
-    parser.add_argument("--lab", help="Lab to use (default: $SWARMLAB_LAB, else \"course\")")
-    parser.add_argument("--node", help="Node whose API to address, like running docker on that "
-                                       "machine (default: a manager, the leader if known)")
-    parser.add_argument("-H", "--host", help="Engine API to address directly "
-                                            "(tcp://127.0.1.1:2375; default $SWARMLAB_HOST)")
+    # dests are prefixed: subcommands have positionals named `node` (node update NODE)
+    parser.add_argument("--lab", dest="target_lab",
+                        help="Lab to use (default: $SWARMLAB_LAB, else \"course\")")
+    parser.add_argument("--node", dest="target_node",
+                        help="Node whose API to address, like running docker on that "
+                             "machine (default: a manager, the leader if known)")
+    parser.add_argument("-H", "--host", dest="target_host",
+                        help="Engine API to address directly (tcp://127.0.1.1:2375; default $SWARMLAB_HOST)")
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in (_swarm, _node, _service, _secret, _stack, _raft, _lab):
@@ -66,7 +69,7 @@ def _version() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    ctx = Ctx(Target.from_args(args.lab, args.node, args.host))
+    ctx = Ctx(Target.from_args(args.target_lab, args.target_node, args.target_host))
     try:
         return args.func(ctx, args) or 0
     except CliError as err:

@@ -7,6 +7,7 @@ errors exit 2 as argparse does; everything else exits 1.
 """
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 import docker.errors
@@ -66,3 +67,17 @@ def collect(refs: list[str], fn, not_found: Callable[[str], str] | None = None
 def raise_collected(errors: list[str]) -> None:
     if errors:
         raise CliError("\n".join(errors))
+
+
+def retry_out_of_sequence(fn, attempts: int = 4, backoff_s: float = 0.25):
+    """Run a read-modify-write (inspect, change the spec, post it with the version read)
+    again when the object changed in between ("update out of sequence"), as a user
+    would by re-running the command, a moment later. Other errors go through at once."""
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except docker.errors.APIError as err:
+            if "out of sequence" not in daemon_message(err) or attempt == attempts - 1:
+                raise
+            time.sleep(backoff_s * 2 ** attempt)
+    return None

@@ -75,7 +75,8 @@ def up(ctx: Ctx, args) -> None:
     kwargs = dict(backend=args.backend, managers=args.managers, workers=args.workers,
                   nodes=args.nodes, profile=args.profile, progress=ctx.print)
     if args.engine != "swarmlab":
-        if "engine" not in pyinspect.signature(fn).parameters:
+        params = pyinspect.signature(fn).parameters
+        if "engine" not in params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
             raise CliError(f"Error: --engine {args.engine} is not available in this swarmlab")
         kwargs["engine"] = args.engine
     record = fn(_name(ctx, args), **kwargs)

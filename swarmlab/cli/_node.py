@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from ._app import Ctx, add_format, add_parser, group
-from ._errors import CliError, collect, raise_collected
+from ._errors import CliError, collect, raise_collected, retry_out_of_sequence
 from ._pretty import node_pretty
 from ._table import capitalize, render_inspect, render_list
 from ._tasks import add_ps_flags, filters, print_tasks
@@ -135,12 +135,14 @@ def ps(ctx: Ctx, args) -> None:
 
 def _update_node(ctx: Ctx, ref: str, mutate) -> bool:
     """Inspect, mutate the spec, post it with the version read; False if nothing to do."""
-    node = ctx.call(lambda c: c.inspect_node(ref))
-    spec = dict(node["Spec"])
-    if mutate(spec, node) is False:
-        return False
-    ctx.call(lambda c: c.update_node(node["ID"], node["Version"]["Index"], spec))
-    return True
+    def once() -> bool:
+        node = ctx.call(lambda c: c.inspect_node(ref))
+        spec = dict(node["Spec"])
+        if mutate(spec, node) is False:
+            return False
+        ctx.call(lambda c: c.update_node(node["ID"], node["Version"]["Index"], spec))
+        return True
+    return retry_out_of_sequence(once)
 
 
 def update(ctx: Ctx, args) -> None:

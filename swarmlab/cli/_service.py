@@ -5,7 +5,7 @@ import docker.errors
 
 from . import _progress
 from ._app import Ctx, add_format, add_parser, group
-from ._errors import CliError, collect, raise_collected
+from ._errors import CliError, collect, raise_collected, retry_out_of_sequence
 from ._logs import add_log_flags, print_logs
 from ._pretty import service_pretty
 from ._service_flags import add_create, add_update
@@ -200,7 +200,7 @@ def scale(ctx: Ctx, args) -> None:
     wanted = [_scale_specifier(s) for s in args.scales]
     scaled, errors = [], []
     for name, count in wanted:
-        def one(ref: str, count=count) -> None:
+        def once(ref: str, count: int) -> dict:
             service = ctx.call(lambda c: c.inspect_service(ref, insert_defaults=False))
             spec = service["Spec"]
             mode = spec.get("Mode") or {}
@@ -211,6 +211,10 @@ def scale(ctx: Ctx, args) -> None:
             else:
                 raise CliError(f"{ref}: scale can only be used with replicated or replicated-job mode")
             _post_update(ctx, service, spec)
+            return service
+
+        def one(ref: str, count=count) -> None:
+            retry_out_of_sequence(lambda: once(ref, count))
             ctx.print(f"{ref} scaled to {count}")
             scaled.append(ref)
         errors += collect([name], one)[1]
@@ -240,17 +244,19 @@ def _other_flags(args) -> bool:
 
 
 def update(ctx: Ctx, args) -> None:
-    service = ctx.call(lambda c: c.inspect_service(args.service, insert_defaults=False))
-    if args.rollback:
-        if _other_flags(args):
-            raise CliError("other flags may not be combined with --rollback")
+    if args.rollback and _other_flags(args):
+        raise CliError("other flags may not be combined with --rollback")
+
+    def once() -> None:
+        service = ctx.call(lambda c: c.inspect_service(args.service, insert_defaults=False))
         spec = service["Spec"]
-    else:
-        try:
-            spec = update_spec(service["Spec"], args, resolver(ctx))
-        except SpecError as err:
-            raise CliError(str(err)) from err
-    _post_update(ctx, service, spec, rollback=args.rollback, auth_from_spec=True)
+        if not args.rollback:
+            try:
+                spec = update_spec(service["Spec"], args, resolver(ctx))
+            except SpecError as err:
+                raise CliError(str(err)) from err
+        _post_update(ctx, service, spec, rollback=args.rollback, auth_from_spec=True)
+    retry_out_of_sequence(once)
     ctx.print(args.service)
     if not args.detach:
         _progress.wait(ctx, args.service, quiet=args.quiet)

@@ -231,18 +231,44 @@ class EngineAPIDouble:
             ident = self._id("svc")
             self.services[ident] = {"ID": ident, "Version": {"Index": 1}, "CreatedAt": NOW,
                                     "UpdatedAt": NOW, "Spec": spec, "Endpoint": {"Spec": {}}}
-            replicas = (spec["Mode"].get("Replicated") or {}).get("Replicas", 1)
-            for slot in range(1, replicas + 1):
-                self.tasks.append(task_json(self._id("task"), ident, slot, self.node_id))
+            self._reconcile(self.services[ident])
             return _json({"ID": ident}, status=201)
         service = self._find(self.services, rest[0])
         if service is None:
             return self._missing("service", rest[0])
         if int(request.query["version"]) != service["Version"]["Index"]:
             return _json({"message": "update out of sequence"}, status=500)
+        if request.query.get("rollback") == "previous":
+            spec = service.get("PreviousSpec") or spec
         service["PreviousSpec"], service["Spec"] = service["Spec"], spec
         service["Version"]["Index"] += 1
+        self._reconcile(service)
         return _json({"Warnings": None})
+
+    def _reconcile(self, service: dict) -> None:
+        """Just enough orchestration for a CLI test: one running task per replicated slot
+        with the current TaskTemplate, older ones shut down; a constraint naming "mars"
+        leaves the tasks pending with the scheduler's error."""
+        spec = service["Spec"]
+        replicas = ((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas", 1)
+        template = spec.get("TaskTemplate") or {}
+        impossible = any("mars" in c for c in (template.get("Placement") or {}).get("Constraints") or [])
+        current = {}
+        for task in self.tasks:
+            if task["ServiceID"] != service["ID"] or task["DesiredState"] != "running":
+                continue
+            if task["Slot"] <= replicas and task["Spec"] == template:
+                current[task["Slot"]] = task
+            else:
+                task["DesiredState"] = task["Status"]["State"] = "shutdown"
+        for slot in range(1, replicas + 1):
+            if slot not in current:
+                task = task_json(self._id("task"), service["ID"], slot, "" if impossible else self.node_id,
+                                 state="pending" if impossible else "running",
+                                 err="no suitable node (scheduling constraints not satisfied on 3 nodes)"
+                                 if impossible else "")
+                task["Spec"] = copy.deepcopy(template)
+                self.tasks.append(task)
 
     def _status(self, service: dict) -> dict:
         mine = [t for t in self.tasks if t["ServiceID"] == service["ID"]]
@@ -262,6 +288,9 @@ class EngineAPIDouble:
         return web.Response(status=200)
 
     async def _get_tasks(self, request, rest):
+        if rest:
+            task = next((t for t in self.tasks if t["ID"] == rest[0]), None)
+            return _json(task) if task else self._missing("task", rest[0])
         filters = json.loads(request.query.get("filters", "{}"))
         tasks = self.tasks
         for key, field in (("service", "ServiceID"), ("node", "NodeID"), ("desired-state", "DesiredState")):

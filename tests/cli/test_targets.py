@@ -121,3 +121,11 @@ def test_no_swarm_yet_goes_to_the_first_node(lab, capsys):
     code, out, _ = run(capsys, "swarm", "init", "--advertise-addr", "127.0.0.1")
     assert code == 0 and out.startswith("Swarm initialized: current node (id1) is now a manager.")
     assert any(r["path"] == "/swarm/init" for r in lab["node1"].requests)
+
+
+def test_node_flag_is_not_confused_with_a_node_argument(lab, capsys):
+    # `node update NODE` has a positional named like the global --node: the flag must win
+    code, out, err = run(capsys, "--node", "node3", "node", "update", "--availability", "drain", "node1")
+    assert (code, out) == (0, "node1\n"), err
+    assert any(r["path"] == "/nodes/id1/update" for r in lab["node3"].requests)
+    assert not any(r["method"] == "POST" for r in lab["node1"].requests + lab["node2"].requests)
