@@ -76,13 +76,11 @@ class Manager:
             self._leading = False
             self.store.forget_in_flight()
             return report
-        if not self._leading:
-            self._leading = True
-            self.dispatcher.reset()
-        cluster = self.store.view().cluster()
-        if cluster is not None:  # `swarm update --dispatcher-heartbeat`
-            self.dispatcher.heartbeat_period_ns = cluster.spec.dispatcher.heartbeat_period
-        report.nodes_down = self.dispatcher.check_heartbeats()
+        try:
+            self._dispatch(report)
+        except Exception as exc:  # noqa: BLE001 - e.g. leadership lost mid-write: next tick
+            report.errors["dispatcher"] = f"{type(exc).__name__}: {exc}"
+            return report
         steps: list[tuple[str, Callable[[WriteTx], object]]] = [("roles", self._roles)]
         for name, reconcile in RECONCILERS:
             steps.append((name, lambda tx, r=reconcile: r(tx, self._context(tx)).apply(tx)))
@@ -94,6 +92,15 @@ class Manager:
                 break
             self._step(report, name, fn)
         return report
+
+    def _dispatch(self, report: TickReport) -> None:
+        if not self._leading:
+            self.dispatcher.reset()
+            self._leading = True
+        cluster = self.store.view().cluster()
+        if cluster is not None:  # `swarm update --dispatcher-heartbeat`
+            self.dispatcher.heartbeat_period_ns = cluster.spec.dispatcher.heartbeat_period
+        report.nodes_down = self.dispatcher.check_heartbeats()
 
     def _context(self, tx: WriteTx) -> Context:
         cluster = tx.cluster()

@@ -123,3 +123,23 @@ def test_cores_use_no_wall_clock_threads_or_global_randomness():
             assert "random.random(" not in text and "random.choice(" not in text, path
             if path.name != "_clock.py":  # WallClock is for real processes only
                 assert "time.time" not in text and "datetime.now" not in text, path
+
+
+def test_a_tick_that_loses_leadership_mid_write_reports_and_goes_on():
+    h = Harness(workers=1)
+
+    class Refusing:
+        def propose(self, command):
+            raise RuntimeError("not the leader (leader is 2)")
+    h.store.proposer = Refusing()
+    h.manager._leading = False  # as if just elected: reset() must write, and fails
+    report = h.manager.tick()
+    assert "not the leader" in report.errors["dispatcher"]
+    h.store.proposer = h.stores[1].proposer if len(h.stores) > 1 else _local(h)
+    report = h.manager.tick()
+    assert not report.errors
+
+
+def _local(h):
+    from swarmlab.store import LocalProposer
+    return LocalProposer(h.store)
