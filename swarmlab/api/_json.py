@@ -131,6 +131,13 @@ def _build(cls: type, data: Any) -> Any:
         raise ValueError(f"{cls.__name__}: expected a JSON object, got {type(data).__name__}")
     kwargs = {name: parse(data[key]) for name, key, parse in _fields(cls)
               if data.get(key) is not None}
+    if len(kwargs) < len(data):
+        # Docker (Go's encoding/json) matches keys case-insensitively, and docker-py
+        # relies on it: it sends {"replicated": {"Replicas": 3}} for a service mode.
+        folded = {k.lower(): v for k, v in data.items() if isinstance(k, str)}
+        for name, key, parse in _fields(cls):
+            if name not in kwargs and folded.get(key.lower()) is not None:
+                kwargs[name] = parse(folded[key.lower()])
     return cls(**kwargs)
 
 

@@ -1,0 +1,13 @@
+"""The Engine API reads JSON the way Docker does (what docker-py sends must parse)."""
+from swarmlab.api import ServiceSpec, from_json
+
+
+def test_keys_match_case_insensitively_like_go():
+    spec = from_json(ServiceSpec, {"Name": "www", "TaskTemplate": {"ContainerSpec": {
+        "Image": "swarmlab/web:1"}}, "Mode": {"replicated": {"Replicas": 3}}})
+    assert spec.mode.replicated is not None and spec.mode.replicated.replicas == 3
+
+
+def test_exact_keys_win_over_folded_ones():
+    spec = from_json(ServiceSpec, {"Name": "a", "name": "b"})
+    assert spec.name == "a"
