@@ -127,6 +127,7 @@ def test_cores_use_no_wall_clock_threads_or_global_randomness():
 
 def test_a_tick_that_loses_leadership_mid_write_reports_and_goes_on():
     h = Harness(workers=1)
+    h.run(0.5)  # the nodes registered again after the first leader's reset: ready
 
     class Refusing:
         def propose(self, command):
