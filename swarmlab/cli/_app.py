@@ -66,9 +66,35 @@ def _version() -> str:
     return f"swarmlab version {__version__}"
 
 
+def bool_flags(parser: argparse.ArgumentParser) -> set[str]:
+    """Every `--flag` that takes no value, in every subcommand."""
+    out: set[str] = set()
+    for action in parser._actions:
+        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+            out.update(o for o in action.option_strings if o.startswith("--"))
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                out |= bool_flags(sub)
+    return out
+
+
+def explicit_bools(argv: list[str], flags: set[str]) -> list[str]:
+    """Docker's boolean flags also take `=true`/`=false` (`--detach=false`)."""
+    out = []
+    for token in argv:
+        name, sep, value = token.partition("=")
+        if sep and name in flags and value.lower() in ("true", "false", "1", "0"):
+            if value.lower() in ("true", "1"):
+                out.append(name)
+            continue
+        out.append(token)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(explicit_bools(list(argv), bool_flags(parser)))
     ctx = Ctx(Target.from_args(args.target_lab, args.target_node, args.target_host))
     try:
         return args.func(ctx, args) or 0

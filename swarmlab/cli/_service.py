@@ -50,6 +50,11 @@ def register(sub) -> None:
     p.add_argument("scales", nargs="+", metavar="SERVICE=REPLICAS")
     p.set_defaults(func=scale)
 
+    _register_changes(g)
+
+
+def _register_changes(g) -> None:
+    """update, rollback, rm, logs."""
     p = add_parser(g, "update", "Update a service")
     add_update(p)
     _UPDATE_FLAGS.update({a.dest: a.default for a in p._actions if a.dest != "help"})

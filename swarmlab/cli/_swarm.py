@@ -38,7 +38,11 @@ def register(sub) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="Only display token")
     p.add_argument("role", metavar="(worker|manager)")
     p.set_defaults(func=join_token)
+    _register_upkeep(g)
 
+
+def _register_upkeep(g) -> None:
+    """leave, update, unlock, unlock-key, ca."""
     p = add_parser(g, "leave", "Leave the swarm")
     p.add_argument("-f", "--force", action="store_true",
                    help="Force this node to leave the swarm, ignoring warnings")

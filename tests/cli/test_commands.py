@@ -145,3 +145,14 @@ def test_lab_commands_hand_over_to_swarmlab_lab(monkeypatch, capsys):
 def test_frame_helper_matches_dockers_stream_format():
     # the double writes Docker's multiplexed log frames: 8-byte header, then the payload
     assert struct.pack(">BxxxL", 1, 5) == b"\x01\x00\x00\x00\x00\x00\x00\x05"
+
+
+def test_boolean_flags_take_docker_style_values(cli, engine):
+    code, out, _ = cli("service", "create", "--detach=true", "--name", "a", "web:1")
+    assert code == 0 and len(out.splitlines()) == 1
+    code, out, _ = cli("service", "create", "--detach=false", "--update-monitor", "100ms", "--name", "b", "web:1")
+    assert code == 0 and out.splitlines()[-1].endswith("converged")
+    code, out, _ = cli("service", "create", "-d", "--init=false", "--read-only=true", "--name", "c", "web:1")
+    spec = [r["json"] for r in engine.requests if r["path"] == "/services/create"][-1]
+    assert spec["TaskTemplate"]["ContainerSpec"]["Init"] is False
+    assert spec["TaskTemplate"]["ContainerSpec"]["ReadOnly"] is True
