@@ -9,11 +9,12 @@ the Raft leader forwards writes to the leader, as Docker's followers do.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
-from aiohttp import ClientSession, ClientTimeout, web
+from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
 from ..api import (
     AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, SequenceError, SwarmError,
@@ -99,12 +100,16 @@ async def forward_to_leader(request: web.Request) -> web.StreamResponse:
     body = await request.read()
     headers = {"Content-Type": request.headers.get("Content-Type", "application/json"),
                "X-Swarmlab-Forwarded": daemon.name}
-    async with ClientSession(timeout=ClientTimeout(total=30)) as s:
-        async with s.request(request.method, url + request.path_qs, data=body,
-                             headers=headers) as r:
-            data = await r.read()
-            return web.Response(status=r.status, body=data,
-                                content_type=r.content_type or "application/json")
+    try:
+        async with ClientSession(timeout=ClientTimeout(total=30)) as s:
+            async with s.request(request.method, url + request.path_qs, data=body,
+                                 headers=headers) as r:
+                data = await r.read()
+                return web.Response(status=r.status, body=data,
+                                    content_type=r.content_type or "application/json")
+    except (ClientError, OSError, asyncio.TimeoutError):
+        # the leader we knew is gone and no new one is elected: as Docker answers
+        return error_response(503, NO_LEADER)
 
 
 async def read_json(request: web.Request) -> Any:

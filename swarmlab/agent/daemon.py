@@ -204,6 +204,8 @@ class NodeDaemon:
 
     # -- swarm init / join / leave ----------------------------------------------------------
     async def swarm_init(self, req: dict) -> str:
+        if req.get("ForceNewCluster") and self.role == "manager":
+            return await self._force_new_cluster()
         if self.role is not None:
             raise APIError(503, ALREADY_IN_SWARM)
         if req.get("ForceNewCluster"):
@@ -222,6 +224,26 @@ class NodeDaemon:
             lambda: self.manager.manager.init(self.name, self.swarm_addr_str, spec=spec))
         self._save_state()
         self._start_worker()
+        return self.node_id
+
+    async def _force_new_cluster(self) -> str:
+        """`swarm init --force-new-cluster`: this manager alone, with the swarm's state."""
+        from .backup import rewrite_as_single_voter
+        if self.locked:
+            raise APIError(503, SWARM_LOCKED)
+        m = self._require_manager()
+        keys = m.keys
+        self.manager = None
+        await m.close()
+        index = await asyncio.get_running_loop().run_in_executor(
+            None, rewrite_as_single_voter, self.swarm_dir, keys, raft_id_of(self.node_id))
+        log.warning("%s: forced a new cluster from the state at index %d", self.name, index)
+        self.managers = {self.api_url: self.swarm_addr_str}
+        self._save_state()
+        await self._start_manager(bootstrap=False, peers={}, keys=keys)
+        await self._wait(lambda: self.manager.is_leader(), 10.0, "no leader after recovery")
+        if self.worker is None:
+            self._start_worker()
         return self.node_id
 
     async def swarm_join(self, req: dict) -> None:

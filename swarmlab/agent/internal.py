@@ -183,8 +183,10 @@ def setup_internal_routes(app: web.Application) -> None:
                      ("POST", "/swarmlab/join", join), ("GET", "/swarmlab/leader", leader),
                      ("POST", "/swarmlab/dispatcher/session", session),
                      ("POST", "/swarmlab/dispatcher/heartbeat", heartbeat)])
+    from .backup import setup_backup_routes
     from .logs import setup_log_routes
     setup_log_routes(app)
+    setup_backup_routes(app)
 
 
 __all__ = ["setup_internal_routes", "raft_id_of", "NodeRole"]

@@ -268,6 +268,34 @@ class Lab:
                 continue
         return sorted(events, key=lambda e: e.get("time", 0))
 
+    # -- backup, restore, quorum -------------------------------------------------------------
+    def backup(self, node: str, path: str) -> int:
+        """`swarmlab swarm backup --node NODE -o FILE`: a consistent copy of that manager's
+        swarm state (with the keys to read it; protected by the unlock key with autolock)."""
+        with urllib.request.urlopen(self.record.node(node).api_url + "/swarmlab/backup",
+                                    timeout=30) as r:
+            data = r.read()
+        with open(path, "wb") as f:
+            f.write(data)
+        return len(data)
+
+    def datacenters(self, layout: dict[str, list[str]]) -> None:
+        """Label nodes with their datacenter (`node.labels.dc`), e.g. 3-2-2 managers."""
+        c = self.client()
+        for dc, names in layout.items():
+            for name in names:
+                n = next(x for x in c.api.nodes() if x["Description"]["Hostname"] == name)
+                labels = dict(n["Spec"].get("Labels") or {}, dc=dc)
+                c.api.update_node(n["ID"], n["Version"]["Index"], dict(n["Spec"], Labels=labels))
+
+    def cut_datacenter(self, dc: str) -> list[str]:
+        """Partition every node labelled `dc` from the rest; returns their names."""
+        c = self.client()
+        names = [n["Description"]["Hostname"] for n in c.api.nodes()
+                 if (n["Spec"].get("Labels") or {}).get("dc") == dc]
+        self.partition(*names)
+        return names
+
     def down(self, progress: Progress = _quiet) -> None:
         """Stop every node and task and forget the lab."""
         if (b := self._backend()) is not None:
@@ -321,6 +349,39 @@ def heal(name: str | None) -> None:
     Lab.attach(name).heal()
 
 
+def restore(path: str, name: str | None = None, nodes: int = 3,
+            force_new_cluster: bool = True, unlock_key: str | None = None,
+            progress: Progress = print) -> Lab:
+    """`swarmlab swarm restore FILE`: a new lab whose node1 holds the backed-up swarm state,
+    then `swarm init --force-new-cluster` on it (after `swarm unlock` if it is locked)."""
+    from ..agent.backup import extract_backup
+    with open(path, "rb") as f:
+        data = f.read()
+    lab = Lab.up(name, nodes=nodes, progress=progress)
+    n1 = lab.record.node("node1")
+    try:
+        local.stop(n1)
+        extract_backup(data, lab.record.node_dir("node1"))
+        local.spawn(lab.record, n1)
+        lab.record.save()
+        local.wait_api(n1)
+        progress(f"restored the swarm state into {n1.name}")
+        c = _docker_client(n1.api_url)
+        if c.info()["Swarm"]["LocalNodeState"] == "locked":
+            if not unlock_key:
+                progress("the swarm is locked: run `swarmlab swarm unlock` on node1, then "
+                         "`swarmlab swarm init --force-new-cluster`")
+                return lab
+            c.api.unlock_swarm(unlock_key)
+        if force_new_cluster:
+            c.swarm.init(force_new_cluster=True)
+            progress("swarm init --force-new-cluster: node1 leads a new cluster")
+    except BaseException:
+        lab.down()
+        raise
+    return lab
+
+
 def prune(progress: Progress = print) -> None:
     """Remove what crashed labs left behind (processes, directories, containers)."""
     for rec in list_labs():
@@ -337,4 +398,4 @@ def prune(progress: Progress = print) -> None:
 
 __all__ = ["Lab", "LabRecord", "NodeRecord", "LabNotFound", "NodeNotFound", "API_PORT",
            "SWARM_PORT", "up", "down", "ls", "kill", "pause", "unpause", "restart",
-           "partition", "heal", "prune"]
+           "partition", "heal", "prune", "restore"]
