@@ -6,9 +6,13 @@ from each line's details field (`com.docker.swarm.task.id=...,...`), then prints
 """
 from __future__ import annotations
 
+import datetime as dt
+import time
 import urllib.parse
 
 import docker.errors
+
+from ._duration import parse_duration
 
 
 def add_log_flags(p) -> None:
@@ -89,10 +93,26 @@ class Prefixer:
         return cache[ident]
 
 
+def since_value(text: str | None, now: float | None = None) -> str | int:
+    """`--since 42m` or an RFC 3339 time -> the Unix timestamp the API takes, as
+    Docker's CLI converts it; a plain number goes as it is."""
+    if not text:
+        return 0
+    now = time.time() if now is None else now
+    try:
+        return f"{now - parse_duration(text) / 1e9:.9f}"
+    except ValueError:
+        pass
+    try:
+        return f"{dt.datetime.fromisoformat(text.replace('Z', '+00:00')).timestamp():.9f}"
+    except ValueError:
+        return text
+
+
 def print_logs(ctx, args) -> None:
     stream = ctx.call(lambda c: c.service_logs(
         args.service, details=True, follow=args.follow, stdout=True, stderr=True,
-        timestamps=args.timestamps, tail=args.tail, is_tty=False, since=args.since or 0))
+        timestamps=args.timestamps, tail=args.tail, is_tty=False, since=since_value(args.since)))
     prefixer = Prefixer(ctx, args)
     pending = ""
     try:

@@ -193,3 +193,13 @@ def test_bad_flag_message_names_the_flag(capsys):
     with pytest.raises(SystemExit):
         main(["service", "create", "--update-delay", "10x", "web"])
     assert 'invalid argument "10x" for "--update-delay" flag: time: unknown unit "x"' in capsys.readouterr().err
+
+
+def test_log_since_values_become_unix_timestamps():
+    from swarmlab.cli._logs import parse_details, since_value
+
+    assert since_value("42m", now=10_000.0) == "7480.000000000"
+    assert since_value("2026-11-25T15:00:00Z") == "1795618800.000000000"
+    assert since_value("1700000000") == "1700000000" and since_value(None) == 0
+    assert parse_details("com.docker.swarm.task.id=t1,x=a%20b") == {"com.docker.swarm.task.id": "t1", "x": "a b"}
+    assert parse_details("not-details") is None
