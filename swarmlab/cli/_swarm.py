@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import time
 
 from ._app import Ctx, add_parser, group
-from ._errors import CliError
+from ._errors import CliError, retry_out_of_sequence
 from ._service_flags import duration
 from ._target import post
 
@@ -177,9 +178,7 @@ def join_token(ctx: Ctx, args) -> None:
         raise CliError(f"unknown role {args.role}")
     worker = args.role == "worker"
     if args.rotate:
-        sw = ctx.call(lambda c: c.inspect_swarm())
-        ctx.call(lambda c: c.update_swarm(sw["Version"]["Index"], sw["Spec"],
-                                          rotate_worker_token=worker, rotate_manager_token=not worker))
+        _update_swarm(ctx, lambda spec: spec, rotate_worker_token=worker, rotate_manager_token=not worker)
         if not args.quiet:
             ctx.print(f"Successfully rotated {args.role} join token.\n")
     sw = ctx.call(lambda c: c.inspect_swarm())
@@ -195,12 +194,25 @@ def leave(ctx: Ctx, args) -> None:
     ctx.print("Node left the swarm.")
 
 
+def _update_swarm(ctx: Ctx, change, **flags) -> tuple[dict, dict]:
+    """Inspect, change the spec, post it with the version read (again if the swarm
+    object moved in between); returns the specs before and after."""
+    def once() -> tuple[dict, dict]:
+        sw = ctx.call(lambda c: c.inspect_swarm())
+        before = json.loads(json.dumps(sw["Spec"]))
+        spec = change(sw["Spec"])
+        ctx.call(lambda c: c.update_swarm(sw["Version"]["Index"], spec, **flags))
+        return before, spec
+    return retry_out_of_sequence(once)
+
+
+def _autolock(spec: dict) -> bool:
+    return bool((spec.get("EncryptionConfig") or {}).get("AutoLockManagers"))
+
+
 def update(ctx: Ctx, args) -> None:
-    sw = ctx.call(lambda c: c.inspect_swarm())
-    before = bool((sw["Spec"].get("EncryptionConfig") or {}).get("AutoLockManagers"))
-    spec = merge_swarm_spec(sw["Spec"], args)
-    after = bool((spec.get("EncryptionConfig") or {}).get("AutoLockManagers"))
-    ctx.call(lambda c: c.update_swarm(sw["Version"]["Index"], spec))
+    before_spec, spec = _update_swarm(ctx, lambda spec: merge_swarm_spec(spec, args))
+    before, after = _autolock(before_spec), _autolock(spec)
     ctx.print("Swarm updated.")
     if after and not before:
         print_unlock_command(ctx, ctx.call(lambda c: c.get_unlock_key()).get("UnlockKey", ""))
@@ -221,11 +233,11 @@ def unlock(ctx: Ctx, args) -> None:
 
 def unlock_key(ctx: Ctx, args) -> None:
     if args.rotate:
-        sw = ctx.call(lambda c: c.inspect_swarm())
-        if not (sw["Spec"].get("EncryptionConfig") or {}).get("AutoLockManagers"):
-            raise CliError("cannot rotate because autolock is not turned on")
-        ctx.call(lambda c: c.update_swarm(sw["Version"]["Index"], sw["Spec"],
-                                          rotate_manager_unlock_key=True))
+        def check(spec: dict) -> dict:
+            if not _autolock(spec):
+                raise CliError("cannot rotate because autolock is not turned on")
+            return spec
+        _update_swarm(ctx, check, rotate_manager_unlock_key=True)
         if not args.quiet:
             ctx.print("Successfully rotated manager unlock key.\n")
     key = ctx.call(lambda c: c.get_unlock_key()).get("UnlockKey") or ""
@@ -241,18 +253,19 @@ CA_TIMEOUT_S = 120.0
 
 
 def ca(ctx: Ctx, args) -> None:
-    sw = ctx.call(lambda c: c.inspect_swarm())
     if not args.rotate:
         if args.cert_expiry is not None:
             raise CliError("`--cert-expiry` flag requires the `--rotate` flag to update the CA")
-        return _print_trust_root(ctx, sw)
-    spec = sw["Spec"]
-    ca_config = dict(spec.get("CAConfig") or {})
-    ca_config["ForceRotate"] = ca_config.get("ForceRotate", 0) + 1
-    if args.cert_expiry is not None:
-        ca_config["NodeCertExpiry"] = args.cert_expiry
-    spec["CAConfig"] = ca_config
-    ctx.call(lambda c: c.update_swarm(sw["Version"]["Index"], spec))
+        return _print_trust_root(ctx, ctx.call(lambda c: c.inspect_swarm()))
+
+    def rotate(spec: dict) -> dict:
+        ca_config = dict(spec.get("CAConfig") or {})
+        ca_config["ForceRotate"] = ca_config.get("ForceRotate", 0) + 1
+        if args.cert_expiry is not None:
+            ca_config["NodeCertExpiry"] = args.cert_expiry
+        spec["CAConfig"] = ca_config
+        return spec
+    _update_swarm(ctx, rotate)
     if args.detach:
         return None
     _wait_ca_rotation(ctx, quiet=args.quiet)
