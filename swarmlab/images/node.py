@@ -14,16 +14,20 @@ NODE_PACKAGES = (
     # debootstrap does not resolve virtual packages: python3-cffi-backend provides
     # the python3-cffi-backend-api-* that python3-cryptography depends on.
     "python3-aiohttp", "python3-cryptography", "python3-cffi-backend", "python3-yaml", "python3-msgpack",
-    "python3-docker",
+    "python3-docker", "python3-prometheus-client", "python3-jsonschema",
 )
 WORKLOAD_PACKAGES = ("python3",)
 
 CODE_ROOT = "/opt/swarmlab"          # on PYTHONPATH; the package is CODE_ROOT/swarmlab
-DOCKERD_TCP_PORT = 2375              # the node's own dockerd, reachable on the lab network
+# The node's own dockerd, reachable on the lab network. Not 2375: that is the agent's
+# Engine API (swarmlab engine); with the docker-swarm engine the lab sets
+# SWARMLAB_DOCKERD_PORT=2375, so the real dockerd is the node's API, as on a real machine.
+DOCKERD_TCP_PORT = 2385
 ENTRYPOINT_PATH = "/usr/local/bin/swarmlab-node"
 
 ENTRYPOINT = r"""#!/bin/sh
 # swarmlab node entrypoint: make cgroups writable, start dockerd, then run "$@" (or wait).
+# "$@" is the node's agent; it runs again whenever the node container starts again.
 set -u
 log() { echo "swarmlab-node: $*"; }
 
@@ -52,7 +56,8 @@ if [ -f /sys/fs/cgroup/cgroup.controllers ]; then fix_cgroup_v2; else fix_cgroup
 log "starting dockerd"
 # --tls=false says the plain TCP API is intended (a lab-only bridge network); without it
 # dockerd 20.10+ sleeps 15 s at startup to warn about it.
-dockerd --host=unix:///var/run/docker.sock --host=tcp://0.0.0.0:%(port)d --tls=false \
+dockerd --host=unix:///var/run/docker.sock --host=tcp://0.0.0.0:${SWARMLAB_DOCKERD_PORT:-%(port)d} \
+    --tls=false \
     ${SWARMLAB_DOCKERD_ARGS:-} >/var/log/dockerd.log 2>&1 &
 dockerd_pid=$!
 trap 'kill -TERM $dockerd_pid 2>/dev/null; wait $dockerd_pid; exit 0' TERM INT

@@ -8,6 +8,7 @@ would leak. Per peer address, three rules:
   * PREROUTING -s PEER: nothing from the peer gets in (to the node or its tasks);
   * PREROUTING -d PEER: the node's tasks cannot reach the peer;
   * OUTPUT -d PEER: the node itself (its agent, its dockerd) cannot reach the peer.
+The same two rules per task subnet of the peer, if it has any (``task_subnets``).
 Healing flushes the chain; the jumps stay, harmless when the chain is empty.
 """
 from __future__ import annotations
@@ -50,7 +51,10 @@ def cut(node: DindNode, peers: Iterable[DindNode]) -> None:
     """Drop all traffic between ``node`` (and its tasks) and each peer, both directions."""
     _ensure_chain(node)
     for peer in peers:
-        for rule in partition_rules(peer.address):
+        # A peer's task subnet too, when the lab routes to it (routes.py): mesh traffic
+        # to the peer's tasks carries their addresses, not the peer's.
+        for rule in (r for addr in [peer.address, *getattr(peer, "task_subnets", [])]
+                     for r in partition_rules(addr)):
             if _run(node, "-C", CHAIN, *rule)[0] != 0:
                 _check(node, _run(node, "-A", CHAIN, *rule))
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
@@ -43,10 +44,11 @@ class DindNode:
     address: str                      # on the lab network, reachable from the host
     security: SecurityMode
     start_s: float
+    dockerd_port: int = DOCKERD_TCP_PORT
 
     @property
     def docker_url(self) -> str:
-        return f"tcp://{self.address}:{DOCKERD_TCP_PORT}"
+        return f"tcp://{self.address}:{self.dockerd_port}"
 
     def client(self, timeout: int = 120) -> docker.DockerClient:
         """docker-py client of the node's own dockerd (for tasks, image loading)."""
@@ -66,18 +68,37 @@ class DindNode:
             pass
 
 
+@dataclass(frozen=True)
+class NodeOptions:
+    """What differs between node containers beyond their name (all optional)."""
+    address: str | None = None               # a fixed IP on the lab network (needs a subnet)
+    command: list[str] = field(default_factory=list)   # run by the entrypoint after dockerd
+    env: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    dockerd_port: int = DOCKERD_TCP_PORT
+
+
 def node_container(lab: str, name: str, network: str, security: SecurityMode,
-                   dev_code: bool) -> DockerContainer:
+                   dev_code: bool, options: NodeOptions = NodeOptions()) -> DockerContainer:
     """The testcontainers description of one node (not started)."""
     image = NODE_RUNTIME_IMAGE if dev_code else NODE_IMAGE
     volume = resources.create_volume(lab, name)
+    kwargs = dict(hostname=name, network=network, **security.kwargs,
+                  labels={**resources.labels(lab, node=name), **options.labels})
+    if options.address:
+        kwargs["networking_config"] = {network: docker.types.EndpointConfig(
+            docker.constants.DEFAULT_DOCKER_API_VERSION, ipv4_address=options.address)}
     container = (DockerContainer(image)
                  .with_name(resources.container_name(lab, name))
                  .with_volume_mapping(volume, "/var/lib/docker", "rw")
-                 .with_kwargs(hostname=name, network=network,
-                              labels=resources.labels(lab, node=name), **security.kwargs)
+                 .with_kwargs(**kwargs)
                  .waiting_for(ExecWaitStrategy(["docker", "info"])
                               .with_startup_timeout(START_TIMEOUT_S).with_poll_interval(0.2)))
+    env = {**options.env, "SWARMLAB_DOCKERD_PORT": str(options.dockerd_port)}
+    for key, value in env.items():
+        container.with_env(key, value)
+    if options.command:
+        container.with_command(options.command)
     if dev_code:
         # The host's package replaces the image's: a code change needs no rebuild.
         container.with_volume_mapping(str(PACKAGE_DIR), f"{CODE_ROOT}/swarmlab", "ro")
@@ -85,26 +106,32 @@ def node_container(lab: str, name: str, network: str, security: SecurityMode,
 
 
 def start_node(lab: str, name: str, network: str, security: SecurityMode,
-               dev_code: bool = False) -> DindNode:
+               dev_code: bool = False, options: NodeOptions = NodeOptions()) -> DindNode:
     started = time.monotonic()
-    container = node_container(lab, name, network, security, dev_code).start()
+    container = node_container(lab, name, network, security, dev_code, options).start()
     wrapped = container.get_wrapped_container()
     wrapped.reload()
     address = wrapped.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
-    return DindNode(lab, name, container, address, security, time.monotonic() - started)
+    return DindNode(lab, name, container, address, security, time.monotonic() - started,
+                    options.dockerd_port)
 
 
 def start_nodes(lab: str, names: list[str], dev_code: bool = False,
-                progress=lambda line: None) -> list[DindNode]:
-    """Start the lab's network and nodes, all nodes at once; clean up on failure."""
+                progress=lambda line: None, *,
+                options: Callable[[str], NodeOptions] = lambda name: NodeOptions(),
+                subnet: str | None = None) -> list[DindNode]:
+    """Start the lab's network and nodes, all nodes at once; clean up on failure.
+
+    ``options(name)`` gives each node's address, command, env; fixed addresses need
+    the network's ``subnet`` (Docker refuses them on a network without one)."""
     resources.register_atexit(lab)
     image = NODE_RUNTIME_IMAGE if dev_code else NODE_IMAGE
     security = probe(image, resources.labels(lab, probe="true"))
     progress(f"lab {lab}: node containers run {security.describe()}")
-    network = resources.create_network(lab)
+    network = resources.create_network(lab, subnet=subnet)
     with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
-        futures = [pool.submit(start_node, lab, name, network, security, dev_code)
-                   for name in names]
+        futures = [pool.submit(start_node, lab, name, network, security, dev_code,
+                               options(name)) for name in names]
         nodes, errors = [], []
         for future in futures:
             try:

@@ -8,7 +8,11 @@ prunes a lab when the interpreter that started it exits.
 from __future__ import annotations
 
 import atexit
+import ipaddress
+import socket
+import struct
 import threading
+from pathlib import Path
 
 import docker
 
@@ -35,14 +39,51 @@ def network_name(lab: str) -> str:
     return f"swarmlab-{lab}"
 
 
-def create_network(lab: str, client: docker.DockerClient | None = None) -> str:
-    """The lab's bridge network (created once; reused if it exists)."""
+def create_network(lab: str, client: docker.DockerClient | None = None,
+                   subnet: str | None = None) -> str:
+    """The lab's bridge network (created once; reused if it exists). With ``subnet``,
+    nodes may have fixed addresses there (they keep them across restarts)."""
     client = client or docker.from_env()
     name = network_name(lab)
+    ipam = None
+    if subnet:
+        ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)])
     with _lock:
         if not client.networks.list(names=[name]):
-            client.networks.create(name, driver="bridge", labels=labels(lab), check_duplicate=True)
+            client.networks.create(name, driver="bridge", labels=labels(lab), ipam=ipam,
+                                   check_duplicate=True)
     return name
+
+
+def used_subnets(client: docker.DockerClient | None = None) -> list[ipaddress.IPv4Network]:
+    """Subnets of the host's Docker networks and routes: a new lab network avoids them."""
+    client = client or docker.from_env()
+    nets = []
+    for net in client.networks.list():
+        for cfg in (net.attrs.get("IPAM") or {}).get("Config") or []:
+            if ":" not in cfg.get("Subnet", ":"):
+                nets.append(ipaddress.IPv4Network(cfg["Subnet"], strict=False))
+    try:
+        for line in Path("/proc/net/route").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[1] != "00000000":  # not the default route
+                dest, mask = (socket.inet_ntoa(struct.pack("<I", int(f, 16))) for f in
+                              (fields[1], fields[7]))
+                nets.append(ipaddress.IPv4Network(f"{dest}/{mask}", strict=False))
+    except OSError:
+        pass
+    return nets
+
+
+def free_subnet(client: docker.DockerClient | None = None, base: str = "10.201.0.0/16",
+                prefix: int = 24) -> str:
+    """A /24 of ``base`` that no Docker network or host route uses."""
+    used = used_subnets(client)
+    with _lock:
+        for candidate in ipaddress.IPv4Network(base).subnets(new_prefix=prefix):
+            if not any(candidate.overlaps(u) for u in used):
+                return str(candidate)
+    raise RuntimeError(f"no free /{prefix} left in {base} for a lab network")
 
 
 def create_volume(lab: str, node: str, client: docker.DockerClient | None = None) -> str:

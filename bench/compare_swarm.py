@@ -1,0 +1,161 @@
+"""swarmlab against real Docker Swarm, on the same Docker-in-Docker lab, in one run.
+
+Both engines get the same shape (3 managers + 2 workers, one DinD node container
+each, tasks as containers of the nodes' own dockerd, the same lab images) and the
+same steps, timed from the host through the Engine API:
+
+  formation   swarm init on node1, 2 managers join, 2 workers join, until 5 ready
+  20 replicas service create swarmlab/web:1 --replicas 20, until 20 running
+  drain       node update --availability drain on the worker with most tasks,
+              until 20 run again and none on it
+  update      service update --image swarmlab/web:2 with UpdateConfig(parallelism=4,
+              delay=1s, stop-first), until UpdateStatus says completed and 20 run v2
+  failover    kill the leader's node container, until a write (service scale)
+              succeeds on a surviving manager
+
+    python bench/compare_swarm.py [--profiles lab,swarm]
+
+Prints one row per step: swarmlab's time, real Swarm's, and the ratio.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+import docker
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from swarmlab.backends.docker import lab as docker_lab  # noqa: E402
+from swarmlab.backends.docker import realswarm  # noqa: E402
+from swarmlab.lab import Lab  # noqa: E402
+
+REPLICAS = 20
+UPDATE = docker.types.UpdateConfig(parallelism=4, delay=1_000_000_000, order="stop-first")
+STEPS = ("formation", "20 replicas", "drain", "rolling update", "leader failover")
+
+
+def running(c, name: str, image: str | None = None) -> list[dict]:
+    return [t for t in c.api.tasks(filters={"service": name})
+            if t["Status"]["State"] == "running" and t["DesiredState"] == "running"
+            and (image is None or t["Spec"]["ContainerSpec"]["Image"].startswith(image))]
+
+
+def wait(pred, timeout: float, what: str, interval: float = 0.1) -> float:
+    """Seconds until ``pred()`` is true (errors count as not yet: a node may be down)."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        try:
+            if pred():
+                return time.perf_counter() - t0
+        except Exception:  # noqa: BLE001
+            pass
+        time.sleep(interval)
+    raise TimeoutError(f"{what} not done in {timeout:.0f}s")
+
+
+def form(lab: Lab, engine: str) -> float:
+    t0 = time.perf_counter()
+    if engine == "swarmlab":
+        lab._form_swarm(3, lambda line: None)
+    else:
+        realswarm.form(lab.record, 3, lambda line: None)
+    return time.perf_counter() - t0
+
+
+def run_engine(engine: str, profile: str, say) -> dict[str, float]:
+    name = f"cmp{os.getpid() % 10000}{engine[:2]}{profile[:1]}"
+    out: dict[str, float] = {}
+    lab = Lab.up(name, backend="docker", engine=engine, nodes=5, profile=profile, progress=say)
+    try:
+        out["formation"] = form(lab, engine)
+        say(f"{engine}/{profile}: formation {out['formation']:.1f}s")
+        c = lab.client("node1")
+        t0 = time.perf_counter()
+        c.services.create("swarmlab/web:1", name="web", update_config=UPDATE,
+                          mode=docker.types.ServiceMode("replicated", replicas=REPLICAS))
+        wait(lambda: len(running(c, "web")) == REPLICAS, 300, "20 replicas")
+        out["20 replicas"] = time.perf_counter() - t0
+        say(f"{engine}/{profile}: 20 replicas {out['20 replicas']:.1f}s")
+        out["drain"] = drain(c)
+        say(f"{engine}/{profile}: drain {out['drain']:.1f}s")
+        t0 = time.perf_counter()
+        c.services.get("web").update(image="swarmlab/web:2", update_config=UPDATE)
+        wait(lambda: (c.services.get("web").attrs.get("UpdateStatus") or {}).get("State")
+             == "completed" and len(running(c, "web", "swarmlab/web:2")) == REPLICAS,
+             600, "rolling update")
+        out["rolling update"] = time.perf_counter() - t0
+        say(f"{engine}/{profile}: rolling update {out['rolling update']:.1f}s")
+        out["leader failover"] = failover(lab, c)
+        say(f"{engine}/{profile}: leader failover {out['leader failover']:.1f}s")
+    finally:
+        lab.down()
+    return out
+
+
+def drain(c) -> float:
+    tasks = running(c, "web")
+    counts: dict[str, int] = {}
+    for t in tasks:
+        counts[t["NodeID"]] = counts.get(t["NodeID"], 0) + 1
+    workers = {n["ID"] for n in c.api.nodes() if n["Spec"]["Role"] == "worker"}
+    target = max(workers, key=lambda i: counts.get(i, 0))
+    n = c.api.inspect_node(target)
+    t0 = time.perf_counter()
+    c.api.update_node(target, n["Version"]["Index"], dict(n["Spec"], Availability="drain"))
+    wait(lambda: len(r := running(c, "web")) == REPLICAS
+         and all(t["NodeID"] != target for t in r), 300, "drain")
+    return time.perf_counter() - t0
+
+
+def failover(lab: Lab, c) -> float:
+    leader = docker_lab.leader(lab.record)
+    survivor = next(m for m in ("node1", "node2", "node3") if m != leader)
+    sc = lab.client(survivor)
+    sc.api.timeout = 5
+    t0 = time.perf_counter()
+    lab.kill(leader)
+    replicas = [REPLICAS - 1]
+
+    def write() -> bool:
+        sc.services.get("web").scale(replicas[0])
+        return True
+    wait(write, 120, "a write after the leader died", interval=0.05)
+    return time.perf_counter() - t0
+
+
+def table(results: dict[str, dict[str, float]], profiles: list[str]) -> str:
+    real = results["docker-swarm"]
+    head = "| step | " + " | ".join(f"swarmlab ({p}) | ratio" for p in profiles) + " | real Swarm |"
+    rule = "|---" * (2 + 2 * len(profiles)) + "|"
+    rows = [head, rule]
+    for step in STEPS:
+        cells = []
+        for p in profiles:
+            mine = results[f"swarmlab/{p}"][step]
+            cells += [f"{mine:.1f} s", f"{mine / real[step]:.2f}"]
+        rows.append(f"| {step} | " + " | ".join(cells) + f" | {real[step]:.1f} s |")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--profiles", default="lab", help="swarmlab profiles: lab, swarm or lab,swarm")
+    args = ap.parse_args(argv)
+    profiles = [p for p in args.profiles.split(",") if p]
+    os.environ.setdefault("SWARMLAB_HOME", tempfile.mkdtemp(prefix="swarmlab-cmp-"))
+
+    def say(line: str) -> None:
+        print(f"  {line}", file=sys.stderr, flush=True)
+    results = {"docker-swarm": run_engine("docker-swarm", "lab", say)}
+    for p in profiles:
+        results[f"swarmlab/{p}"] = run_engine("swarmlab", p, say)
+    print(table(results, profiles))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

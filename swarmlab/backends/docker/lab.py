@@ -1,0 +1,323 @@
+"""Labs of Docker-in-Docker nodes: what ``Lab`` does when ``backend="docker"``.
+
+``up`` builds (or finds, cached) the images, starts one node container per node in
+parallel on the lab's own network, each at a fixed address (a restarted container
+keeps it, so Raft peers and joins stay valid), loads the workload images into
+every node's dockerd, and then, with the ``swarmlab`` engine, the node's entrypoint
+runs swarmlab's agent (``SWARMLAB_RUNTIME=docker``: tasks are containers of the
+node's own dockerd) on the Engine API port 2375; the lab connects the nodes' task
+networks (routes.py) and forms the swarm through the API, as the local backend
+does. With the ``docker-swarm`` engine there is no agent: each node's dockerd
+serves port 2375 itself and a real Docker Swarm is formed (realswarm.py).
+
+Faults act on the node containers: ``kill`` is ``docker kill`` (power lost),
+``pause`` is ``docker pause`` (frozen), ``restart`` kills and starts the container
+(it keeps its disk), a partition is iptables rules inside the nodes (faults.py).
+
+Who owns a lab: one started from Python belongs to that interpreter and is pruned
+when it exits (its containers carry ``swarmlab.owner=<host>:<pid>``, so ``prune``
+also finds it after a crash); one started from the CLI lives until ``lab down``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import docker
+
+from ...lab import Lab, local
+from ...lab.registry import LabNotFound, LabRecord, NodeRecord, lab_dir, list_labs, load
+from . import faults, realswarm, resources, routes
+from .nodes import NodeOptions, start_nodes
+from .transfer import distribute
+
+Progress = Callable[[str], None]
+ENGINES = ("swarmlab", "docker-swarm")
+STATE_DIR = "/var/lib/swarmlab"
+META_FILE = "docker.json"
+OWNER_LABEL = "swarmlab.owner"
+AGENT_TIMEOUT_S = 90.0
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+# -- the nodes as the record knows them ------------------------------------------------------
+@dataclass
+class NodeHandle:
+    """A node container found through the lab record, from any process."""
+    name: str
+    address: str
+    container: Any                               # docker-py Container
+    task_subnets: list[str] = field(default_factory=list)
+
+    def exec(self, *cmd: str) -> tuple[int, str]:
+        result = self.container.exec_run(list(cmd))
+        return result.exit_code, result.output.decode(errors="replace")
+
+    @property
+    def status(self) -> str:
+        self.container.reload()
+        return self.container.status
+
+
+def _handle(record: LabRecord, name: str, client: docker.DockerClient | None = None) -> NodeHandle:
+    from ...runtime.docker_spec import task_subnet
+    node = record.node(name)
+    client = client or docker.from_env()
+    container = client.containers.get(node.container or resources.container_name(record.name, name))
+    return NodeHandle(name, node.addr, container, [task_subnet(node.node_index)])
+
+
+def _handles(record: LabRecord, running_only: bool = True) -> list[NodeHandle]:
+    client = docker.from_env()
+    out = []
+    for node in record.nodes:
+        try:
+            h = _handle(record, node.name, client)
+        except docker.errors.NotFound:
+            continue
+        if not running_only or h.container.status == "running":
+            out.append(h)
+    return out
+
+
+def engine_of(record: LabRecord) -> str:
+    try:
+        return json.loads((record.dir / META_FILE).read_text())["engine"]
+    except (OSError, ValueError, KeyError):
+        return "swarmlab"
+
+
+# -- up --------------------------------------------------------------------------------------
+def _shape(managers: int | None, workers: int | None, nodes: int | None) -> tuple[int, int, bool]:
+    """(node count, managers, form a swarm?) with the local backend's defaults."""
+    if nodes is not None:
+        count, managers, form = nodes, 0, False
+    else:
+        managers = 1 if managers is None else managers
+        count, form = managers + (2 if workers is None else workers), True
+    if count < 1:
+        raise ValueError("a lab needs at least one node")
+    if form and managers < 1:
+        raise ValueError("a swarm needs at least one manager")
+    return count, managers, form
+
+
+def plan(name: str, count: int, profile: str, subnet: str) -> LabRecord:
+    """node k at the subnet's address k+1 (.1 is the bridge's gateway), node index k."""
+    import ipaddress
+    hosts = list(ipaddress.IPv4Network(subnet).hosts())
+    return LabRecord(name=name, backend="docker", profile=profile, nodes=[
+        NodeRecord(f"node{k}", str(hosts[k]), node_index=k) for k in range(1, count + 1)])
+
+
+def agent_command(record: LabRecord, node: NodeRecord) -> list[str]:
+    """Run by the node's entrypoint once its dockerd answers: swarmlab's agent."""
+    level = os.environ.get("SWARMLAB_LOG_LEVEL", "WARNING")
+    agent = (f"python3 -m swarmlab.agent --name {node.name} --addr {node.addr} "
+             f"--state-dir {STATE_DIR} --profile {record.profile} "
+             f"--node-index {node.node_index} --log-level {level}")
+    return ["sh", "-c", f"until docker info >/dev/null 2>&1; do sleep 0.2; done; exec {agent}"]
+
+
+def _options(record: LabRecord, engine: str, owner: str) -> Callable[[str], NodeOptions]:
+    def options(name: str) -> NodeOptions:
+        node = record.node(name)
+        labels = {OWNER_LABEL: owner}
+        if engine == "docker-swarm":
+            return NodeOptions(address=node.addr, labels=labels, dockerd_port=node.api_port)
+        return NodeOptions(address=node.addr, labels=labels, command=agent_command(record, node),
+                           env={"SWARMLAB_RUNTIME": "docker"})
+    return options
+
+
+def _network(name: str, attempts: int = 5) -> str:
+    """A free subnet and the lab's network on it (another lab may take it meanwhile)."""
+    for _ in range(attempts):
+        subnet = resources.free_subnet()
+        try:
+            resources.create_network(name, subnet=subnet)
+            return subnet
+        except docker.errors.APIError as exc:
+            if "overlap" not in str(exc).lower():
+                raise
+    raise RuntimeError("could not find a free subnet for the lab network")
+
+
+def _detached() -> bool:
+    """Started from the CLI: the lab outlives this process (as local labs do)."""
+    env = os.environ.get("SWARMLAB_LAB_DETACH")
+    if env is not None:
+        return env not in ("", "0", "false")
+    return "swarmlab.cli._lab" in sys.modules
+
+
+def up(name: str, managers: int | None = None, workers: int | None = None,
+       nodes: int | None = None, profile: str = "lab", engine: str = "swarmlab",
+       progress: Progress = _quiet) -> LabRecord:
+    """Start a lab of DinD nodes and (unless ``nodes=``) form the swarm on them."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r} ({' or '.join(ENGINES)})")
+    count, managers, form = _shape(managers, workers, nodes)
+    from ...images import build_all
+    t0 = time.monotonic()
+    build_all(progress=lambda line: progress(line) if "built" in line else None)
+    resources.register_atexit(name)
+    detached = _detached()
+    owner = "" if detached else f"{socket.gethostname()}:{os.getpid()}"
+    record = plan(name, count, profile, _network(name))
+    record.save()
+    (record.dir / META_FILE).write_text(json.dumps({"engine": engine, "owner": owner}))
+    try:
+        _start(record, engine, owner, progress)
+        progress(f"{count} nodes up in {time.monotonic() - t0:.1f}s")
+        if form and engine == "swarmlab":
+            Lab(record)._form_swarm(managers, progress)
+        elif form:
+            realswarm.form(record, managers, progress)
+    except BaseException:
+        _destroy(record)
+        raise
+    if detached:
+        resources.forget_atexit(name)
+    return record
+
+
+def _start(record: LabRecord, engine: str, owner: str, progress: Progress) -> None:
+    dev_code = os.environ.get("SWARMLAB_DOCKER_DEV_CODE", "") not in ("", "0")
+    dind = start_nodes(record.name, [n.name for n in record.nodes], dev_code, progress,
+                       options=_options(record, engine, owner))
+    for d in dind:
+        record.node(d.name).container = d.container.get_wrapped_container().id
+    record.save()
+    distribute(dind, progress=progress)
+    if engine == "docker-swarm":
+        for node in record.nodes:
+            realswarm.wait_ready(node)
+        return
+    for node in record.nodes:
+        _connect(record, _handle(record, node.name))
+    for node in record.nodes:
+        local.wait_api(node, AGENT_TIMEOUT_S)
+
+
+def _connect(record: LabRecord, handle: NodeHandle) -> None:
+    routes.connect(handle, {n.node_index: n.addr for n in record.nodes if n.name != handle.name})
+
+
+def _destroy(record: LabRecord) -> None:
+    resources.prune(record.name)
+    resources.forget_atexit(record.name)
+    shutil.rmtree(record.dir, ignore_errors=True)
+
+
+# -- faults ----------------------------------------------------------------------------------
+def kill(record: LabRecord, node: str) -> None:
+    """The machine loses power: the node container and all its tasks die (SIGKILL)."""
+    _handle(record, node).container.kill()
+
+
+def pause(record: LabRecord, node: str) -> None:
+    """A frozen machine: every process of the node stops (the cgroup freezer)."""
+    _handle(record, node).container.pause()
+
+
+def unpause(record: LabRecord, node: str) -> None:
+    _handle(record, node).container.unpause()
+
+
+def restart(record: LabRecord, node: str) -> None:
+    """Power-cycle the node: killed, started again with its disk; back when its API answers.
+    Its network namespace is new: the task routes are made again, partitions are gone."""
+    handle = _handle(record, node)
+    if handle.status == "paused":
+        handle.container.unpause()
+    if handle.status in ("running", "restarting"):
+        handle.container.kill()
+        handle.container.wait(timeout=30)
+    handle.container.start()
+    _wait_dockerd(handle)
+    n = record.node(node)
+    if engine_of(record) == "docker-swarm":
+        realswarm.wait_ready(n)
+        return
+    _connect(record, handle)
+    local.wait_api(n, AGENT_TIMEOUT_S)
+
+
+def _wait_dockerd(handle: NodeHandle, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while handle.exec("docker", "info")[0] != 0:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"dockerd of {handle.name} did not come back in {timeout:.0f}s")
+        time.sleep(0.2)
+
+
+def partition(record: LabRecord, nodes: list[str]) -> None:
+    """Cut ``nodes`` off from the rest, both directions: iptables inside every running
+    node (a paused or killed node gets no rules; its peers' rules still cut it off)."""
+    handles = _handles(record)
+    faults.partition(handles, [h for h in handles if h.name in nodes])
+
+
+def heal(record: LabRecord) -> None:
+    for handle in _handles(record):
+        faults.heal(handle)
+
+
+# -- down and prune --------------------------------------------------------------------------
+def down(record: LabRecord, progress: Progress = _quiet) -> None:
+    """Remove every container, network and volume of the lab (the record goes too)."""
+    removed = resources.prune(record.name)
+    resources.forget_atexit(record.name)
+    progress(f"lab {record.name}: " + ", ".join(f"{v} {k}" for k, v in removed.items())
+             + " removed")
+
+
+def _owner_gone(owner: str) -> bool:
+    host, _, pid = owner.partition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    return not os.path.exists(f"/proc/{pid}")
+
+
+def stale_labs(client: docker.DockerClient | None = None) -> set[str]:
+    """Labs whose owning interpreter is gone, and recorded docker labs with no running node."""
+    client = client or docker.from_env()
+    stale = set()
+    for c in client.containers.list(all=True, filters={"label": OWNER_LABEL}):
+        if _owner_gone(c.labels.get(OWNER_LABEL, "")):
+            stale.add(c.labels[resources.LAB_LABEL])
+    for rec in list_labs():
+        if rec.backend == "docker" and not client.containers.list(
+                filters={"label": f"{resources.LAB_LABEL}={rec.name}", "status": "running"}):
+            stale.add(rec.name)
+    return stale
+
+
+def prune(progress: Progress = _quiet) -> None:
+    """Remove what crashed kernels left: their labs' containers, networks, volumes, records."""
+    for name in sorted(stale_labs()):
+        removed = resources.prune(name)
+        try:
+            if load(name).backend == "docker":
+                shutil.rmtree(lab_dir(name), ignore_errors=True)
+        except LabNotFound:
+            pass
+        progress(f"removed stale docker lab {name} ("
+                 + ", ".join(f"{v} {k}" for k, v in removed.items()) + ")")
+
+
+def leader(record: LabRecord) -> str | None:
+    """The leader's node name, for either engine."""
+    if engine_of(record) == "docker-swarm":
+        return realswarm.leader(record)
+    return Lab(record).leader()
