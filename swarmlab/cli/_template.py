@@ -1,6 +1,7 @@
 """A small Go text/template, enough for Docker's `--format` / `-f` habits.
 
-Supported: text, `{{.Field.Path}}`, `{{.}}`, function calls (`json`, `upper`, `lower`,
+Supported: text, `{{.Field.Path}}`, `{{.}}`, variables (`{{range $k, $v := .Labels}}`,
+`{{$x := .ID}}`, `$` for the top), function calls (`json`, `upper`, `lower`,
 `title`, `join`, `index`, `len`, `println`, `truncate`, `pad`), pipes (`{{.Name | upper}}`),
 `{{range .List}}...{{end}}`, `{{if ...}}...{{else}}...{{end}}` and `{{- ... -}}` trimming.
 Values print as Go prints them (`map[k:v]`, `[a b]`, `true`); `json` prints compact
@@ -30,7 +31,7 @@ class _Node:
 def render(template: str, data: object) -> str:
     """Execute `template` against `data` (JSON-shaped dicts and lists)."""
     nodes, rest = _parse(_lex(template), 0, top=True)
-    return "".join(_exec(nodes, data))
+    return "".join(_exec(nodes, data, {"$": data}))
 
 
 def _lex(template: str) -> list[tuple[str, str]]:
@@ -85,28 +86,50 @@ def _parse(tokens, i, top=False):
     return nodes, None
 
 
-def _exec(nodes: list[_Node], dot: object):
+_RANGE_VARS = re.compile(r"^(\$\w+)\s*(?:,\s*(\$\w+)\s*)?:=\s*(.*)$", re.S)
+
+
+def _exec(nodes: list[_Node], dot: object, env: dict):
     for node in nodes:
         if node.kind == "text":
             yield node.text
         elif node.kind == "expr":
-            yield _print(_pipeline(node.text, dot))
+            m = _RANGE_VARS.match(node.text)
+            if m and not m.group(2):  # {{$x := pipeline}} sets a variable, prints nothing
+                env[m.group(1)] = _pipeline(m.group(3), dot, env)
+            else:
+                yield _print(_pipeline(node.text, dot, env))
         elif node.kind == "if":
-            yield from _exec(node.body if _truth(_pipeline(node.text, dot)) else node.orelse, dot)
+            yield from _exec(node.body if _truth(_pipeline(node.text, dot, env)) else node.orelse,
+                             dot, env)
         else:
-            items = _pipeline(node.text, dot)
-            seq = list(items.values()) if isinstance(items, dict) else list(items or [])
-            if not seq:
-                yield from _exec(node.orelse, dot)
-            for item in seq:
-                yield from _exec(node.body, item)
+            yield from _range(node, dot, env)
 
 
-def _pipeline(text: str, dot: object) -> object:
+def _range(node: _Node, dot: object, env: dict):
+    """{{range PIPE}}, {{range $v := PIPE}}, {{range $k, $v := PIPE}}; maps in key order."""
+    m = _RANGE_VARS.match(node.text)
+    items = _pipeline(m.group(3) if m else node.text, dot, env)
+    if isinstance(items, dict):
+        pairs = sorted(items.items())
+    else:
+        pairs = list(enumerate(items or []))
+    if not pairs:
+        yield from _exec(node.orelse, dot, env)
+    for key, item in pairs:
+        scope = dict(env)
+        if m and m.group(2):
+            scope[m.group(1)], scope[m.group(2)] = key, item
+        elif m:
+            scope[m.group(1)] = item
+        yield from _exec(node.body, item, scope)
+
+
+def _pipeline(text: str, dot: object, env: dict) -> object:
     value: object = None
     for i, stage in enumerate(text.split("|")):
         args = _words(stage)
-        value = _call(args, dot, value if i else _NOARG)
+        value = _call(args, dot, env, value if i else _NOARG)
     return value
 
 
@@ -130,35 +153,32 @@ def _words(stage: str) -> list[str]:
     return words
 
 
-def _call(args: list[str], dot: object, piped: object) -> object:
+def _call(args: list[str], dot: object, env: dict, piped: object) -> object:
     if not args:
         raise TemplateError("template: missing value for command")
-    head, rest = args[0], [_arg(a, dot) for a in args[1:]]
+    head, rest = args[0], [_arg(a, dot, env) for a in args[1:]]
     if piped is not _NOARG:
         rest.append(piped)
-    if head.startswith(".") or head.startswith('"') or head[:1].isdigit():
+    if head[:1] in ('.', '"', "$", "`") or head[:1].isdigit():
         if rest:
             raise TemplateError(f"template: can't give argument to non-function {head}")
-        return _arg(head, dot)
+        return _arg(head, dot, env)
     fn = _FUNCS.get(head)
     if fn is None:
         raise TemplateError(f'template: function "{head}" not defined')
     return fn(*rest)
 
 
-def _arg(word: str, dot: object) -> object:
+def _arg(word: str, dot: object, env: dict) -> object:
     if word == ".":
         return dot
+    if word.startswith("$"):
+        name, _, path = word.partition(".")
+        if name not in env:
+            raise TemplateError(f"template: undefined variable: {name}")
+        return _field(env[name], path) if path else env[name]
     if word.startswith("."):
-        value = dot
-        for part in word[1:].split("."):
-            if isinstance(value, dict):
-                value = value.get(part, _MISSING)
-            else:
-                raise TemplateError(f"template: can't evaluate field {part} in type {_gotype(value)}")
-            if value is _MISSING:
-                return None
-        return value
+        return _field(dot, word[1:])
     if word.startswith('"'):
         return json.loads(word)
     if word.startswith("`"):
@@ -171,6 +191,17 @@ def _arg(word: str, dot: object) -> object:
 
 
 _MISSING = object()
+
+
+def _field(value: object, path: str) -> object:
+    """`.A.B` on JSON-shaped data; a missing key is Go's `<no value>` (None)."""
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            raise TemplateError(f"template: can't evaluate field {part} in type {_gotype(value)}")
+        value = value.get(part, _MISSING)
+        if value is _MISSING:
+            return None
+    return value
 
 
 def _print(value: object) -> str:

@@ -149,3 +149,12 @@ def test_up_to_date_tasks_during_an_update():
     assert up_to_date(service, [old, new]) == [new]
     assert up_to_date(service, [old]) == []
     assert up_to_date({"Spec": service["Spec"]}, [old]) == [old]  # a daemon that filtered already
+
+
+def test_template_variables_like_go():
+    data = {"ID": "x", "Spec": {"Labels": {"b": "2", "a": "1"}}, "L": ["p", "q"]}
+    assert render("{{range $k, $v := .Spec.Labels}}{{$k}}={{$v}} {{end}}", data) == "a=1 b=2 "
+    assert render("{{range $i, $e := .L}}{{$i}}:{{$e}} {{end}}", data) == "0:p 1:q "
+    assert render("{{$x := .ID}}{{$x}} {{range .L}}{{$.ID}}{{.}}{{end}}", data) == "x xpxq"
+    with pytest.raises(TemplateError, match="undefined variable"):
+        render("{{$nope}}", data)
