@@ -6,8 +6,10 @@ import getpass
 import json
 import time
 
+import docker.errors
+
 from ._app import Ctx, add_parser, group
-from ._errors import CliError, retry_out_of_sequence
+from ._errors import CliError, format_api_error, retry_out_of_sequence
 from ._service_flags import duration
 from ._target import post
 
@@ -166,8 +168,20 @@ def print_unlock_command(ctx: Ctx, key: str) -> None:
                   "will not be able to restart the manager.")
 
 
+def _on_this_node(ctx: Ctx, fn, command: str):
+    """Commands about the node itself (join, leave) go to the node `--node` names; when
+    the student gave none, say which node the daemon's refusal came from."""
+    try:
+        return ctx.call(fn)
+    except docker.errors.APIError as err:
+        if ctx.target.node or ctx.target.host:
+            raise
+        raise CliError(f"{format_api_error(err)}\n(that was {ctx.target.name}, the node swarmlab "
+                       f"addresses by default; for another node: swarmlab --node NODE {command})") from err
+
+
 def join(ctx: Ctx, args) -> None:
-    ctx.call(post, "/swarm/join", join_request(args))
+    _on_this_node(ctx, lambda c: post(c, "/swarm/join", join_request(args)), "swarm join ...")
     info = ctx.call(lambda c: c.info())
     role = "manager" if info["Swarm"].get("ControlAvailable") else "worker"
     ctx.print(f"This node joined a swarm as a {role}.")
@@ -190,7 +204,7 @@ def join_token(ctx: Ctx, args) -> None:
 
 
 def leave(ctx: Ctx, args) -> None:
-    ctx.call(lambda c: c.leave_swarm(force=args.force))
+    _on_this_node(ctx, lambda c: c.leave_swarm(force=args.force), "swarm leave")
     ctx.print("Node left the swarm.")
 
 

@@ -129,3 +129,18 @@ def test_node_flag_is_not_confused_with_a_node_argument(lab, capsys):
     assert (code, out) == (0, "node1\n"), err
     assert any(r["path"] == "/nodes/id1/update" for r in lab["node3"].requests)
     assert not any(r["method"] == "POST" for r in lab["node1"].requests + lab["node2"].requests)
+
+
+def test_join_without_node_says_which_node_refused(lab, capsys):
+    lab["node2"].errors[("POST", "/swarm/join")] = (
+        503, 'This node is already part of a swarm. Use "docker swarm leave" to leave this swarm '
+             'and join another one.')
+    code, _, err = run(capsys, "swarm", "join", "--token", "SWMTKN-1-x", "127.0.0.1:2377")
+    assert code == 1
+    assert err.splitlines() == [
+        'Error response from daemon: This node is already part of a swarm. Use "docker swarm leave" '
+        'to leave this swarm and join another one.',
+        "(that was node2, the node swarmlab addresses by default; for another node: "
+        "swarmlab --node NODE swarm join ...)"]
+    code, out, err = run(capsys, "--node", "node1", "swarm", "join", "--token", "SWMTKN-1-x", "127.0.0.1:2377")
+    assert (code, out) == (0, "This node joined a swarm as a worker.\n")
