@@ -203,3 +203,19 @@ def test_log_since_values_become_unix_timestamps():
     assert since_value("1700000000") == "1700000000" and since_value(None) == 0
     assert parse_details("com.docker.swarm.task.id=t1,x=a%20b") == {"com.docker.swarm.task.id": "t1", "x": "a b"}
     assert parse_details("not-details") is None
+
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+
+@given(st.integers(min_value=0, max_value=10**15))
+def test_any_duration_round_trips_through_gos_text(ns):
+    assert parse_duration(format_duration(ns)) == ns
+
+
+@given(st.integers(min_value=0, max_value=65535), st.integers(min_value=0, max_value=65535),
+       st.sampled_from(["tcp", "udp", "sctp"]))
+def test_short_and_long_publish_syntax_agree(published, target, proto):
+    long = parse_publish(f"published={published},target={target},protocol={proto}")
+    short = parse_publish(f"{published}:{target}/{proto}")
+    assert long == short
