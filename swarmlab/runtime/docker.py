@@ -31,14 +31,16 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import docker
 
 from .addresses import AddressPool
 from .base import Executor, StatusCallback, TaskRuntimeSpec
 from .docker_controller import DockerController
-from .docker_spec import NODE_LABEL, TASK_NETWORK, hosts_text, subnet_gateway, task_pool, task_subnet
+from .docker_spec import (
+    NODE_LABEL, TASK_NETWORK, TASK_SUPERNET, hosts_text, peer_routes, subnet_gateway, task_pool, task_subnet,
+)
 from .process import filesystem_type
 
 RUN_ROOT = Path("/run/swarmlab")
@@ -72,6 +74,8 @@ class DockerExecutor(Executor):
         self._events_up = threading.Event()
         self._closing = False
         self._mounted = False
+        self._routes: dict[str, str] = {}   # peer task subnet -> peer node address
+        self._accepting = False             # our DOCKER-USER rule is in
 
     # -- controllers -------------------------------------------------------------------
     def controller(self, spec: TaskRuntimeSpec, on_status: StatusCallback | None = None) -> DockerController:
@@ -118,6 +122,7 @@ class DockerExecutor(Executor):
         self._remove_leftovers()
         self._mount_tmpfs()
         self._ensure_network()
+        self._accept_forwarded()
         threading.Thread(target=self._follow_events, daemon=True,
                          name=f"docker-events-{self.node_name}").start()
         if not self._events_up.wait(30):
@@ -164,6 +169,34 @@ class DockerExecutor(Executor):
         except docker.errors.APIError as exc:
             if exc.status_code != 409:  # 409: made meanwhile by someone else: fine
                 raise
+
+    # -- reaching tasks on other nodes ---------------------------------------------------
+    def _accept_forwarded(self) -> None:
+        """Let other nodes reach our tasks directly: dockerd's FORWARD rules only
+        admit published ports, and its policy may be DROP; DOCKER-USER comes first."""
+        # Task addresses of nodes we have no route for go nowhere, rather than out
+        # of the node's default route (that would leave the lab).
+        _run(["ip", "route", "replace", "unreachable", TASK_SUPERNET])
+        rule = ["DOCKER-USER", "-d", self.subnet, "-j", "ACCEPT"]
+        if _run(["iptables", "-C", *rule]) == 0 or _run(["iptables", "-I", *rule]) == 0:
+            self._accepting = True
+        else:
+            log.warning("runtime %s: no iptables rule for %s: other nodes cannot reach "
+                        "its tasks", self.node_name, self.subnet)
+
+    async def set_peers(self, peers: Mapping[int, str]) -> None:
+        """The other nodes (node index -> node address): route each one's task
+        subnet through it, so this node's mesh reaches tasks anywhere in the lab."""
+        await self.ready()
+        await self.call(self._set_routes, peer_routes(peers, self.subnet))
+
+    def _set_routes(self, wanted: dict[str, str]) -> None:
+        for subnet in set(self._routes) - set(wanted):
+            _run(["ip", "route", "del", subnet])
+        for subnet, via in wanted.items():
+            if self._routes.get(subnet) != via and _run(["ip", "route", "replace", subnet, "via", via]):
+                log.warning("runtime %s: cannot route %s via %s", self.node_name, subnet, via)
+        self._routes = dict(wanted)
 
     # -- the event stream ----------------------------------------------------------------
     def _follow_events(self) -> None:
@@ -237,6 +270,10 @@ class DockerExecutor(Executor):
             except Exception:  # noqa: BLE001 - closing a broken stream
                 pass
         self._remove_leftovers()
+        self._set_routes({})
+        _run(["ip", "route", "del", "unreachable", TASK_SUPERNET])
+        if self._accepting:
+            _run(["iptables", "-D", "DOCKER-USER", "-d", self.subnet, "-j", "ACCEPT"])
         try:
             self.client.networks.get(self.network).remove()
         except docker.errors.APIError:
@@ -244,3 +281,11 @@ class DockerExecutor(Executor):
         if self._mounted:
             subprocess.run(["umount", "-l", str(self.root)], capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _run(argv: list[str]) -> int:
+    """A network command's exit status (127 when the tool is missing)."""
+    try:
+        return subprocess.run(argv, capture_output=True, timeout=10).returncode
+    except (OSError, subprocess.TimeoutExpired):
+        return 127

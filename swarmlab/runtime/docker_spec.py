@@ -32,6 +32,9 @@ RUNTIME_LABEL = "swarmlab.runtime"
 NS = 1_000_000_000
 
 
+TASK_SUPERNET = "10.200.0.0/16"         # every node's task subnet is inside
+
+
 def task_subnet(node_index: int) -> str:
     """The node's task network: distinct per node, so task addresses are lab-wide."""
     if not 0 <= node_index <= 255:
@@ -41,6 +44,14 @@ def task_subnet(node_index: int) -> str:
 
 def subnet_gateway(subnet: str) -> str:
     return str(next(ipaddress.IPv4Network(subnet).hosts()))
+
+
+def peer_routes(peers: Mapping[int, str], own_subnet: str) -> dict[str, str]:
+    """Routes to the other nodes' task networks: node index -> node address becomes
+    subnet -> next hop (our own subnet is on our bridge already)."""
+    routes = {task_subnet(index): address for index, address in peers.items()}
+    routes.pop(own_subnet, None)
+    return routes
 
 
 def task_pool(subnet: str) -> tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]:

@@ -25,8 +25,8 @@ try:
 except ImportError:  # inside the node: only the scenarios run there
     pytest = None
 
-NODE = "rt1"
-NODE_INDEX = 7
+NODE, PEER = "rt1", "rt2"
+NODE_INDEX, PEER_INDEX = 7, 8
 FAST = dict(interval_s=0.5, timeout_s=3.0, retries=2, start_period_s=5.0)
 SCENARIOS = {}
 
@@ -301,18 +301,48 @@ async def remove(ex, spec, node_address):
             "early_states": states(early)}
 
 
-async def run_scenario(name: str, node_address: str) -> dict:
+@scenario
+async def peer_serve(ex, spec, node_address):
+    """On the second node: one web task, its address told, kept until told to stop."""
+    ctl = ex.controller(spec(fast=True))
+    await ctl.start()
+    print(f"READY {ctl.address}", flush=True)
+    deadline = time.monotonic() + 90
+    while not os.path.exists("/tmp/peer-stop") and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    return {"state": ctl.status.state.docker_name, "address": ctl.address}
+
+
+async def ip_routes() -> str:
+    proc = await asyncio.create_subprocess_exec("ip", "route", stdout=asyncio.subprocess.PIPE)
+    return (await proc.communicate())[0].decode()
+
+
+@scenario
+async def peer_fetch(ex, spec, node_address, peer_index: int, peer_address: str, target: str):
+    """On the first node: route to the peer's task network, then reach its task."""
+    await ex.set_peers({NODE_INDEX: node_address, peer_index: peer_address})
+    routes = await ip_routes()
+    answer = await aget(target, 80)
+    await ex.close()
+    return {"answer": answer, "routes": routes, "routes_after_close": await ip_routes()}
+
+
+async def run_scenario(name: str, node_address: str, kwargs: dict) -> dict:
     from swarmlab.runtime.docker import DockerExecutor
-    ex = DockerExecutor(NODE, node_index=NODE_INDEX, node_address=node_address)
+    global NODE
+    NODE = kwargs.pop("node", NODE)
+    ex = DockerExecutor(NODE, node_index=kwargs.pop("index", NODE_INDEX), node_address=node_address)
     try:
-        return await SCENARIOS[name](ex, Specs(), node_address)
+        return await SCENARIOS[name](ex, Specs(), node_address, **kwargs)
     finally:
         await ex.close()
 
 
-if __name__ == "__main__" and len(sys.argv) == 3:
+if __name__ == "__main__" and len(sys.argv) >= 3:
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-    RESULT = asyncio.run(asyncio.wait_for(run_scenario(sys.argv[1], sys.argv[2]), 120))
+    KWARGS = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
+    RESULT = asyncio.run(asyncio.wait_for(run_scenario(sys.argv[1], sys.argv[2], KWARGS), 150))
     print("RESULT " + json.dumps(RESULT), flush=True)
 
 
@@ -346,31 +376,48 @@ if pytest is not None:
         return files
 
     @pytest.fixture(scope="module")
-    def rt_node(images, docker_host):
+    def rt_nodes(images, docker_host):
+        """Two DinD nodes (started in parallel), the lab images loaded, this file in."""
         import secrets as tokens
 
         from swarmlab.backends.docker import distribute, leftovers, prune, start_nodes
         lab = f"r{tokens.token_hex(3)}"
         try:
-            (node,) = start_nodes(lab, [NODE], dev_code=True)
-            distribute([node])
-            copy_in(node, harness_files())
-            yield node
+            nodes = start_nodes(lab, [NODE, PEER], dev_code=True)
+            distribute(nodes)
+            for node in nodes:
+                copy_in(node, harness_files())
+            yield nodes
         finally:
             prune(lab)
             assert leftovers(lab) == {"containers": [], "networks": [], "volumes": []}
 
-    def in_node(node, name: str) -> dict:
-        """Run one scenario in the node; then nothing of the runtime may be left there."""
-        code, out = node.exec("python3", f"{IN_NODE}/scenarios.py", name, node.address)
+    @pytest.fixture
+    def rt_node(rt_nodes):
+        return rt_nodes[0]
+
+    def scenario_argv(node, name: str, **kwargs) -> list[str]:
+        return ["python3", f"{IN_NODE}/scenarios.py", name, node.address,
+                json.dumps({"node": node.name, **kwargs})]
+
+    def result_of(name: str, code: int, out: str) -> dict:
         results = [ln for ln in out.splitlines() if ln.startswith("RESULT ")]
         assert code == 0 and results, f"scenario {name} failed in the node:\n{out}"
+        return json.loads(results[-1][len("RESULT "):])
+
+    def assert_clean(node) -> None:
+        """Nothing of the runtime left in the node: containers, network, tmpfs."""
         client = node.client()
         assert client.containers.list(all=True, filters={"label": "swarmlab.runtime.node"}) == []
         assert client.networks.list(names=["swarmlab_tasks"]) == []
-        code, mounts = node.exec("cat", "/proc/mounts")
-        assert f"/run/swarmlab/{NODE}" not in mounts
-        return json.loads(results[-1][len("RESULT "):])
+        _, mounts = node.exec("cat", "/proc/mounts")
+        assert f"/run/swarmlab/{node.name}" not in mounts
+
+    def in_node(node, name: str, **kwargs) -> dict:
+        """Run one scenario in the node; then nothing of the runtime may be left there."""
+        seen = result_of(name, *node.exec(*scenario_argv(node, name, **kwargs)))
+        assert_clean(node)
+        return seen
 
     def test_web_task_runs_on_the_task_network_with_swarms_names(rt_node, measure):
         seen = in_node(rt_node, "web")
@@ -481,3 +528,37 @@ if pytest is not None:
         seen = in_node(rt_node, "remove")
         assert seen["name"] in seen["before"] and seen["after"] == [] and seen["files"] is False
         assert seen["early"]["state"] == "shutdown" and "running" not in seen["early_states"]
+
+    def test_a_task_on_another_node_is_reached_through_its_route(rt_nodes):
+        """The mesh of one node reaches tasks on the others: each node's task subnet is
+        its own, routed through that node (set_peers)."""
+        one, two = rt_nodes
+        wrapped = two.container.get_wrapped_container()
+        api = wrapped.client.api          # the host's engine, where the node container runs
+        two.exec("rm", "-f", "/tmp/peer-stop")
+        exec_id = api.exec_create(wrapped.id, scenario_argv(two, "peer_serve", index=PEER_INDEX))
+        output = api.exec_start(exec_id["Id"], stream=True)
+        text, address = "", ""
+        try:
+            for chunk in output:
+                text += chunk.decode()
+                address = next((ln.split()[1] for ln in text.splitlines()
+                                if ln.startswith("READY ") and ln.count(".") == 3), "")
+                if address:
+                    break
+            assert address.startswith(f"10.200.{PEER_INDEX}."), text
+            seen = in_node(one, "peer_fetch", index=NODE_INDEX, peer_index=PEER_INDEX,
+                           peer_address=two.address, target=address)
+        finally:
+            two.exec("touch", "/tmp/peer-stop")
+            for chunk in output:
+                text += chunk.decode()
+        code = api.exec_inspect(exec_id["Id"])["ExitCode"]
+        assert result_of("peer_serve", code, text)["state"] == "running"
+        assert_clean(two)
+        status, body = seen["answer"]
+        assert status == 200 and body.startswith(f"web v1 task=www.1.") and f"node={PEER}" in body
+        assert f"10.200.{PEER_INDEX}.0/24 via {two.address}" in seen["routes"]
+        assert f"10.200.{NODE_INDEX}.0/24 dev" in seen["routes"]      # our own bridge
+        assert "unreachable 10.200.0.0/16" in seen["routes"]         # the rest goes nowhere
+        assert "10.200." not in seen["routes_after_close"]
