@@ -12,9 +12,10 @@ from ._tasks import since
 TABLES = {
     "secret": ("{{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.CreatedAt}}\t{{.UpdatedAt}}",
                {"ID": "ID", "Name": "NAME", "Driver": "DRIVER", "CreatedAt": "CREATED",
-                "UpdatedAt": "UPDATED"}),
+                "UpdatedAt": "UPDATED", "Labels": "LABELS"}),
     "config": ("{{.ID}}\t{{.Name}}\t{{.CreatedAt}}\t{{.UpdatedAt}}",
-               {"ID": "ID", "Name": "NAME", "CreatedAt": "CREATED", "UpdatedAt": "UPDATED"}),
+               {"ID": "ID", "Name": "NAME", "CreatedAt": "CREATED", "UpdatedAt": "UPDATED",
+                "Labels": "LABELS"}),
 }
 
 
