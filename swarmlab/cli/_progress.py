@@ -72,6 +72,8 @@ class SlotProgress:
         elif "Global" in mode:
             current = self._by_key(tasks, active_nodes, lambda t: t.get("NodeID"))
             total = len(current)
+            if not total:  # no task yet, or no node meets the constraints: docker waits
+                return [("overall progress", "waiting for new tasks", False)], False
         else:
             return self._job(mode, tasks)
         lines: list[Line] = []

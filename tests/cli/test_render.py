@@ -158,3 +158,15 @@ def test_template_variables_like_go():
     assert render("{{$x := .ID}}{{$x}} {{range .L}}{{$.ID}}{{.}}{{end}}", data) == "x xpxq"
     with pytest.raises(TemplateError, match="undefined variable"):
         render("{{$nope}}", data)
+
+
+def test_global_progress_waits_for_tasks_then_counts_nodes():
+    service = {"ID": "g", "Spec": {"Mode": {"Global": {}}, "TaskTemplate": {}}}
+    assert SlotProgress().update(service, [], {"n1"}) == (
+        [("overall progress", "waiting for new tasks", False)], False)
+    tasks = [task_json("a", "g", 0, "n1aaaaaaaaaaaaaaaaaaaaaaa"),
+             task_json("b", "g", 0, "n2bbbbbbbbbbbbbbbbbbbbbbb", state="preparing")]
+    lines, converged = SlotProgress().update(service, tasks, {"n1aaaaaaaaaaaaaaaaaaaaaaa", "n2bbbbbbbbbbbbbbbbbbbbbbb"})
+    assert not converged
+    assert lines == [("overall progress", "1 out of 2 tasks", False), ("n1aaaaaaaaaa", "running", True),
+                     ("n2bbbbbbbbbb", "preparing", True)]
