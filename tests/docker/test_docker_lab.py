@@ -9,6 +9,8 @@ The fixture prunes the lab by label whatever happens and checks nothing is left.
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import time
 import urllib.error
 import urllib.request
@@ -43,17 +45,15 @@ def hostname_of(c, node_id: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def lab(images, docker_host, tmp_path_factory):
+def lab(images, docker_host, tmp_path_factory, measure):
     """A 3-manager + 2-worker docker-backend lab, pruned by label at the end."""
-    import os
 
     from swarmlab.backends.docker import leftovers, prune
     from swarmlab.lab import Lab
 
-    from .conftest import measure, new_lab_name
     old_home = os.environ.get("SWARMLAB_HOME")
     os.environ["SWARMLAB_HOME"] = str(tmp_path_factory.mktemp("home"))
-    name = new_lab_name("L")
+    name = f"L{secrets.token_hex(3)}"
     try:
         started = time.monotonic()
         lab = Lab.up(name, backend="docker", managers=3, workers=2, progress=print)

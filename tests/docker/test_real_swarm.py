@@ -6,6 +6,7 @@ work on this kernel (the ingress mesh: no IPVS) is shown, not hidden.
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import time
 
@@ -22,14 +23,13 @@ def running(c, service: str) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def real(images, docker_host, tmp_path_factory):
+def real(images, docker_host, tmp_path_factory, measure):
     from swarmlab.backends.docker import leftovers, prune
     from swarmlab.lab import Lab
 
-    from .conftest import measure, new_lab_name
     old_home = os.environ.get("SWARMLAB_HOME")
     os.environ["SWARMLAB_HOME"] = str(tmp_path_factory.mktemp("home"))
-    name = new_lab_name("R")
+    name = f"R{secrets.token_hex(3)}"
     try:
         started = time.monotonic()
         lab = Lab.up(name, backend="docker", engine="docker-swarm", managers=3, workers=2,
