@@ -170,3 +170,26 @@ def test_global_progress_waits_for_tasks_then_counts_nodes():
     assert not converged
     assert lines == [("overall progress", "1 out of 2 tasks", False), ("n1aaaaaaaaaa", "running", True),
                      ("n2bbbbbbbbbb", "preparing", True)]
+
+
+def test_screen_redraws_on_a_terminal_and_prints_changes_elsewhere():
+    import io
+
+    from swarmlab.cli._progress import Screen, bar
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+    plain = io.StringIO()
+    screen = Screen(plain, tty=False)
+    screen.show([("overall progress", "0 out of 1 tasks", False), ("1/1", "running", True)])
+    screen.show([("overall progress", "0 out of 1 tasks", False), ("verify", "Service www converged", False)])
+    assert plain.getvalue() == "overall progress: 0 out of 1 tasks\nverify: Service www converged\n"
+    term = Tty()
+    screen = Screen(term, tty=True)
+    screen.show([("overall progress", "0 out of 1 tasks", False), ("1/1", "starting", True)])
+    screen.show([("overall progress", "1 out of 1 tasks", False), ("1/1", "running", True)])
+    assert term.getvalue() == ("overall progress: 0 out of 1 tasks\n1/1: starting\n"
+                               + "\x1b[1A\x1b[2K" * 2 + "overall progress: 1 out of 1 tasks\n1/1: running\n")
+    assert bar("running", True) == "[" + "=" * 50 + ">]" and bar("running", False) == ""
+    assert bar("new", True) == "[=====>" + " " * 45 + "]"
