@@ -115,8 +115,10 @@ class PeerLink:
         self.queue.append(data)
 
     def flush(self) -> None:
-        if self.queue and self.conn is not None:
-            self.conn.transport.writelines(self.queue)  # type: ignore[union-attr]
+        # the connection may have died since send(): its transport is then None
+        transport = self.conn.transport if self.conn is not None else None
+        if self.queue and transport is not None:
+            transport.writelines(self.queue)
         self.queue.clear()
 
     async def run(self) -> None:
