@@ -295,6 +295,56 @@ def _secret_like(kind: str, spec_cls: type) -> list[tuple[str, str, Any]]:
             ("GET", f"/{plural}/{{id}}", inspect), ("DELETE", f"/{plural}/{{id}}", remove)]
 
 
+# -- networks (Docker answers these in the engine's flat shape, not the swarm one) -----------
+
+def _network_json(n: Any) -> dict:
+    from ..api import format_time
+    driver = n.spec.driver_configuration.name if n.spec.driver_configuration else "overlay"
+    return {"Name": n.spec.name, "Id": n.id, "Created": format_time(n.created_at),
+            "Scope": "swarm", "Driver": driver or "overlay", "EnableIPv6": False,
+            "Internal": False, "Attachable": n.spec.attachable, "Ingress": n.spec.ingress,
+            "Labels": dict(n.spec.labels), "Options": {}, "Containers": {}}
+
+
+async def networks_list(request: web.Request) -> web.Response:
+    d = _daemon(request)
+    f = parse_filters(request)
+    labels = f.get("label", [])
+
+    def keep(n: Any) -> bool:
+        have = {f"{k}={v}" for k, v in n.spec.labels.items()} | set(n.spec.labels)
+        return (_match(f, "id", n.id) and _match(f, "name", n.spec.name)
+                and all(lab in have for lab in labels))
+    return _json(await d.manager_read(lambda tx: [_network_json(n) for n in tx.all("network")
+                                                  if keep(n)]))
+
+
+async def network_inspect(request: web.Request) -> web.Response:
+    d = _daemon(request)
+    ref = request.match_info["id"]
+    return _json(await d.manager_read(lambda tx: _network_json(tx.lookup("network", ref))))
+
+
+async def network_create(request: web.Request) -> web.Response:
+    from ..api import Driver, NetworkSpec
+    d = _daemon(request)
+    body = await read_json(request)
+    if not body.get("Name"):
+        raise APIError(400, "network name is required")
+    spec = NetworkSpec(name=body["Name"], labels=dict(body.get("Labels") or {}),
+                       driver_configuration=Driver(name=body.get("Driver") or "overlay"),
+                       attachable=bool(body.get("Attachable")))
+    net = await d.manager_call(lambda m: m.create_network(spec))
+    return _json({"Id": net.id, "Warning": ""}, status=201)
+
+
+async def network_remove(request: web.Request) -> web.Response:
+    d = _daemon(request)
+    ref = request.match_info["id"]
+    await d.manager_call(lambda m: m.remove_network(ref))
+    return web.Response(status=204)
+
+
 async def raft_status(request: web.Request) -> web.Response:
     return _json(await _daemon(request).raft_status())
 
@@ -337,6 +387,8 @@ def setup_routes(app: web.Application) -> None:
         ("GET", "/services/{id}/logs", service_logs),
         ("GET", "/tasks", tasks_list), ("GET", "/tasks/{id}", task_inspect),
         ("GET", "/tasks/{id}/logs", task_logs),
+        ("GET", "/networks", networks_list), ("GET", "/networks/{id}", network_inspect),
+        ("POST", "/networks/create", network_create), ("DELETE", "/networks/{id}", network_remove),
         ("GET", "/swarmlab/raft", raft_status), ("GET", "/swarmlab/trace", raft_trace),
     ]
     routes += _secret_like("secret", SecretSpec) + _secret_like("config", ConfigSpec)
