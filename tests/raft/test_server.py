@@ -192,3 +192,18 @@ def test_a_follower_far_behind_gets_a_snapshot(tmp_path):
         finally:
             await stop(servers)
     asyncio.run(main())
+
+
+def test_flush_to_a_peer_whose_connection_just_died():
+    from swarmlab.raft.transport import Conn, PeerLink
+
+    async def main():
+        link = PeerLink(1, 2, ("127.0.0.2", 1), "127.0.0.1")
+        link.conn = Conn(lambda *a: None)  # connected once, transport already gone
+        link.queue.append(b"frame")
+        link.flush()
+        assert link.queue == []
+        link.send(b"frame")
+        link.flush()  # dropped with the dead connection, not kept forever
+        assert link.queue == []
+    asyncio.run(main())
