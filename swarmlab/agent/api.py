@@ -52,7 +52,9 @@ class ForwardToLeader(Exception):
 
 
 def error_response(status: int, message: str) -> web.Response:
-    return web.json_response({"message": message}, status=status)
+    # exactly "application/json" (no charset): the docker CLI only then reads the message
+    return web.Response(body=json.dumps({"message": message}).encode(), status=status,
+                        headers={"Content-Type": "application/json"})
 
 
 _STATUS = [(NotFound, 404), (InvalidArgument, 400), (AlreadyExists, 409),

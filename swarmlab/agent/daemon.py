@@ -22,7 +22,9 @@ from typing import Any, Callable
 from aiohttp import ClientSession, ClientTimeout, web
 
 from .. import __version__
-from ..api import FailedPrecondition, InvalidArgument, NodeRole, NodeState, new_id
+from ..api import (
+    FailedPrecondition, InvalidArgument, NodeRole, NodeState, new_id, to_json,
+)
 from ..crypto import (
     SWARM_LOCKED, InvalidUnlockKey, KeyManager, KeyManagerError, MalformedUnlockKey, SwarmLocked,
 )
@@ -173,6 +175,15 @@ class NodeDaemon:
             return "inactive"
         return f"active/{self.role}"
 
+    def description(self) -> Any:
+        """What `node inspect` shows under Description (hostname, platform, engine)."""
+        from ..api import EngineDescription, NodeDescription, NodePlatform, ResourceAmounts
+        return NodeDescription(
+            hostname=self.name, platform=NodePlatform(architecture=os.uname().machine, os="linux"),
+            resources=ResourceAmounts(nano_cpus=(os.cpu_count() or 1) * 1_000_000_000,
+                                      memory_bytes=_mem_total()),
+            engine=EngineDescription(engine_version=f"swarmlab-{__version__}"))
+
     def version(self) -> dict:
         return {"Platform": {"Name": "swarmlab"}, "Version": f"swarmlab-{__version__}",
                 "ApiVersion": "1.44", "MinAPIVersion": "1.24", "Os": "linux", "Arch": "amd64",
@@ -221,7 +232,8 @@ class NodeDaemon:
         from ..api import from_json, ClusterSpec
         spec = from_json(ClusterSpec, req["Spec"]) if req.get("Spec") else None
         await self.manager.control.call(
-            lambda: self.manager.manager.init(self.name, self.swarm_addr_str, spec=spec))
+            lambda: self.manager.manager.init(self.name, self.swarm_addr_str, spec=spec,
+                                              description=self.description()))
         self._save_state()
         self._start_worker()
         return self.node_id
@@ -261,7 +273,8 @@ class NodeDaemon:
                 try:
                     async with http.post(url, json={"JoinToken": token, "Hostname": self.name,
                                                     "Addr": self.swarm_addr_str,
-                                                    "API": self.api_url}) as r:
+                                                    "API": self.api_url,
+                                                    "Description": to_json(self.description())}) as r:
                         doc = await r.json(content_type=None)
                         if r.status >= 400:
                             raise APIError(r.status, doc.get("message", "join refused"))
@@ -317,6 +330,12 @@ class NodeDaemon:
     async def swarm_update(self, version: int, body: dict, rotate_worker: bool,
                            rotate_manager: bool, rotate_unlock: bool = False) -> None:
         m = self._require_manager()
+        if body:  # the spec first: its version is the one the client read
+            from ..api import ClusterSpec, from_json
+            spec = from_json(ClusterSpec, body)
+            current = await self.manager_read(lambda tx: tx.cluster())
+            if current is not None and current.spec != spec:
+                await self.manager_call(lambda mg: mg.update_cluster(version, spec))
         if rotate_worker:
             await self.manager_call(lambda mg: mg.rotate_join_token(NodeRole.WORKER))
         if rotate_manager:
@@ -326,12 +345,8 @@ class NodeDaemon:
             want = bool(enc.get("AutoLockManagers", m.keys.autolock))
             if rotate_unlock and not want:
                 raise APIError(400, "no unlock key is set")
-            await self.set_keys(want, rotate=rotate_unlock)
-        if body:
-            from ..api import ClusterSpec, from_json
-            spec = from_json(ClusterSpec, body)
-            await self.manager_call(lambda mg: mg.update_cluster(version, spec)
-                                    if hasattr(mg, "update_cluster") else None)
+            if want != m.keys.autolock or rotate_unlock:
+                await self.set_keys(want, rotate=rotate_unlock)
 
     # -- autolock ---------------------------------------------------------------------------
     async def swarm_unlock(self, key: str) -> None:

@@ -1,18 +1,63 @@
-"""Node-to-manager calls that Docker carries over gRPC on port 2377: joining, and the
-dispatcher's sessions and heartbeats. Here they are JSON over the managers' API,
-answered by the leader (other managers forward them)."""
+"""Node-to-manager calls that Docker carries over gRPC on port 2377: joining, the
+dispatcher's sessions and heartbeats, certificate renewal, Raft membership. Here they
+are JSON over HTTPS on the swarm port's sibling (`swarm_port + 1`, docs/security.md),
+answered by the leader.
+
+Who calls is what the verified client certificate says (`peer_identity`): joining and
+fetching the CA need none (the token authorizes a join); the dispatcher and renewal need
+a node certificate whose node ID is the one the body speaks for; Raft membership, keys
+and log collection need a manager's. A refusal is a 403 with swarmkit's message."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
-from aiohttp import web
+from aiohttp import ClientSession, ClientTimeout, web
 
-from ..api import NodeRole, NodeState, TaskState, TaskStatus, from_json
-from .api import APIError, ForwardToLeader, add_routes, read_json
+from ..api import NodeRole, NodeState, SwarmError, TaskState, TaskStatus, from_json
+from ..ca import PermissionDenied, peer_identity, require_manager, require_role
+from ..raft.core import NotLeader, ProposalDropped
+from .api import APIError, ForwardToLeader, add_routes, error_response, read_json, status_for
 from .manager_role import raft_id_of
+
+NOT_LEADER = "this manager is not the leader"
 
 if TYPE_CHECKING:
     from .daemon import NodeDaemon
+
+
+# -- who is calling ---------------------------------------------------------------------
+def caller(request: web.Request) -> Any:
+    """The caller's (node ID, role) from its verified certificate, or None."""
+    d: NodeDaemon = request.app["daemon"]
+    return peer_identity(request, organization=d.security.cluster_id or None)
+
+
+def require_manager_caller(request: web.Request) -> str:
+    return require_manager(caller(request))
+
+
+def require_node(request: web.Request, node_id: str) -> str:
+    """A node (worker or manager) speaking for itself only."""
+    me = require_role(caller(request), "worker", "manager")
+    if node_id != me:
+        raise PermissionDenied(
+            f"Permission denied: the remote certificate is node {me}'s, not node {node_id!r}'s")
+    return me
+
+
+@web.middleware
+async def internal_errors(request: web.Request,
+                          handler: Callable[..., Awaitable]) -> Any:
+    try:
+        return await handler(request)
+    except PermissionDenied as e:
+        return error_response(403, str(e))
+    except APIError as e:
+        return error_response(e.status, e.message)
+    except (NotLeader, ProposalDropped, ForwardToLeader):
+        return error_response(503, NOT_LEADER)  # the caller asks /swarmlab/leader again
+    except SwarmError as e:
+        return error_response(status_for(e), str(e))
 
 
 def _leading(request: web.Request) -> "NodeDaemon":
@@ -32,12 +77,23 @@ def _managers(d: "NodeDaemon", view: Any) -> dict[str, str]:
     return out
 
 
+async def root_ca(request: web.Request) -> web.Response:
+    """The swarm's CA certificate: public; a joining node checks it against its token."""
+    d: NodeDaemon = request.app["daemon"]
+    return web.Response(body=d.security.root_pem(), content_type="application/x-pem-file")
+
+
 async def join(request: web.Request) -> web.Response:
-    d = _leading(request)
+    """A node joins with a token and a CSR: the answer has its certificate (CN its new
+    node ID, OU the token's role). No client certificate: the token is what authorizes."""
+    d: NodeDaemon = request.app["daemon"]
     body = await read_json(request)
+    d._require_manager()
+    if not d.manager.is_leader():
+        return await _forward_to_leader(d, request.path, body)
     token, hostname, addr = body.get("JoinToken", ""), body.get("Hostname", ""), body.get("Addr", "")
-    if not hostname or not addr:
-        raise APIError(400, "invalid join request: Hostname and Addr are required")
+    if not hostname or not addr or not body.get("CSR"):
+        raise APIError(400, "invalid join request: Hostname, Addr and CSR are required")
     m = d.manager
 
     def run() -> dict:
@@ -48,17 +104,50 @@ async def join(request: web.Request) -> web.Response:
         return {"NodeID": node.id, "Role": node.spec.role.value, "Managers": managers,
                 "RaftPeers": peers}
     answer = await m.control.call(run)
+    answer["Certificate"] = d.security.issue(body["CSR"].encode(), answer["NodeID"],
+                                             answer["Role"], addr)
     if answer["Role"] == "manager":
         answer.update(d.key_settings())
+        answer["CA"] = d.security.ca.to_json()  # type: ignore[union-attr]
+    return web.json_response(answer)
+
+
+async def _forward_to_leader(d: "NodeDaemon", path: str, body: dict) -> web.Response:
+    url = d.leader_internal_url()
+    if url is None:
+        raise APIError(503, "no leader")
+    async with ClientSession(timeout=ClientTimeout(total=15)) as http:
+        async with http.post(url + path, json=body, ssl=d.security.client_context(),
+                             server_hostname="swarm-manager") as r:
+            return web.Response(status=r.status, body=await r.read(),
+                                content_type="application/json")
+
+
+async def renew(request: web.Request) -> web.Response:
+    """A node's new certificate (before expiry, or after a role change): for the caller's
+    node ID, with the role the store gives it now."""
+    d = _leading(request)
+    body = await read_json(request)
+    node_id = require_node(request, body.get("NodeID", ""))
+    m = d.manager
+    node = await m.control.call(lambda: m.store.view().node(node_id))
+    if node is None:
+        raise APIError(404, f"node {node_id} not found")
+    role = node.spec.role.value
+    answer = {"Role": role, "Certificate": d.security.issue(
+        str(body.get("CSR", "")).encode(), node_id, role, node.status.addr or "")}
+    if role == "manager":
+        answer["CA"] = d.security.ca.to_json()  # type: ignore[union-attr]
     return web.json_response(answer)
 
 
 async def leader(request: web.Request) -> web.Response:
     d: NodeDaemon = request.app["daemon"]
+    require_role(caller(request), "worker", "manager")
     d._require_manager()
     if d.manager.is_leader():
-        return web.json_response({"API": d.api_url})
-    url = d.leader_api_url()
+        return web.json_response({"API": d.internal_url})
+    url = d.leader_internal_url()
     if url is None:
         raise APIError(503, "no leader")
     return web.json_response({"API": url})
@@ -69,6 +158,7 @@ async def session(request: web.Request) -> web.Response:
     body = await read_json(request)
     m = d.manager
     node_id, addr = body.get("NodeID", ""), body.get("Addr", "")
+    require_node(request, node_id)
     sid = await m.control.call(lambda: m.manager.dispatcher.register(node_id, addr=addr))
     return web.json_response({"SessionID": sid,
                               "Period": m.manager.dispatcher.heartbeat_period_ns})
@@ -79,6 +169,7 @@ async def heartbeat(request: web.Request) -> web.Response:
     body = await read_json(request)
     m = d.manager
     node_id, sid = body.get("NodeID", ""), body.get("SessionID", "")
+    require_node(request, node_id)
     updates = [(s["TaskID"], from_json(TaskStatus, s["Status"])) for s in body.get("Statuses", [])]
     d.endpoints[node_id] = body.get("Endpoints") or {}
 
@@ -119,7 +210,11 @@ async def heartbeat(request: web.Request) -> web.Response:
 async def keys(request: web.Request) -> web.Response:
     """Another manager changed autolock or rotated the unlock key: adopt it."""
     d: NodeDaemon = request.app["daemon"]
-    d.adopt_keys(await read_json(request))
+    require_manager_caller(request)
+    body = await read_json(request)
+    d.adopt_keys(body)
+    if body.get("NodeCertExpiry"):
+        d.security.set_node_expiry(int(body["NodeCertExpiry"]), d.manager.keys)
     return web.Response(status=200)
 
 
@@ -168,6 +263,10 @@ async def raft_join(request: web.Request) -> web.Response:
     leader's role reconciler then adds it: membership changes only when it can vote."""
     d = _leading(request)
     body = await read_json(request)
+    me = require_manager_caller(request)
+    if body.get("NodeID") != me or int(body["RaftID"]) != raft_id_of(me):
+        raise PermissionDenied(
+            f"Permission denied: the remote certificate is node {me}'s, not {body.get('NodeID')!r}'s")
     rid, addr = int(body["RaftID"]), str(body["Addr"])
     host, _, port = addr.rpartition(":")
     d.manager.ready_members[rid] = (host, int(port))
@@ -178,15 +277,15 @@ async def raft_join(request: web.Request) -> web.Response:
 
 
 def setup_internal_routes(app: web.Application) -> None:
+    """The swarm port's HTTPS routes (not the Engine API's)."""
     add_routes(app, [("POST", "/swarmlab/raft/join", raft_join),
-                     ("POST", "/swarmlab/keys", keys),
+                     ("POST", "/swarmlab/keys", keys), ("GET", "/swarmlab/ca", root_ca),
+                     ("POST", "/swarmlab/ca/renew", renew),
                      ("POST", "/swarmlab/join", join), ("GET", "/swarmlab/leader", leader),
                      ("POST", "/swarmlab/dispatcher/session", session),
                      ("POST", "/swarmlab/dispatcher/heartbeat", heartbeat)])
-    from .backup import setup_backup_routes
     from .logs import setup_log_routes
     setup_log_routes(app)
-    setup_backup_routes(app)
 
 
 __all__ = ["setup_internal_routes", "raft_id_of", "NodeRole"]

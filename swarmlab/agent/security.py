@@ -1,0 +1,144 @@
+"""A node's security config (swarmkit's `ca.SecurityConfig`): its certificates, the CA
+(managers only), and the TLS contexts built from them.
+
+Theory of operation: every node in a swarm holds `NodeCertificates` (the pinned root,
+its certificate, its key) under `swarm/certificates/`. Managers also hold the CA with
+its signing key, in `swarm/certificates/swarm-root-ca.json` with the key encrypted by
+the manager's KEK (so, like the Raft log, it is unreadable on an autolocked manager's
+disk; swarmkit keeps it in the Raft cluster object, which swarmlab's `Cluster` has no
+field for: new managers get it in their join or promotion answer, over TLS). TLS
+contexts are rebuilt when the certificate changes (renewal, promotion, demotion).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import pathlib
+import ssl
+
+from ..ca import (
+    CERT_DIR, NodeCertificates, RootCA, key_pem, load_key, needs_renewal, new_key_and_csr,
+    remove_certificates, server_context, client_context,
+)
+from ..ca._files import write_atomic
+
+CA_FILE = "swarm-root-ca.json"
+
+
+def _kek_of(keys: object | None) -> bytes | None:
+    """The KEK of a manager's KeyManager, or None (workers have none)."""
+    return keys.kek() if keys is not None else None  # type: ignore[attr-defined]
+
+
+class NodeSecurity:
+    def __init__(self, swarm_dir: pathlib.Path) -> None:
+        self.swarm_dir = swarm_dir
+        self.certs: NodeCertificates | None = None
+        self.ca: RootCA | None = None  # with its key: managers only
+        self._contexts: dict[str, ssl.SSLContext] = {}
+
+    # -- identity -------------------------------------------------------------------------
+    @property
+    def role(self) -> str | None:
+        return self.certs.role if self.certs else None
+
+    @property
+    def cluster_id(self) -> str:
+        return self.certs.cluster_id if self.certs else ""
+
+    def root_pem(self) -> bytes:
+        assert self.certs is not None
+        return self.certs.root_pem
+
+    # -- the CA (managers) ------------------------------------------------------------------
+    def set_ca(self, ca: RootCA, keys: object) -> None:
+        """Keep the CA; its key is written encrypted with the manager's KEK."""
+        self.ca = ca
+        doc = ca.to_json()
+        kek = _kek_of(keys)
+        assert kek is not None, "the CA is kept only by managers"
+        doc["CAKey"] = key_pem(load_key(str(doc["CAKey"]).encode()), kek).decode()
+        write_atomic(self.swarm_dir / CERT_DIR / CA_FILE, json.dumps(doc).encode(), 0o600)
+
+    def load_ca(self, keys: object) -> RootCA | None:
+        p = self.swarm_dir / CERT_DIR / CA_FILE
+        if not p.exists():
+            return None
+        doc = json.loads(p.read_text())
+        doc["CAKey"] = key_pem(load_key(doc["CAKey"].encode(), _kek_of(keys))).decode()
+        self.ca = RootCA.from_json(doc)
+        return self.ca
+
+    def drop_ca(self) -> None:
+        """A demoted manager forgets the CA's key."""
+        self.ca = None
+        (self.swarm_dir / CERT_DIR / CA_FILE).unlink(missing_ok=True)
+
+    def issue(self, csr_pem: bytes, node_id: str, role: str, addr: str) -> str:
+        if self.ca is None:
+            raise RuntimeError("this manager has no CA")
+        host = addr.rpartition(":")[0] or addr
+        return self.ca.issue(csr_pem, node_id, role, addresses=[host]).decode()
+
+    def set_node_expiry(self, seconds: int, keys: object) -> None:
+        """`swarm update --cert-expiry`: certificates issued from now on last this long."""
+        if self.ca is not None and seconds > 0:
+            from dataclasses import replace
+            self.set_ca(replace(self.ca, node_expiry=dt.timedelta(seconds=seconds)), keys)
+
+    # -- the node's own certificate ---------------------------------------------------------
+    def set_certs(self, certs: NodeCertificates, keys: object | None) -> None:
+        """A new certificate (join, renewal, role change): saved, contexts rebuilt. The key
+        is encrypted with the KEK only while the swarm is autolocked, as Docker does."""
+        autolocked = keys is not None and getattr(keys, "autolock", False)
+        certs.save(self.swarm_dir, kek=_kek_of(keys) if autolocked else None)
+        self.certs = certs
+        self._contexts.clear()
+
+    def load_certs(self, keys: object | None) -> NodeCertificates | None:
+        try:
+            self.certs = NodeCertificates.load(self.swarm_dir)
+        except TypeError:  # the key is encrypted: an autolocked manager's
+            self.certs = NodeCertificates.load(self.swarm_dir, kek=_kek_of(keys))
+        self._contexts.clear()
+        return self.certs
+
+    def forget(self) -> None:
+        remove_certificates(self.swarm_dir)
+        self.drop_ca()
+        self.certs = None
+        self._contexts.clear()
+
+    def needs_renewal(self, now: dt.datetime | None = None) -> bool:
+        return self.certs is not None and needs_renewal(self.certs.cert, now)
+
+    @staticmethod
+    def new_csr() -> tuple[bytes, bytes]:
+        return new_key_and_csr()
+
+    # -- TLS contexts ---------------------------------------------------------------------
+    def _context(self, kind: str) -> ssl.SSLContext:
+        if kind not in self._contexts:
+            c = self.certs
+            assert c is not None, "no certificate yet"
+            if kind == "client":
+                self._contexts[kind] = client_context(c.cert_chain_pem, c.key_pem, c.root_pem)
+            else:
+                self._contexts[kind] = server_context(c.cert_chain_pem, c.key_pem, c.root_pem,
+                                                      require_client_cert=kind == "raft")
+        return self._contexts[kind]
+
+    def client_context(self) -> ssl.SSLContext:
+        """Dialing a manager (name it `swarm-manager`) with this node's certificate."""
+        return self._context("client")
+
+    def raft_server_context(self) -> ssl.SSLContext:
+        """The Raft port: a certificate is required."""
+        return self._context("raft")
+
+    def internal_server_context(self) -> ssl.SSLContext:
+        """The internal API port: joins come without a certificate; routes check roles."""
+        return self._context("internal")
+
+
+__all__ = ["CA_FILE", "NodeSecurity"]
