@@ -302,11 +302,8 @@ def _write_docs(args, results: list[dict], refs: list[str]) -> None:
 # -- PySyncObj behind the same client protocol ---------------------------------------------
 def pysyncobj_node(argv: list[str]) -> None:
     """One PySyncObj process. Its Raft runs in PySyncObj's own thread (autoTick);
-    this wrapper answers swarmlab client frames (put, status) on an asyncio loop."""
-    from pysyncobj import SyncObj, SyncObjConf, replicated
-
-    from swarmlab.raft.codec import FrameKind, encode_value, frame
-    from swarmlab.raft.transport import Conn, parse_peers
+    `_PySyncObjFront` answers swarmlab client frames (put, status) on an asyncio loop."""
+    from swarmlab.raft.transport import parse_peers
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--pysyncobj-node", action="store_true")
@@ -317,13 +314,22 @@ def pysyncobj_node(argv: list[str]) -> None:
     ap.add_argument("--self-load", type=int, default=0)
     args = ap.parse_args(argv)
     peers = {i: f"{h}:{p}" for i, (h, p) in parse_peers(args.peers).items()}
-    ids = {a: i for i, a in peers.items()}
+    obj = _pysyncobj_log(peers[args.id], [a for i, a in peers.items() if i != args.id],
+                         args.journal)
+    if args.self_load:
+        return _self_load(obj, args.self_load)
+    front = _PySyncObjFront(obj, args.id, {a: i for i, a in peers.items()})
+    asyncio.run(front.serve(args.client))
+
+
+def _pysyncobj_log(me: str, others: list[str], journal: str):
+    from pysyncobj import SyncObj, SyncObjConf, replicated
 
     class Log(SyncObj):
         def __init__(self) -> None:
-            conf = SyncObjConf(journalFile=args.journal + ".journal" if args.journal else None,
-                               fullDumpFile=args.journal + ".dump" if args.journal else None)
-            super().__init__(peers[args.id], [a for i, a in peers.items() if i != args.id], conf)
+            conf = SyncObjConf(journalFile=journal + ".journal" if journal else None,
+                               fullDumpFile=journal + ".dump" if journal else None)
+            super().__init__(me, others, conf)
             self.items: list[bytes] = []
 
         @replicated
@@ -331,55 +337,59 @@ def pysyncobj_node(argv: list[str]) -> None:
             self.items.append(data)
             return len(self.items)
 
-    obj = Log()
-    if args.self_load:
-        return _self_load(obj, args.self_load)
+    return Log()
 
-    async def serve() -> None:
-        loop = asyncio.get_running_loop()
-        outbox: list[tuple[Conn, list]] = []
-        lock = threading.Lock()
-        scheduled = [False]
 
-        def flush() -> None:
-            with lock:
-                batch = outbox[:]
-                outbox.clear()
-                scheduled[0] = False
-            by_conn: dict[Conn, list] = {}
-            for conn, ans in batch:
-                by_conn.setdefault(conn, []).append(ans)
-            for conn, answers in by_conn.items():
-                conn.write(frame(FrameKind.CLIENT_RESP, encode_value(answers)))
+class _PySyncObjFront:
+    """Client frames in, PySyncObj calls out; answers come back from PySyncObj's thread
+    and are batched into one frame per connection per event-loop wakeup."""
 
-        def answer(conn: Conn, ans: list) -> None:  # called from PySyncObj's thread
-            with lock:
-                outbox.append((conn, ans))
-                wake, scheduled[0] = not scheduled[0], True
-            if wake:
-                loop.call_soon_threadsafe(flush)
+    def __init__(self, obj, my_id: int, ids: dict[str, int]) -> None:
+        self.obj, self.id, self.ids = obj, my_id, ids
+        self.outbox: list = []
+        self.lock = threading.Lock()
+        self.scheduled = False
 
-        def on_frame(conn: Conn, kind: FrameKind, body: bytes) -> None:
-            from swarmlab.raft.codec import decode_value
-            for rid, op, arg in decode_value(body):
-                if op == "status":
-                    st = obj.getStatus()
-                    lead = ids.get(st["leader"].id if st["leader"] else None, 0)
-                    answer(conn, [rid, True, {
-                        "id": args.id, "role": "leader" if st["state"] == 2 else "follower",
-                        "leader": lead, "term": st["raft_term"], "commit": st["commit_idx"],
-                        "applied": st["last_applied"]}])
-                elif obj._getLeader() is None:
-                    answer(conn, [rid, False, {"error": "not leader", "leader": 0}])
-                else:
-                    obj.put(arg, callback=lambda res, err, rid=rid: answer(
-                        conn, [rid, True, res] if err == 0 else [rid, False, {"error": str(err)}]))
-
-        h, _, p = args.client.rpartition(":")
-        await loop.create_server(lambda: Conn(on_frame), h, int(p))
+    async def serve(self, addr: str) -> None:
+        from swarmlab.raft.transport import Conn
+        self.loop = asyncio.get_running_loop()
+        h, _, p = addr.rpartition(":")
+        await self.loop.create_server(lambda: Conn(self.on_frame), h, int(p))
         await asyncio.Event().wait()
 
-    asyncio.run(serve())
+    def answer(self, conn, ans: list) -> None:  # any thread
+        with self.lock:
+            self.outbox.append((conn, ans))
+            wake, self.scheduled = not self.scheduled, True
+        if wake:
+            self.loop.call_soon_threadsafe(self.flush)
+
+    def flush(self) -> None:
+        from swarmlab.raft.codec import FrameKind, encode_value, frame
+        with self.lock:
+            batch, self.outbox, self.scheduled = self.outbox, [], False
+        by_conn: dict = {}
+        for conn, ans in batch:
+            by_conn.setdefault(conn, []).append(ans)
+        for conn, answers in by_conn.items():
+            conn.write(frame(FrameKind.CLIENT_RESP, encode_value(answers)))
+
+    def on_frame(self, conn, kind, body: bytes) -> None:
+        from swarmlab.raft.codec import decode_value
+        obj = self.obj
+        for rid, op, arg in decode_value(body):
+            if op == "status":
+                st = obj.getStatus()
+                lead = self.ids.get(st["leader"].id if st["leader"] else None, 0)
+                self.answer(conn, [rid, True, {
+                    "id": self.id, "role": "leader" if st["state"] == 2 else "follower",
+                    "leader": lead, "term": st["raft_term"], "commit": st["commit_idx"],
+                    "applied": st["last_applied"]}])
+            elif obj._getLeader() is None:
+                self.answer(conn, [rid, False, {"error": "not leader", "leader": 0}])
+            else:
+                obj.put(arg, callback=lambda res, err, rid=rid: self.answer(
+                    conn, [rid, True, res] if err == 0 else [rid, False, {"error": str(err)}]))
 
 
 def _self_load(obj, n: int) -> None:

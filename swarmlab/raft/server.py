@@ -129,6 +129,12 @@ class RaftServer:
         due = loop.time()
         while True:
             due += period
+            late = loop.time() - due
+            if late > period:
+                # The process was starved (a loaded machine): drop the missed ticks rather
+                # than burst them, which would time out elections before the peers' messages
+                # that are waiting in the socket buffers are read.
+                due += late
             await asyncio.sleep(max(0.0, due - loop.time()))
             self.node.tick()
             self._wake.set()
