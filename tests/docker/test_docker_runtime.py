@@ -348,7 +348,7 @@ if __name__ == "__main__" and len(sys.argv) >= 3:
 
 # ============================== on the host (pytest) =====================================
 if pytest is not None:
-    pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
+    pytestmark = [pytest.mark.timeout(900)]
     IN_NODE = "/opt/swarmlab-test"
 
     def copy_in(node, files: dict[str, bytes]) -> None:
@@ -419,6 +419,7 @@ if pytest is not None:
         assert_clean(node)
         return seen
 
+    @pytest.mark.docker
     def test_web_task_runs_on_the_task_network_with_swarms_names(rt_node, measure):
         seen = in_node(rt_node, "web")
         assert seen["states"] == ["preparing", "ready", "starting", "running", "shutdown"]
@@ -439,6 +440,7 @@ if pytest is not None:
         assert seen["restart"]["Name"] == "no"          # restarting is the orchestrator's job
         measure("docker runtime: 2 web tasks healthy", f"{seen['start_s']:.1f}s")
 
+    @pytest.mark.docker
     def test_broken_image_goes_unhealthy_and_fails(rt_node):
         seen = in_node(rt_node, "broken")
         assert seen["first"] == "running"             # healthy at first, as in a rollout
@@ -449,6 +451,7 @@ if pytest is not None:
         assert seen["never"]["err"] == "task: unhealthy container"
         assert "running" not in seen["never_states"]
 
+    @pytest.mark.docker
     def test_exit_codes_map_to_complete_and_failed(rt_node):
         seen = in_node(rt_node, "exit_codes")
         assert seen["0"] == {"state": "complete", "message": "finished", "err": "", "exit_code": 0}
@@ -458,6 +461,7 @@ if pytest is not None:
         assert seen["killed"]["state"] == "failed"
         assert seen["killed"]["err"] == "task: non-zero exit (137)"
 
+    @pytest.mark.docker
     def test_stop_grace_period_then_sigkill(rt_node):
         seen = in_node(rt_node, "stop_grace")
         assert 1.9 <= seen["stubborn_s"] < 6, seen["stubborn_s"]
@@ -467,6 +471,7 @@ if pytest is not None:
         assert seen["web"]["exit_code"] == 0          # the web workload exits on SIGTERM
         assert seen["stop_timeout"] == 10             # `docker stop` from the node honours it too
 
+    @pytest.mark.docker
     def test_logs_have_streams_timestamps_and_dockers_16k_split(rt_node):
         seen = in_node(rt_node, "logs")
         lines = seen["lines"]
@@ -481,6 +486,7 @@ if pytest is not None:
         assert len(seen["followed"]) == 3    # follow() stops by itself: the output has ended
         assert seen["final"]["state"] == "complete"
 
+    @pytest.mark.docker
     def test_secrets_are_read_only_files_on_a_tmpfs_and_never_on_disk(rt_node):
         seen = in_node(rt_node, "secrets")
         assert seen["state"] == "running"
@@ -498,11 +504,13 @@ if pytest is not None:
         assert seen["env_or_args"] is False and seen["on_disk"] == []
         assert seen["root_after_remove"] is False
 
+    @pytest.mark.docker
     def test_service_names_and_hostname_in_the_container(rt_node):
         seen = in_node(rt_node, "names")
         assert seen["named"] == ["myhost", "['10.200.99.1', '10.200.99.2']", "['10.200.99.3']"]
         assert seen["plain"] == [seen["plain_id"][:12]]
 
+    @pytest.mark.docker
     def test_host_mode_port_and_resource_limits(rt_node):
         seen = in_node(rt_node, "ports_and_limits")
         code, body = seen["answer"]
@@ -512,6 +520,7 @@ if pytest is not None:
         assert seen["nano_cpus"] == 500_000_000 and seen["memory"] == 64 << 20
         assert seen["cgroup_limit"] == [0, f"{64 << 20}\n"]
 
+    @pytest.mark.docker
     def test_unknown_image_and_bad_specs_are_rejected(rt_node):
         seen = in_node(rt_node, "rejected")
         assert seen["nope"] == {"state": "rejected", "message": "preparing",
@@ -524,11 +533,13 @@ if pytest is not None:
         assert seen["odd"]["state"] == "rejected"
         assert seen["addresses"] == 0 and seen["containers"] == []
 
+    @pytest.mark.docker
     def test_remove_leaves_no_container(rt_node):
         seen = in_node(rt_node, "remove")
         assert seen["name"] in seen["before"] and seen["after"] == [] and seen["files"] is False
         assert seen["early"]["state"] == "shutdown" and "running" not in seen["early_states"]
 
+    @pytest.mark.docker
     def test_a_task_on_another_node_is_reached_through_its_route(rt_nodes):
         """The mesh of one node reaches tasks on the others: each node's task subnet is
         its own, routed through that node (set_peers)."""
@@ -562,3 +573,38 @@ if pytest is not None:
         assert f"10.200.{NODE_INDEX}.0/24 dev" in seen["routes"]      # our own bridge
         assert "unreachable 10.200.0.0/16" in seen["routes"]         # the rest goes nowhere
         assert "10.200." not in seen["routes_after_close"]
+
+
+    # -- the pure part (docker_spec): no engine needed ---------------------------------
+    def test_spec_becomes_swarms_container_config():
+        from swarmlab.runtime import HealthCheck, TaskRuntimeSpec, TaskState
+        from swarmlab.runtime import docker_spec as ds
+        spec = TaskRuntimeSpec("t1", "www.1.t1", "www", "n1", "swarmlab/web:1",
+                               env=("A=1", "SWARMLAB_NODE=mine"))
+        assert ds.container_labels(spec, "NODEID")["com.docker.swarm.task.name"] == "www.1.t1"
+        assert ds.container_env(spec) == ["A=1", "SWARMLAB_NODE=mine", "SWARMLAB_TASK_NAME=www.1.t1"]
+        check = HealthCheck(("CMD", "true"), interval_s=0.5, timeout_s=2, retries=3, start_period_s=1)
+        assert ds.healthcheck_config(check) == {"Test": ["CMD", "true"], "Interval": 500_000_000,
+                                                "Timeout": 2 * ds.NS, "Retries": 3,
+                                                "StartPeriod": ds.NS}
+        assert ds.healthcheck_config(HealthCheck(("NONE",))) == {"Test": ["NONE"]}
+        assert ds.healthcheck_config(None) is None
+        assert not ds.has_healthcheck({"Test": ["NONE"]}) and ds.has_healthcheck({"Test": ["CMD", "x"]})
+        assert [ds.stop_timeout_s(g) for g in (0, 0.2, 1.0, 2.5)] == [0, 1, 1, 3]
+        assert ds.exit_status(0, False) == (TaskState.COMPLETE, "finished", "")
+        assert ds.exit_status(3, False) == (TaskState.FAILED, "started", "task: non-zero exit (3)")
+        assert ds.exit_status(137, True) == (TaskState.SHUTDOWN, "shutdown", "")
+        assert ds.no_such_image("docker.io/nginx") == "No such image: nginx:latest"
+
+    def test_subnets_routes_and_log_frames():
+        from swarmlab.runtime import docker_spec as ds
+        assert ds.task_subnet(3) == "10.200.3.0/24" and ds.subnet_gateway("10.200.3.0/24") == "10.200.3.1"
+        assert [str(a) for a in ds.task_pool("10.200.3.0/24")] == ["10.200.3.2", "10.200.3.254"]
+        assert ds.peer_routes({1: "192.168.9.2", 3: "192.168.9.4"}, "10.200.3.0/24") == \
+            {"10.200.1.0/24": "192.168.9.2"}
+        frame = b"2026-11-25T15:39:04.958827019Z out 0\n"
+        ((when, text),) = ds.parse_log_frame(frame)
+        assert text == "out 0" and abs(when - 1795621144.958827019) < 1e-6
+        assert ds.parse_log_frame(b"2026-11-25T15:39:04Z " + b"x" * 10) == [(1795621144.0, "x" * 10)]
+        hosts = ds.hosts_text({"kv": ["10.0.0.1", "10.0.0.2"]}, "10.200.1.2", "abc", "t1")
+        assert "10.200.1.2\tabc" in hosts and hosts.count("\tkv") == 2
