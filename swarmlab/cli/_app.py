@@ -110,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     except requests.exceptions.ReadTimeout:
         ctx.warn(f"Error: the swarmlab node {ctx.target.name} at {ctx.target.url} did not answer in time")
         return 1
+    except (LookupError, FileNotFoundError, FileExistsError, TimeoutError) as err:
+        # lab-level errors (no such lab or node, a lab name taken, a node that never came
+        # up): a message, not a traceback
+        ctx.warn(f"Error: {err.args[0] if isinstance(err, LookupError) and err.args else err}")
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `swarmlab node ls | head -1`: the reader left, as docker does

@@ -62,6 +62,19 @@ def _register_upkeep(g) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="Only display token")
     p.set_defaults(func=unlock_key)
 
+    p = add_parser(g, "backup", "Back up a manager's swarm state (swarmlab only)")
+    p.add_argument("--node", dest="backup_node", help="The manager to back up")
+    p.add_argument("-o", "--output", required=True, help="File to write (a .tgz)")
+    p.set_defaults(func=backup)
+
+    p = add_parser(g, "restore", "Restore a backup into a new lab and force a new cluster "
+                                 "(swarmlab only)")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--name", help="Name of the new lab (default: --lab, $SWARMLAB_LAB)")
+    p.add_argument("--nodes", type=int, default=3, help="Nodes in the new lab (default 3)")
+    p.add_argument("--unlock-key", help="The swarm's unlock key, if it was autolocked")
+    p.set_defaults(func=restore)
+
     p = add_parser(g, "ca", "Display and rotate the root CA")
     p.add_argument("--rotate", action="store_true",
                    help="Rotate the swarm CA - if no certificate or key are provided, new ones will be generated")
@@ -312,3 +325,33 @@ def _wait_ca_rotation(ctx: Ctx, *, quiet: bool) -> None:
             raise CliError("Error: the root CA rotation did not finish in "
                            f"{CA_TIMEOUT_S:.0f}s; see `swarmlab node ls` for nodes that are down")
         time.sleep(0.5)
+
+
+def backup(ctx: Ctx, args) -> None:
+    """`swarmlab swarm backup --node NODE -o FILE`: what Docker's docs say to copy
+    (/var/lib/docker/swarm), taken consistently from a running manager."""
+    if args.backup_node:
+        ctx.target.node = args.backup_node
+
+    def fetch(client):
+        r = client.get(client._url("/swarmlab/backup"), stream=False)
+        client._raise_for_status(r)
+        return r.content
+    try:
+        data = ctx.call(fetch)
+    except docker.errors.APIError as err:
+        raise CliError(format_api_error(err)) from err
+    with open(args.output, "wb") as f:
+        f.write(data)
+    ctx.print(f"Backup of {ctx.target.name or 'the manager'} written to {args.output} "
+              f"({len(data)} bytes)")
+
+
+def restore(ctx: Ctx, args) -> None:
+    """`swarmlab swarm restore FILE`: a new lab holding the backed-up state on node1, then
+    `swarm init --force-new-cluster` there."""
+    from swarmlab import lab as labmod
+    name = args.name or ctx.target.lab_name()
+    lab = labmod.restore(args.file, name=name, nodes=args.nodes,
+                         unlock_key=args.unlock_key, progress=ctx.print)
+    ctx.print(f"Lab {lab.name} holds the restored swarm; node1 is its manager")
