@@ -198,11 +198,14 @@ def service_image(name: str, image: str, lab: Any = None, wait: float = 60.0) ->
             return Result(False, f"{name} runs {spec}, not {image}: "
                           f"{both(f'docker service update --image {image} {name}')}"
                           f" (or `docker service rollback {name}` to go back)")
-        old = [t for t in running_tasks(api, name)
-               if t["Spec"]["ContainerSpec"]["Image"].split("@")[0] != image]
-        if old:
+        tasks = running_tasks(api, name)
+        old = [t for t in tasks if t["Spec"]["ContainerSpec"]["Image"].split("@")[0] != image]
+        want = (svc["Spec"]["Mode"].get("Replicated") or {}).get("Replicas", len(tasks))
+        state = (svc.get("UpdateStatus") or {}).get("State", "")
+        if old or len(tasks) < want or state in ("updating", "rollback_started"):
             return Result(False, f"{name} is updating: {len(old)} task(s) still run the old "
-                          f"image (docker service ps {name})", pending=True)
+                          f"image, {len(tasks)} of {want} run (docker service ps {name})",
+                          pending=True)
         return Result(True, f"every {name} task runs {image}")
     return run(probe, lab, wait)
 

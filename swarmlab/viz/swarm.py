@@ -271,12 +271,14 @@ def cluster_figure(snaps: Sequence[ClusterSnapshot], title: str = "Cluster",
     k_rows = max(1, max(len(_cards(n, service)) for s in frames for n in s.nodes))
     first = _frame_data(frames[0], names, service, versions, snaps, t0, timeline)
     for i, tr in enumerate(first):
-        fig.add_trace(tr, **({"row": 1, "col": 1 + (i > 0)} if timeline else {}))
-    fig.frames = [go.Frame(name=str(k), data=_frame_data(f, names, service, versions, snaps,
-                                                         t0, timeline),
-                           traces=list(range(len(first))),
-                           layout=dict(annotations=_headers(f, names, k_rows, title, t0,
-                                                            timeline)))
+        fig.add_trace(go.Scatter(tr), **({"row": 1, "col": 1 + (i > 0)} if timeline else {}))
+    # frames as plain dicts, axes named: validated once by the figure (go.Frame validates
+    # each again, which is slow with many frames)
+    axes = [dict(xaxis="x", yaxis="y")] + [dict(xaxis="x2", yaxis="y2")] * (len(first) - 1)
+    fig.frames = [dict(name=str(k), traces=list(range(len(first))),
+                       data=[dict(d, **a) for d, a in zip(
+                           _frame_data(f, names, service, versions, snaps, t0, timeline), axes)],
+                       layout=dict(annotations=_headers(f, names, k_rows, title, t0, timeline)))
                   for k, f in enumerate(frames)]
     buttons, sliders = play_controls([f"{f.time - t0:.1f}" for f in frames], duration_ms)
     fig.update_layout(annotations=_headers(frames[0], names, k_rows, title, t0, timeline),
@@ -306,7 +308,7 @@ def _cards(n: NodeCard, service: str | None) -> list[TaskCard]:
 
 def _frame_data(s: ClusterSnapshot, names: list[str], service: str | None,
                 versions: list[str], snaps: Sequence[ClusterSnapshot], t0: float,
-                timeline: bool) -> list[go.Scatter]:
+                timeline: bool) -> list[dict]:
     xs, ys, colors, texts, lines = [], [], [], [], []
     for x, name in enumerate(names):
         node = next((n for n in s.nodes if n.name == name), NodeCard(name))
@@ -316,17 +318,17 @@ def _frame_data(s: ClusterSnapshot, names: list[str], service: str | None,
             colors.append(task_color(t.service, t.version))
             texts.append(f"{t.label} v{t.version}")
             lines.append("#111" if t.state == "running" and t.desired == "running" else "#bbb")
-    data = [go.Scatter(x=xs, y=ys, mode="markers+text", text=texts, textposition="middle center",
-                       textfont=dict(color="white", size=11), hoverinfo="text",
-                       marker=dict(symbol="square", size=34, color=colors,
-                                   line=dict(color=lines, width=2)))]
+    data = [dict(type="scatter", x=xs, y=ys, mode="markers+text", text=texts,
+                 textposition="middle center", textfont=dict(color="white", size=11),
+                 hoverinfo="text", marker=dict(symbol="square", size=34, color=colors,
+                                               line=dict(color=lines, width=2)))]
     if timeline:
         past = [p for p in snaps if p.time <= s.time]
         for v in versions:
-            data.append(go.Scatter(x=[p.time - t0 for p in past],
-                                   y=[p.versions(service or "").get(v, 0) for p in past],
-                                   mode="lines", line_shape="hv", name=f"v{v}",
-                                   line=dict(color=task_color(service or "", v), width=3)))
+            data.append(dict(type="scatter", x=[p.time - t0 for p in past],
+                             y=[p.versions(service or "").get(v, 0) for p in past],
+                             mode="lines", line_shape="hv", name=f"v{v}",
+                             line=dict(color=task_color(service or "", v), width=3)))
     return data
 
 

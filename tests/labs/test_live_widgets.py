@@ -1,0 +1,188 @@
+"""Snapshots, the recorder, the swarm figures, the cluster view and the checks' hints,
+without a browser: pure parts on API documents, then one short live lab."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from swarmlab import check
+from swarmlab.check._core import Result, run
+from swarmlab.viz.swarm import (
+    ClusterSnapshot, NodeCard, Recorder, TaskCard, changed_frames, drain_figure,
+    rolling_update_figure, snapshot_from_api, task_color,
+)
+from swarmlab.widgets.cluster import ClusterView, render_cluster
+
+
+def api_node(i: int, role: str = "worker", availability: str = "active", state: str = "ready",
+             leader: bool = False) -> dict:
+    doc = {"ID": f"id{i}", "Description": {"Hostname": f"node{i}"},
+           "Spec": {"Role": role, "Availability": availability, "Labels": {}},
+           "Status": {"State": state}}
+    if role == "manager":
+        doc["ManagerStatus"] = {"Leader": leader, "Reachability": "reachable"}
+    return doc
+
+
+def api_task(tid: str, node: int | None, slot: int, image: str = "swarmlab/web:1",
+             state: str = "running", desired: str = "running", service: str = "s1") -> dict:
+    return {"ID": tid, "ServiceID": service, "Slot": slot, "NodeID": f"id{node}" if node else "",
+            "DesiredState": desired, "Status": {"State": state},
+            "Spec": {"ContainerSpec": {"Image": image + "@sha256:abc"}}}
+
+
+SERVICES = [{"ID": "s1", "Spec": {"Name": "www"}}]
+
+
+def test_snapshot_from_api_places_tasks_and_drops_history():
+    nodes = [api_node(1, "manager", leader=True), api_node(2), api_node(10, state="down")]
+    tasks = [api_task("a", 2, 1), api_task("b", 1, 2, "swarmlab/web:2"),
+             api_task("c", 2, 3, state="shutdown", desired="shutdown"),  # history: no card
+             api_task("d", None, 4, state="pending")]
+    s = snapshot_from_api(nodes, tasks, SERVICES, 5.0, names=["node1", "node2", "node10", "node11"])
+    assert [n.name for n in s.nodes] == ["node1", "node2", "node10", "node11"]  # natural order
+    assert s.node("node1").leader and s.node("node10").down and s.node("node11").state == "unknown"
+    assert [t.label for t in s.node("node2").tasks] == ["www.1"]
+    assert s.node("node1").tasks[0].version == "2" and s.node("node1").tasks[0].image == "swarmlab/web:2"
+    assert [t.id for t in s.pending] == ["d"]
+    assert s.where("www") == {"node1": 1, "node2": 1, "node10": 0, "node11": 0}
+    assert s.versions("www") == {"1": 1, "2": 1}
+
+
+def snap(t: float, layout: dict[str, list[str]], drained: str = "") -> ClusterSnapshot:
+    """layout: node -> versions of its www tasks."""
+    nodes = tuple(NodeCard(name, "worker", "drain" if name == drained else "active", "ready",
+                           tasks=tuple(TaskCard(f"{name}-{k}-{v}", "www", k + 1,
+                                                f"swarmlab/web:{v}", "running", "running")
+                                       for k, v in enumerate(vs)))
+                  for name, vs in layout.items())
+    return ClusterSnapshot(t, nodes)
+
+
+DRAIN = [snap(0.0, {"node1": ["1"], "node2": ["1", "1"], "node3": ["1"]}),
+         snap(0.2, {"node1": ["1"], "node2": ["1", "1"], "node3": ["1"]}, "node2"),
+         snap(0.4, {"node1": ["1"], "node2": ["1", "1"], "node3": ["1"]}, "node2"),
+         snap(0.6, {"node1": ["1", "1"], "node2": [], "node3": ["1", "1"]}, "node2")]
+
+
+def test_changed_frames_keep_only_visible_changes():
+    assert [s.time for s in changed_frames(DRAIN)] == [0.0, 0.2, 0.6]
+
+
+def test_drain_figure_is_deterministic_and_shows_the_move():
+    a, b = drain_figure(DRAIN, "node2"), drain_figure(DRAIN, "node2")
+    assert a.to_json() == b.to_json()
+    assert len(a.frames) == 3
+    xs_first, xs_last = a.frames[0].data[0].x, a.frames[-1].data[0].x
+    assert list(xs_first).count(1) == 2 and list(xs_last).count(1) == 0  # node2 is column 1
+    assert "drain" in a.frames[1].layout.annotations[2].text
+
+
+def test_rolling_update_figure_has_a_timeline_per_version():
+    snaps = [snap(0, {"n1": ["1", "1"], "n2": ["1", "1"]}),
+             snap(1, {"n1": ["2", "1"], "n2": ["2", "1"]}),
+             snap(3, {"n1": ["2", "1"], "n2": ["2", "1"]}),   # the delay: nothing changes
+             snap(4, {"n1": ["2", "2"], "n2": ["2", "2"]})]
+    fig = rolling_update_figure(snaps, "www")
+    assert len(fig.frames) == 3 and len(fig.data) == 3       # cards + v1 + v2 lines
+    last = fig.frames[-1].data
+    assert list(last[1].y) == [4, 2, 2, 0] and list(last[2].y) == [0, 2, 2, 4]
+    assert task_color("www", "1") != task_color("www", "2")
+
+
+def test_recorder_polls_until_stopped_and_leaves_no_thread():
+    calls = []
+
+    def fetch():
+        calls.append(1)
+        return DRAIN[0]
+    r = Recorder(fetch, interval=0.01).start()
+    time.sleep(0.15)
+    got = r.stop()
+    assert len(got) >= 5 and len(got) == len(calls)
+    assert not any(t.name == "swarmlab-recorder" for t in threading.enumerate())
+    n = len(calls)
+    time.sleep(0.05)
+    assert len(calls) == n  # nothing polls after stop()
+
+
+class FakeLab:
+    nodes = ["node1", "node2", "node3"]
+
+
+def test_cluster_view_refresh_and_watch_with_a_fake_source():
+    seq = iter(DRAIN)
+    view = ClusterView(FakeLab(), fetch=lambda: next(seq), interval=0.0)
+    assert "node2" in view.view.value and view.view.value.count("swarmlab-task") == 4
+    seen = view.watch(lambda s: s.where("www")["node2"] == 0, timeout=2)
+    assert len(seen) == 3 and "drain" in view.view.value
+    html = render_cluster(ClusterSnapshot(0, (NodeCard("node9", state="down"),)))
+    assert "#c0392b" in html  # a down node is red
+
+
+class FakeAPI:
+    def __init__(self, services=(), nodes=(), tasks=()):
+        self._s, self._n, self._t = list(services), list(nodes), list(tasks)
+
+    def services(self, filters=None):
+        return self._s
+
+    def nodes(self):
+        return self._n
+
+    def tasks(self, filters=None):
+        return self._t
+
+
+class FakeClientLab:
+    def __init__(self, api):
+        self.api = api
+
+    def client(self):
+        return self
+
+
+def service(name: str, replicas: int) -> dict:
+    return {"ID": name, "Spec": {"Name": name, "Mode": {"Replicated": {"Replicas": replicas}},
+                                 "TaskTemplate": {"ContainerSpec": {"Image": "swarmlab/web:1"}}}}
+
+
+def test_checks_fail_at_once_with_a_hint_when_nothing_was_done():
+    lab = FakeClientLab(FakeAPI(services=[service("www", 3)]))
+    t = time.monotonic()
+    with pytest.raises(AssertionError, match=r"www asks for 3 replicas, not 8: `docker service scale www=8`"):
+        check.replicas("www", 8, lab=lab, wait=5)
+    with pytest.raises(AssertionError, match="no service named api"):
+        check.service_has_secret("api", "password", lab=lab, wait=5)
+    assert time.monotonic() - t < 1  # not pending: no waiting
+
+
+def test_checks_wait_while_the_cluster_converges():
+    states = iter([Result(False, "converging", pending=True)] * 2 + [Result(True, "done")])
+    assert run(lambda api: next(states), lab=FakeClientLab(None), wait=5).ok
+    with pytest.raises(AssertionError, match="still converging"):
+        run(lambda api: Result(False, "still converging", pending=True), FakeClientLab(None), 0.5)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_live_drain_from_the_view(tmp_path, monkeypatch):
+    monkeypatch.setenv("SWARMLAB_HOME", str(tmp_path / "home"))
+    from swarmlab.widgets.live import fresh_lab, snapshot
+    lab = fresh_lab("view", managers=1, workers=2)
+    try:
+        c = lab.client()
+        c.services.create("swarmlab/web:1", name="www", mode={"Replicated": {"Replicas": 4}})
+        check.replicas("www", 4, lab=lab)
+        view = ClusterView(lab, interval=0.15)
+        assert sum(view.current.where("www").values()) == 4
+        seen = view.act("drain", "node2")
+        assert seen[-1].node("node2").tasks == () and seen[-1].node("node2").availability == "drain"
+        assert view.figure.outputs and "plotly" in str(view.figure.outputs[0]["data"].keys())
+        check.drained("node2", lab=lab)
+        check.replicas("www", 4, lab=lab)
+        assert snapshot(lab).where("www")["node2"] == 0
+    finally:
+        lab.down()
