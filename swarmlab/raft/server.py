@@ -144,7 +144,7 @@ class RaftServer:
     def _on_message(self, m: Message) -> None:
         self.node.step(m)
         self._wake.set()
-        if self._persisting:
+        if self._persisting and m.type is MessageType.HEARTBEAT:
             self._send_heartbeats_now()
 
     def _send_heartbeats_now(self) -> None:
