@@ -207,3 +207,56 @@ def test_flush_to_a_peer_whose_connection_just_died():
         link.flush()  # dropped with the dead connection, not kept forever
         assert link.queue == []
     asyncio.run(main())
+
+
+class SlowDisk:
+    """MemoryStorage whose save() can be made to stall, as a busy disk's fsync does."""
+
+    sync = True  # a blocking store: the server runs it in its disk thread
+
+    def __init__(self):
+        self.inner = MemoryStorage()
+        self.stall_s = 0.0
+
+    def load(self):
+        return self.inner.load()
+
+    def save(self, hs, entries, snapshot):
+        if self.stall_s and entries:
+            import time
+            time.sleep(self.stall_s)
+            self.stall_s = 0.0
+        self.inner.save(hs, entries, snapshot)
+
+    def compact(self, snapshot):
+        self.inner.compact(snapshot)
+
+    def close(self):
+        pass
+
+
+def test_a_slow_fsync_does_not_cost_the_leadership():
+    """0.9 s stalls (more than the longest election timeout) on the leader's and then a
+    follower's disk: heartbeats keep flowing, nobody campaigns, the writes commit."""
+    async def main():
+        peers = free_peers(3)
+        disks = {i: SlowDisk() for i in peers}
+        servers = await start_cluster(peers, disks.__getitem__)
+        try:
+            lead = await leader_of(servers)
+            term = servers[lead].node.term
+            c = await RaftClient.connect(peers[lead])
+            follower = next(i for i in peers if i != lead)
+            for stalled in (lead, follower):
+                disks[stalled].stall_s = 0.9
+                await asyncio.wait_for(c.put(b"through a slow disk"), 5)
+                async def stall_over():
+                    return disks[stalled].stall_s == 0.0
+                await wait_for(stall_over)
+            await asyncio.sleep(0.3)
+            assert [s.node.term for s in servers.values()] == [term] * 3
+            assert servers[lead].node.is_leader
+            c.close()
+        finally:
+            await stop(servers)
+    asyncio.run(main())
