@@ -73,7 +73,7 @@ def run_engine(engine: str, profile: str, say) -> dict[str, float]:
     try:
         out["formation"] = form(lab, engine)
         say(f"{engine}/{profile}: formation {out['formation']:.1f}s")
-        c = lab.client("node1")
+        c = docker_lab.client(lab.record, "node1")
         t0 = time.perf_counter()
         c.services.create("swarmlab/web:1", name="web", update_config=UPDATE,
                           mode=docker.types.ServiceMode("replicated", replicas=REPLICAS))
@@ -114,7 +114,7 @@ def drain(c) -> float:
 def failover(lab: Lab, c) -> float:
     leader = docker_lab.leader(lab.record)
     survivor = next(m for m in ("node1", "node2", "node3") if m != leader)
-    sc = lab.client(survivor)
+    sc = docker_lab.client(lab.record, survivor)
     sc.api.timeout = 5
     t0 = time.perf_counter()
     lab.kill(leader)

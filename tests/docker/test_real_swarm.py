@@ -51,7 +51,7 @@ def real(images, docker_host, tmp_path_factory, measure):
 
 def test_real_swarm_forms_on_the_nodes(real):
     from swarmlab.backends.docker import lab as docker_lab
-    c = real.client()
+    c = docker_lab.client(real.record)
     nodes = c.api.nodes()
     assert sorted(n["Description"]["Hostname"] for n in nodes) == [f"node{k}" for k in range(1, 6)]
     assert all(n["Status"]["State"] == "ready" for n in nodes)
@@ -63,14 +63,14 @@ def test_real_swarm_forms_on_the_nodes(real):
 
 
 def test_services_converge_but_ingress_needs_ipvs(real):
-    c = real.client()
+    from swarmlab.backends.docker import lab as docker_lab
+    c = docker_lab.client(real.record)
     c.services.create("swarmlab/web:1", name="www",
                       mode=docker.types.ServiceMode("replicated", replicas=3),
                       endpoint_spec=docker.types.EndpointSpec(ports={8080: 80}))
     real.wait_for(lambda: len(running(c, "www")) == 3, 120, "3 www tasks running")
     # The ingress mesh is IPVS in each node's kernel: this kernel has none, so a
     # published port does not answer (docs/docker-backend.md).
-    from swarmlab.backends.docker import lab as docker_lab
     node = docker_lab._handle(real.record, "node1")
     code, _ = node.exec("test", "-e", "/proc/net/ip_vs")
     if code == 0:
@@ -84,14 +84,14 @@ def test_services_converge_but_ingress_needs_ipvs(real):
 
 def test_faults_act_on_the_real_swarm(real):
     from swarmlab.backends.docker import lab as docker_lab
-    c = real.client("node1")
+    c = docker_lab.client(real.record, "node1")
     c.services.create("swarmlab/web:1", name="keep",
                       mode=docker.types.ServiceMode("replicated", replicas=3))
     real.wait_for(lambda: len(running(c, "keep")) == 3, 120, "3 keep tasks")
     # a partitioned minority manager cannot write; the majority can
     real.partition("node3")
     try:
-        minority = real.client("node3")
+        minority = docker_lab.client(real.record, "node3")
         minority.api.timeout = 30
         with pytest.raises((docker.errors.APIError, docker.errors.DockerException, OSError)):
             minority.services.create("swarmlab/web:1", name="minority")
@@ -99,11 +99,11 @@ def test_faults_act_on_the_real_swarm(real):
     finally:
         real.heal()
     # kill the leader's node: another manager takes over, the service stays at 3
-    leader = docker_lab.leader(real.record)
+    leader = real.wait_for(lambda: docker_lab.leader(real.record), 60, "a leader after heal")
     killed_at = time.monotonic()
     real.kill(leader)
-    new = real.wait_for(lambda: (l := docker_lab.leader(real.record, )) not in (None, leader)
+    new = real.wait_for(lambda: (l := docker_lab.leader(real.record)) not in (None, leader)
                         and l, 90, "a new real-swarm leader")
     print(f"real swarm: new leader {new} after {time.monotonic() - killed_at:.1f}s")
-    c = real.client(new)
+    c = docker_lab.client(real.record, new)
     real.wait_for(lambda: len(running(c, "keep")) == 3, 120, "keep back at 3 replicas")

@@ -321,3 +321,12 @@ def leader(record: LabRecord) -> str | None:
     if engine_of(record) == "docker-swarm":
         return realswarm.leader(record)
     return Lab(record).leader()
+
+
+def client(record: LabRecord, node: str | None = None) -> docker.DockerClient:
+    """docker-py on ``node`` (default: the leader), for either engine. ``Lab.client()``
+    pins API 1.44, newer than real dockerd 20.10 speaks (1.41): use this with
+    ``docker-swarm``."""
+    if engine_of(record) != "docker-swarm":
+        return Lab(record).client(node)
+    return realswarm.client(record.node(node or leader(record) or record.nodes[0].name))
