@@ -282,7 +282,7 @@ def cluster_figure(snaps: Sequence[ClusterSnapshot], title: str = "Cluster",
                   for k, f in enumerate(frames)]
     buttons, sliders = play_controls([f"{f.time - t0:.1f}" for f in frames], duration_ms)
     fig.update_layout(annotations=_headers(frames[0], names, k_rows, title, t0, timeline),
-                      updatemenus=buttons, sliders=sliders, height=420 + 26 * k_rows,
+                      updatemenus=buttons, sliders=sliders, height=360 + 70 * k_rows,
                       width=980 if timeline else 760, plot_bgcolor="white", showlegend=False,
                       margin=dict(l=10, r=10, t=90, b=90))
     fig.update_xaxes(range=[-0.6, len(names) - 0.4], visible=False, row=1 if timeline else None,
@@ -316,11 +316,11 @@ def _frame_data(s: ClusterSnapshot, names: list[str], service: str | None,
             xs.append(x)
             ys.append(y)
             colors.append(task_color(t.service, t.version))
-            texts.append(f"{t.label} v{t.version}")
+            texts.append(f"{_short_name(t)}<br>v{t.version}")
             lines.append("#111" if t.state == "running" and t.desired == "running" else "#bbb")
     data = [dict(type="scatter", x=xs, y=ys, mode="markers+text", text=texts,
-                 textposition="middle center", textfont=dict(color="white", size=11),
-                 hoverinfo="text", marker=dict(symbol="square", size=34, color=colors,
+                 textposition="middle center", textfont=dict(color="white", size=10),
+                 hoverinfo="text", marker=dict(symbol="square", size=54, color=colors,
                                                line=dict(color=lines, width=2)))]
     if timeline:
         past = [p for p in snaps if p.time <= s.time]
@@ -330,6 +330,12 @@ def _frame_data(s: ClusterSnapshot, names: list[str], service: str | None,
                              mode="lines", line_shape="hv", name=f"v{v}",
                              line=dict(color=task_color(service or "", v), width=3)))
     return data
+
+
+def _short_name(t: TaskCard) -> str:
+    """`vote_result.1` -> `result.1`: a stack's prefix does not fit on a card."""
+    name = t.service.split("_", 1)[-1][:9]
+    return f"{name}.{t.slot}" if t.slot else name
 
 
 def _headers(s: ClusterSnapshot, names: list[str], k_rows: int, title: str, t0: float,

@@ -111,8 +111,9 @@ class ClusterView:
             self.lab.heal()
         else:
             raise ValueError(f"unknown action {action!r} (one of {', '.join(ACTIONS)})")
-        until = (lambda s: s.node(node).availability == "drain" and not s.node(node).tasks) \
-            if action == "drain" else None
+        until = (lambda s: s.node(node).availability == "drain" and not s.node(node).tasks
+                 and not s.pending and all(t.state == "running" for t in s.tasks(running=False))
+                 ) if action == "drain" else None
         try:
             seen = self.watch(until, self.settle_s if until else min(self.settle_s, 2.0))
         except TimeoutError:
