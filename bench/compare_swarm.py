@@ -13,9 +13,16 @@ same steps, timed from the host through the Engine API:
   failover    kill the leader's node container, until a write (service scale)
               succeeds on a surviving manager
 
-    python bench/compare_swarm.py [--profiles lab,swarm]
+    python bench/compare_swarm.py [--profiles lab,swarm] [--image-healthcheck]
 
-Prints one row per step: swarmlab's time, real Swarm's, and the ratio.
+Prints one row per step: swarmlab's time, real Swarm's, and the ratio, and the
+machine's load average around each engine's run (the machine may be shared).
+
+Health checks are off for both engines by default (``--no-healthcheck``): the lab
+images' check is ``python3 -m swarmlab.workloads.healthcheck`` every 2 s, and real
+Docker starts an interpreter per probe (20 tasks: ten a second), which on a busy
+2-core machine fails probes by timeout and restarts tasks, measuring the machine,
+not the orchestrator. ``--image-healthcheck`` keeps the images' checks on both.
 """
 from __future__ import annotations
 
@@ -66,24 +73,27 @@ def form(lab: Lab, engine: str) -> float:
     return time.perf_counter() - t0
 
 
-def run_engine(engine: str, profile: str, say) -> dict[str, float]:
+def run_engine(engine: str, profile: str, say, healthcheck: bool) -> dict[str, float]:
     name = f"cmp{os.getpid() % 10000}{engine[:2]}{profile[:1]}"
     out: dict[str, float] = {}
     lab = Lab.up(name, backend="docker", engine=engine, nodes=5, profile=profile, progress=say)
+    extra = {} if healthcheck else {"healthcheck": docker.types.Healthcheck(test=["NONE"])}
+    out["load before"] = os.getloadavg()[0]
     try:
         out["formation"] = form(lab, engine)
         say(f"{engine}/{profile}: formation {out['formation']:.1f}s")
         c = docker_lab.client(lab.record, "node1")
         t0 = time.perf_counter()
         c.services.create("swarmlab/web:1", name="web", update_config=UPDATE,
-                          mode=docker.types.ServiceMode("replicated", replicas=REPLICAS))
+                          mode=docker.types.ServiceMode("replicated", replicas=REPLICAS),
+                          **extra)
         wait(lambda: len(running(c, "web")) == REPLICAS, 300, "20 replicas")
         out["20 replicas"] = time.perf_counter() - t0
         say(f"{engine}/{profile}: 20 replicas {out['20 replicas']:.1f}s")
         out["drain"] = drain(c)
         say(f"{engine}/{profile}: drain {out['drain']:.1f}s")
         t0 = time.perf_counter()
-        c.services.get("web").update(image="swarmlab/web:2", update_config=UPDATE)
+        c.services.get("web").update(image="swarmlab/web:2", update_config=UPDATE, **extra)
         wait(lambda: (c.services.get("web").attrs.get("UpdateStatus") or {}).get("State")
              == "completed" and len(running(c, "web", "swarmlab/web:2")) == REPLICAS,
              600, "rolling update")
@@ -91,6 +101,7 @@ def run_engine(engine: str, profile: str, say) -> dict[str, float]:
         say(f"{engine}/{profile}: rolling update {out['rolling update']:.1f}s")
         out["leader failover"] = failover(lab, c)
         say(f"{engine}/{profile}: leader failover {out['leader failover']:.1f}s")
+        out["load after"] = os.getloadavg()[0]
     finally:
         lab.down()
     return out
@@ -138,21 +149,25 @@ def table(results: dict[str, dict[str, float]], profiles: list[str]) -> str:
             mine = results[f"swarmlab/{p}"][step]
             cells += [f"{mine:.1f} s", f"{mine / real[step]:.2f}"]
         rows.append(f"| {step} | " + " | ".join(cells) + f" | {real[step]:.1f} s |")
-    return "\n".join(rows)
+    loads = [f"{k}: {r['load before']:.1f} -> {r['load after']:.1f}" for k, r in results.items()]
+    return "\n".join(rows) + "\n\nload average (1 min) before -> after: " + "; ".join(loads)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profiles", default="lab", help="swarmlab profiles: lab, swarm or lab,swarm")
+    ap.add_argument("--image-healthcheck", action="store_true",
+                    help="keep the images' health checks (default: none, on both engines)")
     args = ap.parse_args(argv)
     profiles = [p for p in args.profiles.split(",") if p]
     os.environ.setdefault("SWARMLAB_HOME", tempfile.mkdtemp(prefix="swarmlab-cmp-"))
 
     def say(line: str) -> None:
         print(f"  {line}", file=sys.stderr, flush=True)
-    results = {"docker-swarm": run_engine("docker-swarm", "lab", say)}
+    hc = args.image_healthcheck
+    results = {"docker-swarm": run_engine("docker-swarm", "lab", say, hc)}
     for p in profiles:
-        results[f"swarmlab/{p}"] = run_engine("swarmlab", p, say)
+        results[f"swarmlab/{p}"] = run_engine("swarmlab", p, say, hc)
     print(table(results, profiles))
     return 0
 

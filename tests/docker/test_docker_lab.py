@@ -206,6 +206,19 @@ def test_partitioned_minority_cannot_change_the_cluster(lab):
     c.services.get("majority").remove()
 
 
+def test_paused_node_goes_down_and_comes_back(lab, docker_host):
+    c = lab.client()
+    lab.pause("node5")
+    try:
+        assert docker_host.containers.get(lab.record.node("node5").container).status == "paused"
+        lab.wait_for(lambda: node_by_name(c, "node5")["Status"]["State"] == "down", 60,
+                     "the frozen node5 to be seen down")
+    finally:
+        lab.unpause("node5")
+    lab.wait_for(lambda: node_by_name(c, "node5")["Status"]["State"] == "ready", 60,
+                 "node5 ready again")
+
+
 def test_killing_the_leaders_node_elects_another(lab, docker_host):
     c = lab.client()
     c.services.create("swarmlab/web:1", name="keep",
@@ -225,3 +238,42 @@ def test_killing_the_leaders_node_elects_another(lab, docker_host):
     lab.restart(leader)
     lab.wait_for(lambda: node_by_name(c, leader)["Status"]["State"] == "ready", 90,
                  f"{leader} ready again")
+
+
+CRASHING_OWNER = """
+import sys, time
+from swarmlab.lab import Lab
+Lab.up(sys.argv[1], backend="docker", nodes=1)
+print("up", flush=True)
+time.sleep(600)
+"""
+
+
+def test_prune_removes_what_a_crashed_owner_left(docker_host, images, tmp_path, monkeypatch):
+    """An interpreter killed with SIGKILL runs no atexit: its lab stays until `lab prune`,
+    which finds it by its owner label and removes containers, network, volume, record."""
+    import signal
+    import subprocess
+    import sys
+
+    from swarmlab.backends.docker import lab as docker_lab
+    from swarmlab.backends.docker import leftovers, prune
+    from swarmlab.lab import registry
+    monkeypatch.setenv("SWARMLAB_HOME", str(tmp_path / "home"))
+    name = f"P{secrets.token_hex(3)}"
+    proc = subprocess.Popen([sys.executable, "-c", CRASHING_OWNER, name], stdout=subprocess.PIPE,
+                            text=True, cwd=os.path.dirname(os.path.dirname(os.path.dirname(
+                                os.path.abspath(__file__)))))
+    try:
+        assert proc.stdout.readline().strip() == "up"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        left = leftovers(name)
+        assert len(left["containers"]) == 1 and left["networks"] and left["volumes"]
+        assert name in docker_lab.stale_labs()
+        docker_lab.prune(print)
+        assert leftovers(name) == {"containers": [], "networks": [], "volumes": []}
+        assert name not in [r.name for r in registry.list_labs()]
+    finally:
+        proc.kill()
+        prune(name)
