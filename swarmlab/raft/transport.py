@@ -30,7 +30,7 @@ log = logging.getLogger("swarmlab.raft.transport")
 Address = tuple[str, int]
 #: a peer whose socket buffer holds more than this is slow: drop what we would add
 MAX_BUFFERED_BYTES = 16 << 20
-BACKOFF_S = (0.02, 1.0)
+BACKOFF_S = (0.02, 0.5)  # first and longest wait between redials
 
 
 def parse_peers(spec: str) -> dict[NodeId, Address]:
