@@ -218,10 +218,10 @@ class Recorder:
 
 # -- figures --------------------------------------------------------------------------------
 def task_color(service: str, version: str) -> str:
-    """A hue per service, lighter for later versions (v1 dark, v2 light, others pale)."""
+    """A hue per service; v2 lighter and shifted a little, other versions paler still."""
     hue = (zlib.crc32(service.encode()) % 360) / 360
-    light = {"1": 0.36, "2": 0.58}.get(version, 0.75)
-    r, g, b = colorsys.hls_to_rgb(hue, light, 0.65)
+    shift, light = {"1": (0.0, 0.34), "2": (0.09, 0.6)}.get(version, (0.18, 0.74))
+    r, g, b = colorsys.hls_to_rgb((hue + shift) % 1.0, light, 0.7)
     return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
 
 
@@ -350,6 +350,7 @@ def _headers(s: ClusterSnapshot, names: list[str], k_rows: int, title: str, t0: 
         role = ("leader" if n.leader else n.role) or "-"
         out.append(dict(text=f"<b>{name}</b><br>{role}<br>{n.availability or '-'} · {n.state}",
                         x=x, y=-1.0, xref=xref, yref=yref, showarrow=False,
+                        xanchor="center", yanchor="middle",
                         font=dict(color="white", size=11), bgcolor=color, borderpad=4))
     if timeline:
         out += [dict(text="tasks per node", x=0.31, y=1.04, xref="paper", yref="paper",
