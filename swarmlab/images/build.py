@@ -2,7 +2,8 @@
 
 The chain: two Debian root filesystems (debootstrap, see ``rootfs``), then on top
   * ``swarmlab/node-runtime:latest``: dockerd + iptables + python3 deps + entrypoint,
-    no swarmlab code (for development, the code is mounted into nodes);
+    the host's aiohttp (hostdeps.py), no swarmlab code (for development, the code is
+    mounted into nodes);
   * ``swarmlab/node:latest``: the same plus the swarmlab package;
   * ``swarmlab/workload-base:latest``: python3 + ``swarmlab.workloads`` only;
   * one image per catalog entry (``swarmlab/web:1``...): its env, command, port and
@@ -30,6 +31,7 @@ from typing import Any
 import docker
 
 from ..workloads.catalog import CATALOG, ImageInfo
+from . import hostdeps
 from .node import (CODE_ROOT, ENTRYPOINT, ENTRYPOINT_PATH, NODE_ENV, NODE_PACKAGES,
                    WORKLOAD_PACKAGES)
 from .rootfs import BuildError, Progress, RootfsSpec, build_rootfs_image
@@ -168,9 +170,10 @@ def build_all(progress: Progress = print, force: bool = False,
     # two at once, and the second then downloads nothing.
     node_base = build_rootfs_image(client, NODE_BASE, progress, force)
     workload_base = build_rootfs_image(client, WORKLOAD_BASE, progress, force)
+    runtime_files = [(ENTRYPOINT_PATH, ENTRYPOINT.encode(), 0o755),
+                     *hostdeps.files(CODE_ROOT, hostdeps.image_python(node_base))]
     _timed(report, NODE_RUNTIME_IMAGE, lambda: commit_image(
-        client, NODE_RUNTIME_IMAGE, node_base, progress, force,
-        [(ENTRYPOINT_PATH, ENTRYPOINT.encode(), 0o755)],
+        client, NODE_RUNTIME_IMAGE, node_base, progress, force, runtime_files,
         entrypoint=[ENTRYPOINT_PATH], command=[], environment=NODE_ENV))
     _timed(report, NODE_IMAGE, lambda: commit_image(
         client, NODE_IMAGE, NODE_RUNTIME_IMAGE, progress, force, package_files(False)))

@@ -20,6 +20,7 @@ also finds it after a crash); one started from the CLI lives until ``lab down``.
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
@@ -33,6 +34,7 @@ import docker
 
 from ...lab import Lab, local
 from ...lab.registry import LabNotFound, LabRecord, NodeRecord, lab_dir, list_labs, load
+from ...runtime.docker_spec import task_subnet
 from . import faults, realswarm, resources, routes
 from .nodes import NodeOptions, start_nodes
 from .transfer import distribute
@@ -69,7 +71,6 @@ class NodeHandle:
 
 
 def _handle(record: LabRecord, name: str, client: docker.DockerClient | None = None) -> NodeHandle:
-    from ...runtime.docker_spec import task_subnet
     node = record.node(name)
     client = client or docker.from_env()
     container = client.containers.get(node.container or resources.container_name(record.name, name))
@@ -113,7 +114,6 @@ def _shape(managers: int | None, workers: int | None, nodes: int | None) -> tupl
 
 def plan(name: str, count: int, profile: str, subnet: str) -> LabRecord:
     """node k at the subnet's address k+1 (.1 is the bridge's gateway), node index k."""
-    import ipaddress
     hosts = list(ipaddress.IPv4Network(subnet).hosts())
     return LabRecord(name=name, backend="docker", profile=profile, nodes=[
         NodeRecord(f"node{k}", str(hosts[k]), node_index=k) for k in range(1, count + 1)])
