@@ -96,7 +96,7 @@ def spawn_all(lab: LabRecord, nodes: list[NodeRecord]) -> None:
         n.pid = pids[n.name]
 
 
-def wait_api(node: NodeRecord, timeout: float = 15.0) -> None:
+def wait_api(node: NodeRecord, timeout: float = 45.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
