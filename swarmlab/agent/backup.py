@@ -2,6 +2,7 @@
 
 A backup is what Docker's documentation says to copy (`/var/lib/docker/swarm`),
 made consistent while the manager runs: a tar.gz holding `state.json`, the
+`certificates/` directory (the node's and the CA's; keys encrypted with the KEK), the
 `keys/` directory (the DEK wrapped by the KEK; the KEK itself only without
 autolock, so an autolocked swarm's backup is protected by its unlock key) and a
 fresh Raft storage (`raft/`) whose one snapshot is the store at one applied
@@ -44,6 +45,8 @@ async def make_backup(d: "NodeDaemon") -> bytes:
         root = pathlib.Path(tmp) / "swarm"
         (root / "raft").mkdir(parents=True)
         shutil.copytree(d.swarm_dir / "keys", root / "keys")
+        # the node's certificate and the CA (its key encrypted with the KEK, as the DEK)
+        shutil.copytree(d.swarm_dir / "certificates", root / "certificates")
         (root / "state.json").write_text(json.dumps(
             {"NodeID": d.node_id, "Role": "manager", "Managers": {}}))
         storage = open_encrypted(FileStorage(str(root / "raft")), m.keys)

@@ -25,12 +25,14 @@ from .. import __version__
 from ..api import (
     FailedPrecondition, InvalidArgument, NodeRole, NodeState, new_id, to_json,
 )
+from ..ca import CertificateError, NodeCertificates, RootCA, fetch_root_ca
 from ..crypto import (
-    SWARM_LOCKED, InvalidUnlockKey, KeyManager, KeyManagerError, MalformedUnlockKey, SwarmLocked,
+    SWARM_LOCKED, InvalidUnlockKey, KeyManager, KeyManagerError, MalformedUnlockKey,
 )
 from .api import NOT_IN_SWARM, WORKER_REFUSAL, APIError, ForwardToLeader, docker_errors
 from .faults import Firewall
 from .manager_role import ManagerRole, raft_id_of
+from .security import NodeSecurity
 from .worker import Worker
 
 log = logging.getLogger("swarmlab.agent")
@@ -62,6 +64,9 @@ class NodeDaemon:
         self.mesh: Any = None
         self.discovery: Any = None
         self._runner: web.AppRunner | None = None
+        self.security = NodeSecurity(self.swarm_dir)
+        self._internal: web.AppRunner | None = None  # HTTPS on swarm_port + 1
+        self._internal_site: web.TCPSite | None = None
         self.endpoints: dict[str, dict[str, list]] = {}  # leader: node -> task endpoints
 
     # -- life cycle -------------------------------------------------------------------------
@@ -72,6 +77,21 @@ class NodeDaemon:
     @property
     def api_url(self) -> str:
         return f"http://{self.addr}:{self.api_port}"
+
+    @property
+    def internal_url(self) -> str:
+        return self.internal_url_of(self.swarm_addr_str)
+
+    @staticmethod
+    def internal_url_of(swarm_addr: str) -> str:
+        """A node's internal API (joins, dispatcher, renewal): HTTPS on its swarm port + 1."""
+        host, _, port = swarm_addr.rpartition(":")
+        return f"https://{host}:{int(port) + 1}"
+
+    def tls(self, server_hostname: str = "swarm-manager") -> dict[str, Any]:
+        """aiohttp arguments for a call to another node over mutual TLS (to a manager by
+        default: `swarm-manager` is a SAN of manager certificates only)."""
+        return {"ssl": self.security.client_context(), "server_hostname": server_hostname}
 
     async def start(self) -> None:
         from ..mesh import RoutingMesh
@@ -91,10 +111,10 @@ class NodeDaemon:
         self.firewall.start(self.addr)
         app = web.Application(middlewares=[docker_errors], client_max_size=4 << 20)
         app["daemon"] = self
+        from .backup import setup_backup_routes
         from .handlers import setup_routes
-        from .internal import setup_internal_routes
         setup_routes(app)
-        setup_internal_routes(app)
+        setup_backup_routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.addr, self.api_port, reuse_address=True).start()
@@ -102,15 +122,47 @@ class NodeDaemon:
         if state:
             self.node_id, self.role = state["NodeID"], state["Role"]
             self.managers = state.get("Managers", {})
-            if self.role == "manager":
-                try:
-                    await self._start_manager(bootstrap=False, peers={})
-                except SwarmLocked:
-                    self.locked = True
-                    log.warning("%s: swarm is locked; waiting for `swarm unlock`", self.name)
-            if not self.locked:
-                self._start_worker()
+            keys = KeyManager(self.swarm_dir) if self.role == "manager" else None
+            if keys is not None and keys.locked:
+                self.locked = True
+                log.warning("%s: swarm is locked; waiting for `swarm unlock`", self.name)
+            else:
+                await self._resume(keys)
         log.info("%s: API on %s, swarm %s", self.name, self.api_url, self.role or "inactive")
+
+    async def _resume(self, keys: KeyManager | None) -> None:
+        """A restarted (or unlocked) node: its certificates, then its roles."""
+        self.security.load_certs(keys)
+        if keys is not None:
+            self.security.load_ca(keys)
+        await self._serve_internal()
+        if self.role == "manager":
+            await self._start_manager(bootstrap=False, peers={}, keys=keys)
+        self._start_worker()
+
+    async def _serve_internal(self) -> None:
+        """(Re)start the internal HTTPS API with the current certificate."""
+        from .api import docker_errors
+        from .internal import internal_errors, setup_internal_routes
+        if self._internal is None:
+            app = web.Application(middlewares=[docker_errors, internal_errors],
+                                  client_max_size=4 << 20)
+            app["daemon"] = self
+            setup_internal_routes(app)
+            self._internal = web.AppRunner(app, access_log=None)
+            await self._internal.setup()
+        if self._internal_site is not None:
+            await self._internal_site.stop()
+        port = int(self.internal_url.rpartition(":")[2])
+        self._internal_site = web.TCPSite(
+            self._internal, self.addr, port, reuse_address=True,
+            ssl_context=self.security.internal_server_context())
+        await self._internal_site.start()
+
+    async def _stop_internal(self) -> None:
+        if self._internal is not None:
+            await self._internal.cleanup()
+        self._internal = self._internal_site = None
 
     async def close(self) -> None:
         if self.worker:
@@ -123,6 +175,7 @@ class NodeDaemon:
         if self.executor:
             await self.executor.close()
         self.firewall.stop()
+        await self._stop_internal()
         if self._runner:
             await self._runner.cleanup()
 
@@ -142,9 +195,11 @@ class NodeDaemon:
                              keys: KeyManager | None = None) -> None:
         self.manager = ManagerRole(self.node_id, self.name, (self.addr, self.swarm_port),
                                    self.swarm_dir, self.profile, peers=peers,
-                                   blocked=self.firewall.blocks_host, keys=keys)
+                                   blocked=self.firewall.blocks_host, keys=keys,
+                                   security=self.security)
         await self.manager.start(bootstrap=bootstrap, join_via=lambda: [
-            u for u in self.managers if u != self.api_url and not self.blocked_url(u)])
+            self.internal_url_of(a) for u, a in self.managers.items()
+            if u != self.api_url and not self.blocked_url(u)])
 
     async def follow_role(self, doc: dict) -> None:
         """The leader says what this node should be (promote/demote reach a node this way)."""
@@ -153,8 +208,10 @@ class NodeDaemon:
             peers = {int(k): (v.rpartition(":")[0], int(v.rpartition(":")[2]))
                      for k, v in (doc.get("RaftPeers") or {}).items()}
             log.info("%s: promoted to manager", self.name)
+            keys = self._new_keys(doc)
+            await self.renew_certificate(keys)  # a manager certificate, and the CA
             self.role = "manager"
-            await self._start_manager(bootstrap=False, peers=peers, keys=self._new_keys(doc))
+            await self._start_manager(bootstrap=False, peers=peers, keys=keys)
             self._save_state()
         elif want == "worker" and self.manager is not None and not doc.get("RaftMember"):
             log.info("%s: demoted to worker", self.name)
@@ -163,7 +220,33 @@ class NodeDaemon:
             await m.close()
             shutil.rmtree(self.swarm_dir / "raft", ignore_errors=True)
             m.keys.destroy()
+            self.security.drop_ca()
             self._save_state()
+            await self.renew_certificate(None)  # a worker certificate
+        elif self.security.needs_renewal():
+            await self.renew_certificate(self.manager.keys if self.manager else None)
+
+    async def renew_certificate(self, keys: KeyManager | None) -> None:
+        """A new certificate from the leader (before expiry, or for a new role), over
+        mutual TLS with the current one; a manager's answer carries the CA too."""
+        key_pem, csr = self.security.new_csr()
+        async with ClientSession(timeout=ClientTimeout(total=10)) as http:
+            url = await self.pick_manager_url(http)
+            if url is None:
+                raise APIError(503, "no manager reachable to renew the certificate")
+            async with http.post(url + "/swarmlab/ca/renew", **self.tls(),
+                                 json={"NodeID": self.node_id, "CSR": csr.decode()}) as r:
+                doc = await r.json(content_type=None)
+                if r.status != 200:
+                    raise APIError(r.status, doc.get("message", "certificate renewal refused"))
+        self.security.set_certs(NodeCertificates(
+            self.security.root_pem(), doc["Certificate"].encode(), key_pem), keys)
+        if doc.get("CA") and keys is not None:
+            self.security.set_ca(RootCA.from_json(doc["CA"]), keys)
+        log.info("%s: new %s certificate", self.name, doc.get("Role"))
+        await self._serve_internal()
+        if self.manager is not None:
+            await self.manager.raft.transport.reload_tls()
 
     def _start_worker(self) -> None:
         self.worker = Worker(self, self.executor)
@@ -221,22 +304,39 @@ class NodeDaemon:
             raise APIError(503, ALREADY_IN_SWARM)
         if req.get("ForceNewCluster"):
             raise APIError(400, "--force-new-cluster needs a node that was a manager")
-        self.node_id = new_id(random.Random())
+        rng = random.Random()
+        self.node_id, cluster_id = new_id(rng), new_id(rng)
         self.role = "manager"
         self.managers = {self.api_url: self.swarm_addr_str}
         keys = KeyManager(self.swarm_dir)
         enc = ((req.get("Spec") or {}).get("EncryptionConfig") or {})
         keys.create(autolock=bool(req.get("AutoLockManagers") or enc.get("AutoLockManagers")))
+        ca = self._create_ca(cluster_id, req.get("Spec") or {}, keys)
+        await self._serve_internal()
         await self._start_manager(bootstrap=True, peers={}, keys=keys)
         await self._wait(lambda: self.manager.is_leader(), 5.0, "no leader after init")
         from ..api import from_json, ClusterSpec
         spec = from_json(ClusterSpec, req["Spec"]) if req.get("Spec") else None
         await self.manager.control.call(
             lambda: self.manager.manager.init(self.name, self.swarm_addr_str, spec=spec,
-                                              description=self.description()))
+                                              description=self.description(),
+                                              cluster_id=cluster_id, ca_digest=ca.digest()))
         self._save_state()
         self._start_worker()
         return self.node_id
+
+    def _create_ca(self, cluster_id: str, spec: dict, keys: KeyManager) -> RootCA:
+        """`swarm init`: the swarm's root CA (kept by managers) and this manager's own
+        certificate, signed by it. `--cert-expiry` sets how long node certificates last."""
+        import datetime as dt
+        expiry_ns = ((spec.get("CAConfig") or {}).get("NodeCertExpiry") or 0)
+        ca = RootCA.create(cluster_id) if not expiry_ns else RootCA.create(
+            cluster_id, node_expiry=dt.timedelta(seconds=expiry_ns / 1e9))
+        key_pem, csr = self.security.new_csr()
+        chain = ca.issue(csr, self.node_id, "manager", addresses=[self.addr])
+        self.security.set_certs(NodeCertificates(ca.cert_pem(), chain, key_pem), keys)
+        self.security.set_ca(ca, keys)
+        return ca
 
     async def _force_new_cluster(self) -> str:
         """`swarm init --force-new-cluster`: this manager alone, with the swarm's state."""
@@ -265,35 +365,52 @@ class NodeDaemon:
         token = req.get("JoinToken", "")
         if not remotes:
             raise APIError(400, "invalid JoinRequest: at least 1 RemoteAddr is required to join")
-        answer = None
-        async with ClientSession(timeout=ClientTimeout(total=15)) as http:
-            for remote in remotes:
-                host = remote.rpartition(":")[0] or remote
-                url = f"http://{host}:{self.api_port}/swarmlab/join"
-                try:
-                    async with http.post(url, json={"JoinToken": token, "Hostname": self.name,
-                                                    "Addr": self.swarm_addr_str,
-                                                    "API": self.api_url,
-                                                    "Description": to_json(self.description())}) as r:
-                        doc = await r.json(content_type=None)
-                        if r.status >= 400:
-                            raise APIError(r.status, doc.get("message", "join refused"))
-                        answer = doc
-                        break
-                except (OSError, asyncio.TimeoutError) as e:
-                    last = e
-                    continue
+        answer, last, key_pem = None, None, b""
+        for remote in remotes:
+            base = self.internal_url_of(remote if ":" in remote else f"{remote}:2377")
+            try:
+                answer, ca_pem, key_pem = await self._join_via(base, token)
+                break
+            except (OSError, asyncio.TimeoutError) as e:
+                last = e
         if answer is None:
             raise APIError(500, f"could not connect to any manager at {remotes}: {last}")
         self.node_id, self.role = answer["NodeID"], answer["Role"]
         self.managers = answer.get("Managers", {})
+        keys = self._new_keys(answer) if self.role == "manager" else None
+        self.security.set_certs(NodeCertificates(
+            ca_pem, answer["Certificate"].encode(), key_pem), keys)
+        if keys is not None:
+            self.security.set_ca(RootCA.from_json(answer["CA"]), keys)
+        await self._serve_internal()
         if self.role == "manager":
             peers = {int(k): (v.rpartition(":")[0], int(v.rpartition(":")[2]))
                      for k, v in answer.get("RaftPeers", {}).items()}
-            await self._start_manager(bootstrap=False, peers=peers,
-                                      keys=self._new_keys(answer))
+            await self._start_manager(bootstrap=False, peers=peers, keys=keys)
         self._save_state()
         self._start_worker()
+
+    async def _join_via(self, base: str, token: str) -> tuple[dict, bytes, bytes]:
+        """Fetch the CA and check it against the token's digest (the wrong swarm is refused
+        here), then send the join request with a CSR over TLS that trusts only that CA."""
+        import ssl
+        try:
+            ca_pem = await fetch_root_ca(base + "/swarmlab/ca", token)
+        except CertificateError as e:  # a malformed token, or another swarm's CA
+            raise APIError(400, str(e)) from None
+        pinned = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        pinned.load_verify_locations(cadata=ca_pem.decode())
+        key_pem, csr = self.security.new_csr()
+        body = {"JoinToken": token, "Hostname": self.name, "Addr": self.swarm_addr_str,
+                "API": self.api_url, "CSR": csr.decode(),
+                "Description": to_json(self.description())}
+        async with ClientSession(timeout=ClientTimeout(total=15)) as http:
+            async with http.post(base + "/swarmlab/join", json=body, ssl=pinned,
+                                 server_hostname="swarm-manager") as r:
+                doc = await r.json(content_type=None)
+                if r.status >= 400:
+                    raise APIError(r.status, doc.get("message", "join refused"))
+        return doc, ca_pem, key_pem
 
     def _new_keys(self, doc: dict) -> KeyManager:
         """A new manager's keys: the swarm's autolock setting and unlock key."""
@@ -317,6 +434,8 @@ class NodeDaemon:
             await self.manager.close()
             self.manager.keys.destroy()
             self.manager = None
+        await self._stop_internal()
+        self.security.forget()
         self.role, self.node_id, self.managers, self.locked = None, "", {}, False
         shutil.rmtree(self.swarm_dir, ignore_errors=True)
 
@@ -347,6 +466,12 @@ class NodeDaemon:
                 raise APIError(400, "no unlock key is set")
             if want != m.keys.autolock or rotate_unlock:
                 await self.set_keys(want, rotate=rotate_unlock)
+        expiry_ns = ((body or {}).get("CAConfig") or {}).get("NodeCertExpiry") or 0
+        if expiry_ns and self.security.ca is not None and \
+                int(expiry_ns / 1e9) != int(self.security.ca.node_expiry.total_seconds()):
+            seconds = int(expiry_ns / 1e9)  # `swarm update --cert-expiry`
+            await self._tell_managers({"NodeCertExpiry": seconds})
+            self.security.set_node_expiry(seconds, m.keys)
 
     # -- autolock ---------------------------------------------------------------------------
     async def swarm_unlock(self, key: str) -> None:
@@ -359,9 +484,8 @@ class NodeDaemon:
             raise APIError(400, str(e)) from None
         except InvalidUnlockKey as e:
             raise APIError(400, str(e)) from None
-        await self._start_manager(bootstrap=False, peers={}, keys=keys)
         self.locked = False
-        self._start_worker()
+        await self._resume(keys)
 
     def unlock_key(self) -> dict:
         m = self._require_manager()
@@ -383,16 +507,21 @@ class NodeDaemon:
         key = new_unlock_key() if autolock and (rotate or not m.keys.autolock) else (
             m.keys.unlock_key() if autolock else None)
         body = {"Autolock": autolock, "UnlockKey": key or ""}
+        await self._tell_managers(body)
+        self.adopt_keys(body)
+
+    async def _tell_managers(self, body: dict) -> None:
+        """Keys and CA settings every manager keeps (over mutual TLS, managers only)."""
         async with ClientSession(timeout=ClientTimeout(total=5)) as http:
-            for url in self.managers:
+            for url, addr in self.managers.items():
                 if url == self.api_url:
                     continue
                 try:
-                    async with http.post(url + "/swarmlab/keys", json=body):
+                    async with http.post(self.internal_url_of(addr) + "/swarmlab/keys",
+                                         json=body, **self.tls()):
                         pass
                 except (OSError, asyncio.TimeoutError):
-                    log.warning("%s: %s missed the new unlock key", self.name, url)
-        self.adopt_keys(body)
+                    log.warning("%s: %s missed the new keys", self.name, url)
 
     def adopt_keys(self, body: dict) -> None:
         m = self._require_manager()
@@ -401,6 +530,11 @@ class NodeDaemon:
             m.keys.rotate_unlock_key(key)
         else:
             m.keys.set_autolock(autolock, key)
+        # a new KEK: what it protects on disk is written again under it
+        if self.security.certs is not None:
+            self.security.set_certs(self.security.certs, m.keys)
+        if self.security.ca is not None:
+            self.security.set_ca(self.security.ca, m.keys)
 
     # -- manager plumbing ----------------------------------------------------------------------
     def _require_manager(self) -> ManagerRole:
@@ -432,6 +566,13 @@ class NodeDaemon:
         if addr is None:
             return None
         return f"http://{addr[0]}:{self.api_port}"
+
+    def leader_internal_url(self) -> str | None:
+        """The leader's internal API (HTTPS, swarm port + 1), if this manager knows it."""
+        if self.manager is None:
+            return None
+        addr = self.manager.addresses.get(self.manager.leader_raft_id())
+        return self.internal_url_of(f"{addr[0]}:{addr[1]}") if addr else None
 
     def render_node(self, n: Any) -> dict:
         doc = n.to_json()
@@ -467,21 +608,21 @@ class NodeDaemon:
 
     # -- worker plumbing -------------------------------------------------------------------------
     async def pick_manager_url(self, http: ClientSession) -> str | None:
-        """The leader's API if we know it, else any manager that answers."""
+        """The leader's internal API if we know it, else the one any manager names."""
         if self.manager is not None:
             if self.manager.is_leader():
-                return self.api_url
-            url = self.leader_api_url()
+                return self.internal_url
+            url = self.leader_internal_url()
             if url:
                 return url
             # no leader known here (e.g. this manager was just removed from Raft): ask others
-        urls = [u for u in self.managers if u != self.api_url]
+        urls = [self.internal_url_of(a) for u, a in self.managers.items() if u != self.api_url]
         random.shuffle(urls)
         for url in urls:
             if self.blocked_url(url):
                 continue
             try:
-                async with http.get(url + "/swarmlab/leader") as r:
+                async with http.get(url + "/swarmlab/leader", **self.tls()) as r:
                     if r.status == 200:
                         doc = await r.json()
                         if doc.get("API") and not self.blocked_url(doc["API"]):

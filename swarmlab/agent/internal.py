@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from aiohttp import ClientSession, ClientTimeout, web
 
-from ..api import NodeRole, NodeState, SwarmError, TaskState, TaskStatus, from_json
+from ..api import NodeDescription, NodeRole, NodeState, SwarmError, TaskState, TaskStatus, from_json
 from ..ca import PermissionDenied, peer_identity, require_manager, require_role
 from ..raft.core import NotLeader, ProposalDropped
 from .api import APIError, ForwardToLeader, add_routes, error_response, read_json, status_for
@@ -96,8 +96,10 @@ async def join(request: web.Request) -> web.Response:
         raise APIError(400, "invalid join request: Hostname, Addr and CSR are required")
     m = d.manager
 
+    desc = from_json(NodeDescription, body["Description"]) if body.get("Description") else None
+
     def run() -> dict:
-        node = m.manager.join(token, hostname, addr)
+        node = m.manager.join(token, hostname, addr, description=desc)
         view = m.store.view()
         managers = _managers(d, view)
         peers = {str(rid): f"{a[0]}:{a[1]}" for rid, a in m.addresses.items()}
@@ -212,7 +214,8 @@ async def keys(request: web.Request) -> web.Response:
     d: NodeDaemon = request.app["daemon"]
     require_manager_caller(request)
     body = await read_json(request)
-    d.adopt_keys(body)
+    if "Autolock" in body:
+        d.adopt_keys(body)
     if body.get("NodeCertExpiry"):
         d.security.set_node_expiry(int(body["NodeCertExpiry"]), d.manager.keys)
     return web.Response(status=200)
@@ -265,8 +268,8 @@ async def raft_join(request: web.Request) -> web.Response:
     body = await read_json(request)
     me = require_manager_caller(request)
     if body.get("NodeID") != me or int(body["RaftID"]) != raft_id_of(me):
-        raise PermissionDenied(
-            f"Permission denied: the remote certificate is node {me}'s, not {body.get('NodeID')!r}'s")
+        raise PermissionDenied(f"Permission denied: the remote certificate is node {me}'s, "
+                               f"not {body.get('NodeID')!r}'s")
     rid, addr = int(body["RaftID"]), str(body["Addr"])
     host, _, port = addr.rpartition(":")
     d.manager.ready_members[rid] = (host, int(port))

@@ -11,7 +11,7 @@ import asyncio
 import struct
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import ClientSession, ClientTimeout, web
+from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
 from .api import add_routes
 
@@ -25,7 +25,9 @@ def frame(stream: str, text: str) -> bytes:
 
 
 async def local_logs(request: web.Request) -> web.Response:
+    from .internal import require_manager_caller
     d: NodeDaemon = request.app["daemon"]
+    require_manager_caller(request)  # only a manager gathers logs (mutual TLS)
     ids = {t for t in request.query.get("tasks", "").split(",") if t}
     tail = request.query.get("tail")
     n = int(tail) if tail and tail.isdigit() else None
@@ -41,26 +43,28 @@ async def stream_logs(d: "NodeDaemon", request: web.Request, ref: str, task: boo
         else:
             tasks = tx.tasks(tx.lookup("service", ref).id)
         nodes = {n.id: n for n in tx.nodes()}
-        return [(t.id, nodes[t.node_id].status.addr.rpartition(":")[0], nodes[t.node_id].hostname)
+        return [(t.id, nodes[t.node_id].status.addr, nodes[t.node_id].hostname, t.node_id)
                 for t in tasks if t.node_id in nodes]
     found = await d.manager_read(find)
-    by_host: dict[tuple[str, str], list[str]] = {}
-    for tid, host, hostname in found:
-        by_host.setdefault((host, hostname), []).append(tid)
+    by_host: dict[tuple[str, str, str], list[str]] = {}
+    for tid, host, hostname, node_id in found:
+        by_host.setdefault((host, hostname, node_id), []).append(tid)
     tail = request.query.get("tail", "all")
     timestamps = request.query.get("timestamps", "").lower() in ("1", "true")
     lines: list[tuple[float, str, str]] = []
     async with ClientSession(timeout=ClientTimeout(total=5)) as http:
-        async def fetch(host: str, hostname: str, ids: list[str]) -> None:
-            url = f"http://{host}:{d.api_port}/swarmlab/local-logs"
+        async def fetch(addr: str, hostname: str, node_id: str, ids: list[str]) -> None:
+            url = d.internal_url_of(addr) + "/swarmlab/local-logs"
             try:
-                async with http.get(url, params={"tasks": ",".join(ids), "tail": tail}) as r:
+                async with http.get(url, params={"tasks": ",".join(ids), "tail": tail},
+                                    ssl=d.security.client_context(),
+                                    server_hostname=node_id) as r:  # a SAN
                     for name, ts, stream, line in await r.json():
                         prefix = f"{name}@{hostname}    | "
                         lines.append((ts, stream, prefix + _ts(ts, timestamps) + line))
-            except (OSError, asyncio.TimeoutError):
+            except (OSError, ClientError, asyncio.TimeoutError, ValueError):
                 pass  # a node that cannot be reached shows nothing, as with Docker
-        await asyncio.gather(*(fetch(h, hn, ids) for (h, hn), ids in by_host.items()))
+        await asyncio.gather(*(fetch(h, hn, nid, ids) for (h, hn, nid), ids in by_host.items()))
     lines.sort(key=lambda x: x[0])
     resp = web.StreamResponse(headers={"Content-Type": "application/vnd.docker.raw-stream"})
     await resp.prepare(request)

@@ -12,7 +12,6 @@ demote) become Raft conf changes here, one at a time.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import pathlib
 import random
@@ -27,17 +26,12 @@ from ..raft.file_storage import FileStorage
 from ..raft.messages import ConfChange, ConfChangeType, Entry, Role
 from ..store import MemoryStore
 from .control import ControlThread, RaftProposer
-from .raftshell import SwarmRaftServer
+from .raftshell import SwarmRaftServer, raft_id_of
 
 log = logging.getLogger("swarmlab.agent.manager")
 
 SNAPSHOT_EVERY = 500  # applied entries between store snapshots (log compaction)
 MEMBERSHIP_WAIT_S = 5.0
-
-
-def raft_id_of(node_id: str) -> int:
-    """A stable, non-zero Raft id for a swarm node id (31 bits: the wire format's range)."""
-    return (int(hashlib.sha256(node_id.encode()).hexdigest()[:8], 16) & 0x7FFFFFFF) or 1
 
 
 class _StoreMachine:
@@ -64,9 +58,11 @@ class ManagerRole:
                  state_dir: pathlib.Path, profile: str,
                  peers: dict[int, tuple[str, int]] | None = None,
                  blocked: Callable[[str], bool] | None = None,
-                 keys: KeyManager | None = None) -> None:
-        """`keys` opens the encrypted Raft log; raises SwarmLocked while it is locked."""
+                 keys: KeyManager | None = None, security: Any = None) -> None:
+        """`keys` opens the encrypted Raft log; raises SwarmLocked while it is locked.
+        `security` (NodeSecurity) puts Raft on mutual TLS."""
         self.node_id = node_id
+        self.security = security
         self.hostname = hostname
         self.raft_id = raft_id_of(node_id)
         self.swarm_addr = swarm_addr
@@ -76,7 +72,7 @@ class ManagerRole:
         self.control = ControlThread(self.store, name=f"control-{hostname}")
         self.store.proposer = RaftProposer(self.control, self.loop, self._propose)
         self.control.on_applied = self._after_apply
-        self.manager = Manager(self.store, WallClock(), random.Random(), node_id=node_id,
+        self.manager = Manager(self.store, WallClock(), random.SystemRandom(), node_id=node_id,
                                membership=_Membership(self), profile=profile,
                                is_leader=self.is_leader)
         all_peers = dict(peers or {})
@@ -87,7 +83,8 @@ class ManagerRole:
             self.keys.create(autolock=False)
         storage = open_encrypted(FileStorage(str(state_dir / "raft")), self.keys)
         self.raft = SwarmRaftServer(self.raft_id, all_peers, storage, profile,
-                               state_machine=_StoreMachine(self), snapshot_every=0)
+                               state_machine=_StoreMachine(self), snapshot_every=0,
+                               security=security)
         self.raft.transport.blocked = blocked
         self.addresses: dict[int, tuple[str, int]] = dict(all_peers)  # raft id -> swarm addr
         self.ready_members: dict[int, tuple[str, int]] = {}  # asked to join Raft (leader)
@@ -112,12 +109,19 @@ class ManagerRole:
             while self.raft.node is not None and self.raft_id not in self.raft.node.voters:
                 for url in urls():
                     try:
-                        async with http.post(url + "/swarmlab/raft/join", json=body) as r:
+                        async with http.post(url + "/swarmlab/raft/join", json=body,
+                                             **self._tls()) as r:
                             if r.status == 200 and (await r.json()).get("Voter"):
                                 break
                     except Exception:  # noqa: BLE001 - try the next manager
                         continue
                 await asyncio.sleep(0.2)
+
+    def _tls(self) -> dict[str, Any]:
+        """aiohttp arguments to call another manager's internal API over mutual TLS."""
+        if self.security is None:
+            return {}
+        return {"ssl": self.security.client_context(), "server_hostname": "swarm-manager"}
 
     async def close(self) -> None:
         for t in (self._tick_task, self._join_task):

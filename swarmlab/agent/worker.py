@@ -146,7 +146,7 @@ class Worker:
     async def _post(self, http: ClientSession, path: str, body: dict) -> dict:
         if self.d.blocked_url(self.manager_url):
             raise _Redial("partitioned from the manager")
-        async with http.post(self.manager_url + path, json=body,
+        async with http.post(self.manager_url + path, json=body, **self.d.tls(),
                              headers={"X-Swarmlab-Node": self.d.name}) as r:
             doc = await r.json(content_type=None)
             if r.status >= 400:

@@ -127,13 +127,19 @@ class Manager:
     # -- the swarm -----------------------------------------------------------------------
 
     def init(self, hostname: str, addr: str = "", description: NodeDescription | None = None,
-             spec: ClusterSpec | None = None) -> str:
-        """`swarm init`: the cluster object, its join tokens, and this node as its manager."""
-        digest = tokens.new_digest(self.rng)
-        cluster = Cluster(id=new_id(self.rng),
+             spec: ClusterSpec | None = None, cluster_id: str = "",
+             ca_digest: str = "") -> str:
+        """`swarm init`: the cluster object, its join tokens, and this node as its manager.
+        `ca_digest` (hex SHA-256 of the swarm's root CA) goes into the tokens; without it
+        (simulations) a random digest stands in."""
+        if ca_digest:
+            worker, manager = tokens.for_ca(ca_digest)
+        else:
+            digest = tokens.new_digest(self.rng)
+            worker, manager = tokens.new_token(self.rng, digest), tokens.new_token(self.rng, digest)
+        cluster = Cluster(id=cluster_id or new_id(self.rng),
                           spec=spec or cluster_ops.cluster_spec_for(self.profile),
-                          join_tokens=JoinTokens(worker=tokens.new_token(self.rng, digest),
-                                                 manager=tokens.new_token(self.rng, digest)))
+                          join_tokens=JoinTokens(worker=worker, manager=manager))
         node_id = self.node_id or new_id(self.rng)
         node = _new_node(node_id, hostname, addr, description, NodeRole.MANAGER)
         node = node.replace(manager_status=ManagerStatus(

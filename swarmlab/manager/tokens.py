@@ -25,11 +25,21 @@ def _base36(n: int, width: int) -> str:
 
 
 def new_digest(rng: random.Random) -> str:
-    """Stands in for the root CA certificate's SHA-256, in base 36."""
+    """Stands in for the root CA certificate's SHA-256, in base 36, where there is no CA
+    (the in-process simulations); a node agent's swarm passes its CA's digest."""
     return _base36(rng.getrandbits(256), 50)
 
 
+def for_ca(ca_digest_hex: str) -> tuple[str, str]:
+    """(worker, manager) tokens for a root CA (its SHA-256 in hex), secrets from `secrets`."""
+    from ..ca import JoinTokens as CATokens
+    t = CATokens.create(ca_digest_hex)
+    return t.worker, t.manager
+
+
 def new_token(rng: random.Random, digest: str) -> str:
+    """A token with a 128-bit secret. `rng` is the manager's, seeded only in simulations:
+    a node agent's manager draws from `random.SystemRandom`."""
     return f"{PREFIX}-{VERSION}-{digest}-{_base36(rng.getrandbits(128), 25)}"
 
 
