@@ -1,10 +1,12 @@
 """Python packages the node image takes from the host's environment, not from Debian.
 
-The agent needs ``aiohttp>=3.9`` (``server_hostname=`` on requests, for mTLS between
-nodes); Debian bookworm ships 3.8. The host that builds the images runs the agent
-itself (the local backend, the tests), so its installed aiohttp and what aiohttp
-requires are copied into the node image under CODE_ROOT, which is ahead of Debian's
-``dist-packages`` on ``PYTHONPATH``: nodes run the same versions as the host. Compiled
+The agent needs newer versions than Debian bookworm ships: ``aiohttp>=3.9``
+(``server_hostname=`` on requests, for mTLS between nodes; Debian has 3.8),
+``cryptography>=39`` (``x509.load_pem_x509_certificates``; Debian has 38). The host
+that builds the images runs the agent itself (the local backend, the tests), so its
+installed agent dependencies, and what they require, are copied into the node image
+under CODE_ROOT, which is ahead of Debian's ``dist-packages`` on ``PYTHONPATH``:
+nodes run the same versions as the host. Debian's packages stay as the fallback. Compiled
 parts are only valid for the same CPython minor version, which is checked.
 """
 from __future__ import annotations
@@ -14,7 +16,8 @@ import subprocess
 import sys
 from importlib import metadata
 
-HOST_PACKAGES = ("aiohttp",)
+HOST_PACKAGES = ("aiohttp", "cryptography", "docker", "msgpack", "PyYAML", "prometheus_client",
+                 "jsonschema")
 
 File = tuple[str, bytes, int]
 
