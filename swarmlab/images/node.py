@@ -53,6 +53,9 @@ fix_cgroup_v2() {
 
 if [ -f /sys/fs/cgroup/cgroup.controllers ]; then fix_cgroup_v2; else fix_cgroup_v1; fi
 
+# A node container started again after `docker kill` still has the old pid files: with
+# a new pid namespace their pids may belong to anything, and dockerd would refuse to start.
+rm -f /var/run/docker.pid /var/run/docker/containerd/containerd.pid
 log "starting dockerd"
 # --tls=false says the plain TCP API is intended (a lab-only bridge network); without it
 # dockerd 20.10+ sleeps 15 s at startup to warn about it.

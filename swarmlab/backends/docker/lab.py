@@ -257,7 +257,8 @@ def _wait_dockerd(handle: NodeHandle, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while handle.exec("docker", "info")[0] != 0:
         if time.monotonic() > deadline:
-            raise TimeoutError(f"dockerd of {handle.name} did not come back in {timeout:.0f}s")
+            log = handle.exec("tail", "-5", "/var/log/dockerd.log")[1]
+            raise TimeoutError(f"dockerd of {handle.name} did not come back in {timeout:.0f}s:\n{log}")
         time.sleep(0.2)
 
 
