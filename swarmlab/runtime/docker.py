@@ -270,8 +270,7 @@ class DockerExecutor(Executor):
             except Exception:  # noqa: BLE001 - closing a broken stream
                 pass
         self._remove_leftovers()
-        self._set_routes({})
-        _run(["ip", "route", "del", "unreachable", TASK_SUPERNET])
+        self._set_routes({})   # `unreachable 10.200.0.0/16` stays: a late packet must not leak
         if self._accepting:
             _run(["iptables", "-D", "DOCKER-USER", "-d", self.subnet, "-j", "ACCEPT"])
         try:
