@@ -25,14 +25,32 @@ def lab_factory(lab_home):
     yield make
     for lab in labs:
         lab.down()
-    leftover = [p for p in os.listdir("/proc") if p.isdigit() and _is_agent(p, str(lab_home))]
+    assert_no_leftovers(lab_home)
+
+
+@pytest.fixture
+def no_leftovers():
+    return assert_no_leftovers
+
+
+def assert_no_leftovers(home) -> None:
+    """No node process of this test's labs may outlive it (forked nodes keep the
+    launcher's command line, so look at their environment)."""
+    leftover = [p for p in os.listdir("/proc") if p.isdigit() and _runs_in(p, str(home))]
+    for p in leftover:  # do not let one failure leak into the next tests
+        try:
+            os.kill(int(p), 9)
+        except OSError:
+            pass
     assert not leftover, f"node processes left running: {leftover}"
 
 
-def _is_agent(pid: str, home: str) -> bool:
+def _runs_in(pid: str, home: str) -> bool:
+    if int(pid) == os.getpid():
+        return False
     try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            env = f.read()
     except OSError:
         return False
-    return "swarmlab.agent" in cmd and home in cmd
+    return f"SWARMLAB_HOME={home}".encode() + b"\0" in env + b"\0"

@@ -49,10 +49,12 @@ def http(addr: str, port: int) -> str:
 
 
 @pytest.fixture
-def sh(lab_home):
+def sh(lab_home, no_leftovers):
     s = Shell(str(lab_home))
     yield s
-    s("lab", "down", "--name", "walk", ok=False)
+    r = s("lab", "down", "--name", "walk", ok=False)
+    assert r.returncode == 0 or "no lab named" in r.stderr, r.stderr
+    no_leftovers(lab_home)
 
 
 @pytest.mark.slow
