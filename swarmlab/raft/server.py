@@ -230,6 +230,8 @@ class RaftServer:
                 await self._handle_ready(node.ready())
 
     async def _handle_ready(self, rd: Ready) -> None:
+        if rd.entries and self.pending:
+            self._fail_overwritten(rd.entries[0].index)
         await self._persist(rd)
         self.transport.send(rd.messages)
         self.transport.flush()
@@ -262,6 +264,19 @@ class RaftServer:
                         len(rd.entries), took * 1000)
         if hs is not None:
             self._saved_tv = (hs.term, hs.vote)
+
+    def _fail_overwritten(self, first: int) -> None:
+        """A new leader replaced our log from `first` on: the writes we proposed there
+        are gone (their index now holds another entry, or nothing yet). Say so now,
+        rather than when (if ever) the new log grows that far."""
+        log_, lost = self.node.log, {}
+        for index in [i for i in self.pending if i >= first]:
+            conn, rid, term = self.pending[index]
+            if not log_.match_term(index, term):
+                del self.pending[index]
+                lost.setdefault(conn, []).append([rid, False, {"error": _LOST}])
+        for conn, answers in lost.items():
+            self._answer(conn, answers)
 
     def _apply(self, entries: list[Entry]) -> None:
         on_apply, pending = self.sm.on_apply, self.pending
