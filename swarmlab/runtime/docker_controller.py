@@ -126,16 +126,16 @@ class DockerController(Controller):
             self.address = self._executor.addresses.allocate(self.spec.task_id)
             self.files.write(self.spec.secrets, self.spec.configs)
             self._executor.write_hosts(self)
-            self.container_id, self._has_check = await self._executor.call(self._create)
-        except (TaskRejected, docker.errors.DockerException, OSError, RuntimeError) as exc:
+            self._has_check = await self._executor.call(self._create)
+        except Exception as exc:  # noqa: BLE001 - any failure here rejects the task, as Swarm's
             await self._reject(explain(exc))
             return
         self.hostname = self.spec.hostname or self.container_id[:12]  # Docker's default
         self._executor.write_hosts(self)
         self._set(TaskState.READY, "prepared")
 
-    def _create(self) -> tuple[str, bool]:
-        """(container id, whether it runs a health check); in a worker thread."""
+    def _create(self) -> bool:
+        """Create the container (in a worker thread); whether it runs a health check."""
         api, spec, ex = self._executor.client.api, self.spec, self._executor
         try:
             api.inspect_image(spec.image)
@@ -153,10 +153,10 @@ class DockerController(Controller):
             ports=[(p.target_port, p.protocol) for p in host_ports] or None,
             host_config=self._host_config(api, host_ports), networking_config=networking,
             detach=True)
-        cid = created["Id"]
-        ex.watch_id(cid, self)
-        config = api.inspect_container(cid)["Config"]
-        return cid, has_healthcheck(config.get("Healthcheck"))
+        self.container_id = created["Id"]   # at once: a failure below must still remove it
+        ex.watch_id(self.container_id, self)
+        config = api.inspect_container(self.container_id)["Config"]
+        return has_healthcheck(config.get("Healthcheck"))
 
     def _host_config(self, api: Any, host_ports: list) -> dict:
         spec, ex = self.spec, self._executor
@@ -189,7 +189,7 @@ class DockerController(Controller):
                 return
             try:
                 await self._executor.call(self._executor.client.api.start, self.container_id)
-            except docker.errors.APIError as exc:
+            except Exception as exc:  # noqa: BLE001 - the daemon's refusal, or no daemon
                 await self._reject(f"starting container failed: {explain(exc)}")
                 return
             self._started = True

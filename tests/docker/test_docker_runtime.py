@@ -525,7 +525,7 @@ if pytest is not None:
         assert seen["token"] == [0, "440\n"]
         assert seen["config"] == [0, "debug=1"]
         mounts = {ln.split()[4]: ln for ln in seen["mountinfo"][1].splitlines()}
-        assert " ro," in mounts["/run/secrets/password"] or mounts["/run/secrets/password"].split()[5].startswith("ro")
+        assert mounts["/run/secrets/password"].split()[5].split(",")[0] == "ro"   # mount options
         assert " - tmpfs " in mounts["/run/secrets/password"]
         assert " - tmpfs " in mounts["/app.conf"]
         assert seen["write"][0] != 0 and "Read-only" in seen["write"][1]
