@@ -89,7 +89,7 @@ def test_cluster_view_and_animation_render_and_react(tmp_path):
 
     home = tmp_path / "home"
     env = dict(os.environ, SWARMLAB_HOME=str(home), JUPYTER_CONFIG_DIR=str(tmp_path / "jcfg"),
-               JUPYTER_RUNTIME_DIR=str(tmp_path / "jrun"), JUPYTER_DATA_DIR=str(tmp_path / "jdata"),
+               JUPYTER_RUNTIME_DIR=str(tmp_path / "jrun"),
                PYTHONPATH=os.pathsep.join([p for p in [os.environ.get("PYTHONPATH")] if p] + [str(ROOT)]))
     nb = _browser_notebook(tmp_path)
     port, token = _free_port(), secrets.token_hex(16)
@@ -122,6 +122,7 @@ def test_cluster_view_and_animation_render_and_react(tmp_path):
                                                                       timeout=60_000)
             assert page.locator(".js-plotly-plot").count() >= plots
             _play(widget)
+            _dismiss_toasts(page)
             widget.scroll_into_view_if_needed()
             SHOT.parent.mkdir(parents=True, exist_ok=True)
             widget.screenshot(path=str(SHOT))
@@ -137,6 +138,13 @@ def test_cluster_view_and_animation_render_and_react(tmp_path):
 
 
 def _run_all(page) -> None:
+    # a fresh JupyterLab may ask which kernel to use: take the proposed one (Python 3)
+    dialog = page.locator(".jp-Dialog")
+    try:
+        dialog.wait_for(timeout=5_000)
+        dialog.locator("button.jp-mod-accept").first.click()
+    except Exception:  # noqa: BLE001 - no dialog: the notebook's kernelspec was used
+        pass
     page.locator(".jp-Notebook").first.click()
     page.keyboard.press("Escape")
     page.locator("div.lm-MenuBar-itemLabel", has_text="Run").first.click()
@@ -172,6 +180,15 @@ def _play(widget) -> None:
     if play.count():
         play.click()
         time.sleep(1.5)
+
+
+def _dismiss_toasts(page) -> None:
+    """JupyterLab's first-run question about news covers a corner: answer no."""
+    for button in page.locator(".jp-toast-button", has_text=re.compile(r"^\s*No\s*$")).all():
+        try:
+            button.click(timeout=2_000)
+        except Exception:  # noqa: BLE001 - it went away by itself
+            pass
 
 
 def _down(home: Path) -> None:
