@@ -204,6 +204,7 @@ class NodeDaemon:
     async def follow_role(self, doc: dict) -> None:
         """The leader says what this node should be (promote/demote reach a node this way)."""
         want = doc.get("Role")
+        self._follow_cert_expiry(doc.get("NodeCertExpiry"))
         if want == "manager" and self.manager is None:
             peers = {int(k): (v.rpartition(":")[0], int(v.rpartition(":")[2]))
                      for k, v in (doc.get("RaftPeers") or {}).items()}
@@ -223,8 +224,17 @@ class NodeDaemon:
             self.security.drop_ca()
             self._save_state()
             await self.renew_certificate(None)  # a worker certificate
+        elif self.manager is None and want and want != self.security.role:
+            await self.renew_certificate(None)  # a demotion whose renewal failed: again
         elif self.security.needs_renewal():
             await self.renew_certificate(self.manager.keys if self.manager else None)
+
+    def _follow_cert_expiry(self, seconds: int | None) -> None:
+        """A manager's CA issues for as long as the leader's says (`--cert-expiry`)."""
+        ca = self.security.ca
+        if seconds and self.manager is not None and ca is not None and \
+                seconds != int(ca.node_expiry.total_seconds()):
+            self.security.set_node_expiry(seconds, self.manager.keys)
 
     async def renew_certificate(self, keys: KeyManager | None) -> None:
         """A new certificate from the leader (before expiry, or for a new role), over

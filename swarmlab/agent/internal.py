@@ -206,6 +206,8 @@ async def heartbeat(request: web.Request) -> web.Response:
     answer = await m.control.call(run)
     if answer["Role"] == "manager":
         answer.update(d.key_settings())  # a promoted node adopts the swarm's unlock key
+        if d.security.ca is not None:  # and every manager the CA's `--cert-expiry`
+            answer["NodeCertExpiry"] = int(d.security.ca.node_expiry.total_seconds())
     return web.json_response(answer)
 
 

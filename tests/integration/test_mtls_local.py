@@ -207,3 +207,40 @@ def test_wrong_rotated_and_foreign_tokens_are_refused(swarm):
     # the new token works, and the node gets a worker certificate
     c3.swarm.join(remote_addrs=remote, join_token=c1.swarm.attrs["JoinTokens"]["Worker"])
     assert role_of(certs_of(swarm, "node3").cert) == "worker"
+
+
+def test_certificates_follow_role_changes_and_renew_before_expiry(lab_factory):
+    lab: Lab = lab_factory("renew", nodes=2)
+    n1, n2 = (lab.record.node(f"node{i}") for i in (1, 2))
+    c1, c2 = (_docker_client(n.api_url) for n in (n1, n2))
+    # `swarm init --cert-expiry 60s`: a lifetime of 2 min (notBefore is backdated 1 min),
+    # renewed at 50-80% of it, so within 36 s of being issued
+    c1.swarm.init(advertise_addr=f"{n1.addr}:2377", node_cert_expiry=60 * 10**9)
+    c1.swarm.reload()
+    c2.swarm.join(remote_addrs=[f"{n1.addr}:2377"],
+                  join_token=c1.swarm.attrs["JoinTokens"]["Worker"])
+    d2 = lab.record.dir / "nodes" / "node2" / "swarm"
+    cert = lambda: NodeCertificates.load(d2).cert  # noqa: E731
+    first = cert()
+    assert role_of(first) == "worker"
+    assert (first.not_valid_after_utc - first.not_valid_before_utc) == dt.timedelta(minutes=2)
+    lab.wait_for(lambda: cert().serial_number != first.serial_number, 45, "a renewed certificate")
+    assert role_of(cert()) == "worker" and node_id_of(cert()) == node_id_of(first)
+    # promote: a manager certificate and the CA; demote: a worker certificate again
+    nid = node_id_of(first)
+    n = c1.api.inspect_node(nid)
+    c1.api.update_node(nid, n["Version"]["Index"], dict(n["Spec"], Role="manager"))
+    lab.wait_for(lambda: role_of(cert()) == "manager" and c2.info()["Swarm"]["ControlAvailable"],
+                 30, "node2 a manager with a manager certificate")
+    assert (d2 / "certificates" / "swarm-root-ca.json").exists()
+    lab.wait_for(lambda: c1.info()["Swarm"].get("Managers") == 2, 30, "2 managers")
+    # `swarm update --cert-expiry 90s` reaches the CA of every manager
+    c1.swarm.update(node_cert_expiry=90 * 10**9)
+    ca_files = [lab.record.dir / "nodes" / node / "swarm" / "certificates" /
+                "swarm-root-ca.json" for node in ("node1", "node2")]
+    lab.wait_for(lambda: all(json.loads(f.read_text())["NodeCertExpiry"] == 90
+                             for f in ca_files), 10, "the new expiry on both managers")
+    n = c1.api.inspect_node(nid)
+    c1.api.update_node(nid, n["Version"]["Index"], dict(n["Spec"], Role="worker"))
+    lab.wait_for(lambda: role_of(cert()) == "worker", 30, "node2 back to a worker certificate")
+    assert not (d2 / "certificates" / "swarm-root-ca.json").exists()
