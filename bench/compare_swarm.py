@@ -146,11 +146,27 @@ def table(results: dict[str, dict[str, float]], profiles: list[str]) -> str:
     for step in STEPS:
         cells = []
         for p in profiles:
-            mine = results[f"swarmlab/{p}"][step]
-            cells += [f"{mine:.1f} s", f"{mine / real[step]:.2f}"]
-        rows.append(f"| {step} | " + " | ".join(cells) + f" | {real[step]:.1f} s |")
-    loads = [f"{k}: {r['load before']:.1f} -> {r['load after']:.1f}" for k, r in results.items()]
+            mine = results[f"swarmlab/{p}"].get(step)
+            ratio = mine / real[step] if mine is not None and step in real else None
+            cells += [_s(mine), "-" if ratio is None else f"{ratio:.2f}"]
+        rows.append(f"| {step} | " + " | ".join(cells) + f" | {_s(real.get(step))} |")
+    loads = [f"{k}: {r.get('load before', 0):.1f} -> {r.get('load after', 0):.1f}"
+             for k, r in results.items()]
+    loads += [f"{k} failed: {r['error']}" for k, r in results.items() if "error" in r]
     return "\n".join(rows) + "\n\nload average (1 min) before -> after: " + "; ".join(loads)
+
+
+def _s(seconds: float | None) -> str:
+    return "failed" if seconds is None else f"{seconds:.1f} s"
+
+
+def measured(engine: str, profile: str, say, hc: bool) -> dict:
+    """One engine's figures; a failure is reported in the table, not a lost run."""
+    try:
+        return run_engine(engine, profile, say, hc)
+    except Exception as exc:  # noqa: BLE001
+        say(f"{engine}/{profile} failed: {exc}")
+        return {"error": str(exc).splitlines()[0][:160]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,9 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     def say(line: str) -> None:
         print(f"  {line}", file=sys.stderr, flush=True)
     hc = args.image_healthcheck
-    results = {"docker-swarm": run_engine("docker-swarm", "lab", say, hc)}
+    results = {"docker-swarm": measured("docker-swarm", "lab", say, hc)}
     for p in profiles:
-        results[f"swarmlab/{p}"] = run_engine("swarmlab", p, say, hc)
+        results[f"swarmlab/{p}"] = measured("swarmlab", p, say, hc)
     print(table(results, profiles))
     return 0
 
