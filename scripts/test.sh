@@ -7,17 +7,24 @@ cd "$(dirname "$0")/.."
 echo "== installing swarmlab and its test dependencies"
 python3 -m pip install --quiet --disable-pip-version-check -e ".[all]"
 
+# Debian packages: debootstrap builds the images' root filesystems without a registry;
+# chromium is the browser the JupyterLab test drives (Playwright uses it, no download).
+need=()
+command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "== installing ${need[*]} (Debian packages)"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}") >/dev/null \
+    || echo "   (could not install ${need[*]}: the tests that need them will say so)"
+fi
+
 if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
   echo "== Docker engine found: building the lab images (cached by content)"
-  if ! command -v debootstrap >/dev/null 2>&1; then
-    (apt-get update -qq && apt-get install -y -qq debootstrap) >/dev/null
-  fi
-  if python3 -c "import swarmlab.images" 2>/dev/null; then
-    python3 -m swarmlab.images build
-  fi
+  python3 -m swarmlab.images build
 else
   echo "== no Docker engine: the Docker-backend tests will be skipped"
 fi
 
 echo "== running the tests"
+export TESTCONTAINERS_RYUK_DISABLED=true
 python3 -m pytest -q -p no:cacheprovider "$@"
