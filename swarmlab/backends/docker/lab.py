@@ -157,7 +157,11 @@ def _detached() -> bool:
     env = os.environ.get("SWARMLAB_LAB_DETACH")
     if env is not None:
         return env not in ("", "0", "false")
-    return "swarmlab.cli._lab" in sys.modules
+    # The CLI as the program (`swarmlab ...` or `python -m swarmlab.cli`), not merely
+    # imported (a test session may import it and still own its labs).
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    return (os.path.basename(sys.argv[0] or "") == "swarmlab"
+            or (spec is not None and spec.name.startswith("swarmlab.cli")))
 
 
 def up(name: str, managers: int | None = None, workers: int | None = None,
