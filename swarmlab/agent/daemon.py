@@ -324,6 +324,7 @@ class NodeDaemon:
         ca = self._create_ca(cluster_id, req.get("Spec") or {}, keys)
         await self._serve_internal()
         await self._start_manager(bootstrap=True, peers={}, keys=keys)
+        self.manager.raft.campaign()  # alone: no need to wait for an election timeout
         await self._wait(lambda: self.manager.is_leader(), 5.0, "no leader after init")
         from ..api import from_json, ClusterSpec
         spec = from_json(ClusterSpec, req["Spec"]) if req.get("Spec") else None
@@ -363,6 +364,7 @@ class NodeDaemon:
         self.managers = {self.api_url: self.swarm_addr_str}
         self._save_state()
         await self._start_manager(bootstrap=False, peers={}, keys=keys)
+        self.manager.raft.campaign()
         await self._wait(lambda: self.manager.is_leader(), 10.0, "no leader after recovery")
         if self.worker is None:
             self._start_worker()

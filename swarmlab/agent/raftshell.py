@@ -179,6 +179,10 @@ class SwarmRaftServer(RaftServer):
         await self.transport.start()
         self._tasks = [asyncio.create_task(self._ticker()), asyncio.create_task(self._run())]
 
+    def campaign(self) -> None:
+        self.node.campaign()
+        self._wake.set()
+
     def propose(self, data: bytes) -> tuple[int, int]:
         r = self.node.propose(data)
         self._wake.set()

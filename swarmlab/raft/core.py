@@ -131,6 +131,12 @@ class RaftNode:
         self.pending_conf_index = idx
         return idx, term
 
+    def campaign(self) -> None:
+        """Start an election now instead of waiting for the timeout (etcd's MsgHup): a
+        manager that bootstraps a cluster alone, or forces a new one, leads at once."""
+        if self.role is not Role.LEADER and self._promotable():
+            self._campaign(pre=self.cfg.pre_vote)
+
     def transfer_leadership(self, target: NodeId) -> None:
         """Hand leadership to `target` (thesis §3.10): catch it up, then MsgTimeoutNow."""
         if not self.is_leader:

@@ -209,3 +209,9 @@ def test_one_membership_change_at_a_time():  # thesis §4.1
     n.propose_conf_change(ConfChange(ConfChangeType.ADD_NODE, 4))
     with pytest.raises(ProposalDropped):
         n.propose_conf_change(ConfChange(ConfChangeType.ADD_NODE, 5))
+
+
+def test_campaign_now_makes_a_lone_voter_leader_at_once():  # bootstrap / force-new-cluster
+    n = RaftNode(Config(id=1, election_tick=10), random.Random(0), peers=(1,))
+    n.campaign()
+    assert n.role is Role.LEADER and n.term == 1
