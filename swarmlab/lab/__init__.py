@@ -34,7 +34,8 @@ def _quiet(_: str) -> None:
 
 def _docker_client(url: str) -> Any:
     import docker
-    return docker.DockerClient(base_url=url.replace("http://", "tcp://"), version="1.44",
+    # "auto": swarmlab's agents speak 1.44, a real dockerd 20.10 (docker-swarm engine) 1.41
+    return docker.DockerClient(base_url=url.replace("http://", "tcp://"), version="auto",
                                timeout=30)
 
 
@@ -158,6 +159,8 @@ class Lab:
         for st in self.raft_status():
             if st.get("State") == "leader":
                 return st["Node"]
+        if (b := self._backend()) is not None and hasattr(b, "leader"):
+            return b.leader(self.record)  # a real Docker Swarm has no /swarmlab/raft
         return None
 
     def wait_for(self, pred: Callable[[], Any], timeout: float = 30.0,
