@@ -13,4 +13,5 @@ if ! python3 -m swarmlab.cli lab ls | grep -q "^$lab "; then
   python3 -m swarmlab.cli lab up --name "$lab" --backend "$backend" --managers 3 --workers 2
 fi
 echo "Lab '$lab' is up: try 'swarmlab node ls'. Each notebook also starts its own lab."
-exec python3 -m jupyter lab --no-browser --ip 127.0.0.1 --notebook-dir labs "$@"
+root=(); [ "$(id -u)" = 0 ] && root=(--allow-root)   # as root (a lab VM, a container)
+exec python3 -m jupyter lab --no-browser --ip 127.0.0.1 --notebook-dir labs "${root[@]}" "$@"
