@@ -118,6 +118,8 @@ class NodeDaemon:
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.addr, self.api_port, reuse_address=True).start()
+        from .metrics_http import serve_metrics  # GET ADDR:9323/metrics, as dockerd --metrics-addr
+        self._metrics = await serve_metrics(self)
         state = self._load_state()
         if state:
             self.node_id, self.role = state["NodeID"], state["Role"]
@@ -176,6 +178,8 @@ class NodeDaemon:
             await self.executor.close()
         self.firewall.stop()
         await self._stop_internal()
+        if getattr(self, "_metrics", None) is not None:
+            await self._metrics.cleanup()
         if self._runner:
             await self._runner.cleanup()
 
