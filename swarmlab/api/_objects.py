@@ -62,11 +62,20 @@ class NodePlatform:
 
 
 @dataclass(frozen=True)
+class TLSInfo:
+    """The root a node trusts and the issuer of its certificate (DER, base64 in JSON)."""
+    trust_root: str = ""
+    cert_issuer_subject: str = ""
+    cert_issuer_public_key: str = ""
+
+
+@dataclass(frozen=True)
 class NodeDescription:
     hostname: str = ""
     platform: NodePlatform = jfield(default_factory=NodePlatform)
     resources: ResourceAmounts = jfield(default_factory=ResourceAmounts)
     engine: EngineDescription = jfield(default_factory=EngineDescription)
+    tls_info: TLSInfo | None = jfield("TLSInfo", default=None)
 
 
 @dataclass(frozen=True)
@@ -223,12 +232,19 @@ class DispatcherConfig:
 
 
 @dataclass(frozen=True)
+class CAConfig:
+    node_cert_expiry: int = jfield(default=90 * 24 * 3600 * 1_000_000_000)
+    force_rotate: int = jfield(default=0, omitempty=True)  # `swarm ca --rotate` bumps it
+
+
+@dataclass(frozen=True)
 class ClusterSpec:
     name: str = "default"
     labels: dict[str, str] = jfield(default_factory=dict)
     orchestration: OrchestrationConfig = jfield(default_factory=OrchestrationConfig)
     raft: RaftConfig = jfield(default_factory=RaftConfig)
     dispatcher: DispatcherConfig = jfield(default_factory=DispatcherConfig)
+    ca_config: CAConfig = jfield("CAConfig", default_factory=CAConfig)
 
 
 @dataclass(frozen=True)
@@ -245,6 +261,9 @@ class Cluster(StoreObject):
 
     spec: ClusterSpec = jfield(default_factory=ClusterSpec)
     join_tokens: JoinTokens = jfield(default_factory=JoinTokens)
+    # swarmkit's cluster.RootCA: the CA with its key and any rotation under way
+    # (`RootCA.to_json()`); replicated by Raft, never shown by the API (agent/ca_rotation.py)
+    root_ca: dict[str, Any] = jfield("RootCA", default_factory=dict, omitempty=True)
 
 
 KINDS: dict[str, type[StoreObject]] = {
