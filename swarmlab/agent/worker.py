@@ -168,7 +168,7 @@ class Worker:
             "Statuses": [{"TaskID": tid, "Status": status_json(c.status)}
                          for tid, c in self.controllers.items()] +
                         [{"TaskID": tid, "Status": st} for tid, st in self.lost.items()],
-            "Endpoints": self._endpoints()})
+            "Endpoints": self._endpoints(), "TLSInfo": self.d.security.tls_info()})
         self.d.remember_managers(doc.get("Managers") or [])
         await self.d.follow_role(doc)
         await self._reconcile(doc)
