@@ -21,10 +21,11 @@ from ._checks import (
     update_config, worker_count,
 )
 from ._core import Result, current_lab, use
+from ._metrics import mesh_connections
 
 __all__ = [
     "Result", "config_exists", "current_lab", "drained", "global_service", "has_leader",
-    "leader_is_not", "manager_count", "node_availability", "node_count", "node_label",
+    "leader_is_not", "manager_count", "mesh_connections", "node_availability", "node_count", "node_label",
     "node_role", "port_answers", "published", "replicas", "runs_only_on", "secret_exists",
     "service_absent", "service_constraint", "service_exists", "service_has_config",
     "service_has_secret", "service_image", "stack_deployed", "stack_removed",

@@ -1,11 +1,17 @@
 """Prometheus counters for the mesh, for the monitoring lab.
 
 Each mesh gets its own `CollectorRegistry` unless it is given one, so several
-node agents (or tests) in one process do not collide on metric names.
+node agents (or tests) in one process do not collide on metric names. Each node
+agent serves that registry (and a few node gauges) on `http://ADDR:9323/metrics`
+(`swarmlab.agent.metrics_http`); `scrape` and `total` read it from the outside.
 """
 from __future__ import annotations
 
+import urllib.request
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from .balancer import Backend
 
@@ -43,3 +49,17 @@ class MeshMetrics:
     def text(self) -> bytes:
         """The exposition format, for a `/metrics` endpoint."""
         return generate_latest(self.registry)
+
+
+def scrape(addr: str, port: int = 9323, timeout: float = 5.0) -> list[Sample]:
+    """`curl http://ADDR:PORT/metrics`, parsed into samples."""
+    with urllib.request.urlopen(f"http://{addr}:{port}/metrics", timeout=timeout) as r:
+        text = r.read().decode()
+    return [s for family in text_string_to_metric_families(text) for s in family.samples]
+
+
+def total(samples: list[Sample], name: str, **labels: str) -> float:
+    """The sum of `name`'s samples whose labels include `labels`
+    (e.g. `total(s, "swarmlab_mesh_connections_total", listener="ingress:8080")`)."""
+    return sum(s.value for s in samples
+               if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
