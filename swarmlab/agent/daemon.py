@@ -29,6 +29,7 @@ from ..ca import CertificateError, NodeCertificates, RootCA, fetch_root_ca
 from ..crypto import (
     SWARM_LOCKED, InvalidUnlockKey, KeyManager, KeyManagerError, MalformedUnlockKey,
 )
+from . import ca_rotation
 from .api import NOT_IN_SWARM, WORKER_REFUSAL, APIError, ForwardToLeader, docker_errors
 from .faults import Firewall
 from .manager_role import ManagerRole, raft_id_of
@@ -206,8 +207,10 @@ class NodeDaemon:
             if u != self.api_url and not self.blocked_url(u)])
 
     async def follow_role(self, doc: dict) -> None:
-        """The leader says what this node should be (promote/demote reach a node this way)."""
+        """The leader says what this node should be (promote/demote reach a node this way),
+        which roots to trust and whether to renew (a CA rotation)."""
         want = doc.get("Role")
+        renew = await ca_rotation.follow(self, doc, self.manager.keys if self.manager else None)
         self._follow_cert_expiry(doc.get("NodeCertExpiry"))
         if want == "manager" and self.manager is None:
             peers = {int(k): (v.rpartition(":")[0], int(v.rpartition(":")[2]))
@@ -230,7 +233,7 @@ class NodeDaemon:
             await self.renew_certificate(None)  # a worker certificate
         elif self.manager is None and want and want != self.security.role:
             await self.renew_certificate(None)  # a demotion whose renewal failed: again
-        elif self.security.needs_renewal():
+        elif renew or self.security.needs_renewal():
             await self.renew_certificate(self.manager.keys if self.manager else None)
 
     def _follow_cert_expiry(self, seconds: int | None) -> None:
@@ -258,6 +261,10 @@ class NodeDaemon:
         if doc.get("CA") and keys is not None:
             self.security.set_ca(RootCA.from_json(doc["CA"]), keys)
         log.info("%s: new %s certificate", self.name, doc.get("Role"))
+        await self.reload_tls()
+
+    async def reload_tls(self) -> None:
+        """New certificates or roots: the internal API and the Raft port listen with them."""
         await self._serve_internal()
         if self.manager is not None:
             await self.manager.raft.transport.reload_tls()
@@ -302,7 +309,7 @@ class NodeDaemon:
             swarm["Nodes"], swarm["Managers"] = counts
             cluster = await self.manager.control.call(lambda: self.manager.store.view().cluster())
             if cluster is not None:
-                swarm["Cluster"] = cluster.to_json()
+                swarm["Cluster"] = ca_rotation.render_cluster(cluster)
         running = len(self.worker.controllers) if self.worker else 0
         return {"ID": self.node_id or self.name, "Name": self.name, "Containers": running,
                 "ContainersRunning": running, "ServerVersion": f"swarmlab-{__version__}",
@@ -336,6 +343,7 @@ class NodeDaemon:
             lambda: self.manager.manager.init(self.name, self.swarm_addr_str, spec=spec,
                                               description=self.description(),
                                               cluster_id=cluster_id, ca_digest=ca.digest()))
+        await ca_rotation.store_ca(self)  # the CA goes into the cluster object
         self._save_state()
         self._start_worker()
         return self.node_id
@@ -460,7 +468,7 @@ class NodeDaemon:
         cluster = await m.control.call(lambda: m.store.view().cluster())
         if cluster is None:
             raise APIError(503, NOT_IN_SWARM)
-        return cluster.to_json()
+        return ca_rotation.render_cluster(cluster)
 
     async def swarm_update(self, version: int, body: dict, rotate_worker: bool,
                            rotate_manager: bool, rotate_unlock: bool = False) -> None:
@@ -469,8 +477,8 @@ class NodeDaemon:
             from ..api import ClusterSpec, from_json
             spec = from_json(ClusterSpec, body)
             current = await self.manager_read(lambda tx: tx.cluster())
-            if current is not None and current.spec != spec:
-                await self.manager_call(lambda mg: mg.update_cluster(version, spec))
+            if current is not None and current.spec != spec:  # CA rotation, --cert-expiry
+                await ca_rotation.update_cluster(self, version, spec)
         if rotate_worker:
             await self.manager_call(lambda mg: mg.rotate_join_token(NodeRole.WORKER))
         if rotate_manager:
@@ -482,12 +490,6 @@ class NodeDaemon:
                 raise APIError(400, "no unlock key is set")
             if want != m.keys.autolock or rotate_unlock:
                 await self.set_keys(want, rotate=rotate_unlock)
-        expiry_ns = ((body or {}).get("CAConfig") or {}).get("NodeCertExpiry") or 0
-        if expiry_ns and self.security.ca is not None and \
-                int(expiry_ns / 1e9) != int(self.security.ca.node_expiry.total_seconds()):
-            seconds = int(expiry_ns / 1e9)  # `swarm update --cert-expiry`
-            await self._tell_managers({"NodeCertExpiry": seconds})
-            self.security.set_node_expiry(seconds, m.keys)
 
     # -- autolock ---------------------------------------------------------------------------
     async def swarm_unlock(self, key: str) -> None:

@@ -14,9 +14,12 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 from aiohttp import ClientSession, ClientTimeout, web
 
 from ..api import NodeDescription, NodeRole, NodeState, SwarmError, TaskState, TaskStatus, from_json
-from ..ca import PermissionDenied, peer_identity, require_manager, require_role
+from ..ca import (
+    PermissionDenied, peer_certificate, peer_identity, require_manager, require_role,
+)
 from ..raft.core import NotLeader, ProposalDropped
 from .api import APIError, ForwardToLeader, add_routes, error_response, read_json, status_for
+from .ca_rotation import on_heartbeat, store_ca
 from .manager_role import raft_id_of
 
 NOT_LEADER = "this manager is not the leader"
@@ -80,7 +83,7 @@ def _managers(d: "NodeDaemon", view: Any) -> dict[str, str]:
 async def root_ca(request: web.Request) -> web.Response:
     """The swarm's CA certificate: public; a joining node checks it against its token."""
     d: NodeDaemon = request.app["daemon"]
-    return web.Response(body=d.security.root_pem(), content_type="application/x-pem-file")
+    return web.Response(body=d.security.anchor_pem(), content_type="application/x-pem-file")
 
 
 async def join(request: web.Request) -> web.Response:
@@ -106,6 +109,7 @@ async def join(request: web.Request) -> web.Response:
         return {"NodeID": node.id, "Role": node.spec.role.value, "Managers": managers,
                 "RaftPeers": peers}
     answer = await m.control.call(run)
+    await store_ca(d)  # the CA of record (a rotation may have changed it)
     answer["Certificate"] = d.security.issue(body["CSR"].encode(), answer["NodeID"],
                                              answer["Role"], addr)
     if answer["Role"] == "manager":
@@ -136,6 +140,7 @@ async def renew(request: web.Request) -> web.Response:
     if node is None:
         raise APIError(404, f"node {node_id} not found")
     role = node.spec.role.value
+    await store_ca(d)
     answer = {"Role": role, "Certificate": d.security.issue(
         str(body.get("CSR", "")).encode(), node_id, role, node.status.addr or "")}
     if role == "manager":
@@ -204,6 +209,7 @@ async def heartbeat(request: web.Request) -> web.Response:
                 "Configs": [c.to_json() for c in a.configs],
                 "Managers": _managers(d, view), "Mesh": mesh_view(d, view)}
     answer = await m.control.call(run)
+    answer.update(await on_heartbeat(d, node_id, peer_certificate(request), body.get("TLSInfo")))
     if answer["Role"] == "manager":
         answer.update(d.key_settings())  # a promoted node adopts the swarm's unlock key
         if d.security.ca is not None:  # and every manager the CA's `--cert-expiry`

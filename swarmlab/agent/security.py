@@ -17,8 +17,9 @@ import pathlib
 import ssl
 
 from ..ca import (
-    CERT_DIR, NodeCertificates, RootCA, key_pem, load_key, needs_renewal, new_key_and_csr,
-    remove_certificates, server_context, client_context,
+    CERT_DIR, NodeCertificates, RootCA, cert_pem, issuer_info, issuer_of, key_pem, load_chain,
+    load_key, needs_renewal, new_key_and_csr, remove_certificates, server_context,
+    client_context,
 )
 from ..ca._files import write_atomic
 
@@ -35,6 +36,7 @@ class NodeSecurity:
         self.swarm_dir = swarm_dir
         self.certs: NodeCertificates | None = None
         self.ca: RootCA | None = None  # with its key: managers only
+        self.ca_doc: dict | None = None  # the cluster object's RootCA it was read from
         self._contexts: dict[str, ssl.SSLContext] = {}
 
     # -- identity -------------------------------------------------------------------------
@@ -47,8 +49,31 @@ class NodeSecurity:
         return self.certs.cluster_id if self.certs else ""
 
     def root_pem(self) -> bytes:
+        """Every root this node trusts (two during a CA rotation), the anchor first."""
         assert self.certs is not None
         return self.certs.root_pem
+
+    def anchor_pem(self) -> bytes:
+        """The root CA a joining node checks against its token's digest."""
+        return cert_pem(load_chain(self.root_pem())[0])
+
+    def tls_info(self) -> dict[str, str]:
+        """Docker's node `TLSInfo`: the root this node trusts and its certificate's issuer."""
+        if self.certs is None:
+            return {}
+        roots, chain = load_chain(self.certs.root_pem), load_chain(self.certs.cert_chain_pem)
+        issuer = issuer_of(chain[0], [*chain[1:], *roots])
+        subject, public_key = issuer_info(issuer) if issuer is not None else ("", "")
+        return {"TrustRoot": cert_pem(roots[0]).decode(), "CertIssuerSubject": subject,
+                "CertIssuerPublicKey": public_key}
+
+    def adopt_trust(self, roots_pem: bytes, keys: object | None) -> bool:
+        """Trust these roots from now on (a CA rotation); False if nothing changed."""
+        if self.certs is None or roots_pem == self.certs.root_pem:
+            return False
+        c = self.certs
+        self.set_certs(NodeCertificates(roots_pem, c.cert_chain_pem, c.key_pem), keys)
+        return True
 
     # -- the CA (managers) ------------------------------------------------------------------
     def set_ca(self, ca: RootCA, keys: object) -> None:

@@ -5,7 +5,7 @@ See docs/security.md for what is protected, where keys live and how a node uses 
 from ._certs import (
     DEFAULT_NODE_CERT_EXPIRY, EXPIRED, MANAGER_OU, RENEWAL_RANGE, ROOT_CA_EXPIRY, ROOT_CN,
     UNKNOWN_AUTHORITY, WORKER_OU, CertificateError, RootCA, cert_pem, cluster_of, create_csr,
-    generate_key, key_pem, load_chain, load_key, needs_renewal, node_id_of, not_after,
+    generate_key, issuer_info, issuer_of, key_pem, load_chain, load_key, needs_renewal, node_id_of, not_after,
     not_before, renewal_time, role_of,
 )
 from ._files import (
@@ -29,7 +29,7 @@ __all__ = [
     "InvalidToken", "JoinTokens", "NodeCertificates", "PeerIdentity", "PermissionDenied",
     "RootCA", "api_server_context", "cert_paths", "cert_pem", "check_ca_digest",
     "client_context", "cluster_of", "create_csr", "fetch_root_ca", "generate_join_token",
-    "generate_key", "insecure_client_context", "key_pem", "load_chain", "load_key",
+    "generate_key", "insecure_client_context", "issuer_info", "issuer_of", "key_pem", "load_chain", "load_key",
     "needs_renewal", "new_key_and_csr", "node_id_of", "not_after", "not_before", "parse_token",
     "peer_certificate", "peer_identity", "remove_certificates", "renewal_time",
     "require_manager", "require_role", "role_hostname", "role_of", "server_context",

@@ -129,6 +129,22 @@ def cluster_of(cert: x509.Certificate) -> str:
     return orgs[0] if orgs else ""
 
 
+def issuer_info(ca_cert: x509.Certificate) -> tuple[str, str]:
+    """(subject, public key) of an issuing certificate as Docker's TLSInfo shows them:
+    `CertIssuerSubject` and `CertIssuerPublicKey`, DER in base64."""
+    import base64
+    spki = ca_cert.public_key().public_bytes(serialization.Encoding.DER,
+                                             serialization.PublicFormat.SubjectPublicKeyInfo)
+    return (base64.b64encode(ca_cert.subject.public_bytes()).decode(),
+            base64.b64encode(spki).decode())
+
+
+def issuer_of(cert: x509.Certificate,
+              candidates: Iterable[x509.Certificate]) -> x509.Certificate | None:
+    """The candidate CA certificate whose key signed `cert`, if any."""
+    return next((c for c in candidates if _issued_by(cert, c)), None)
+
+
 def renewal_time(cert: x509.Certificate, rng: random.Random | None = None) -> dt.datetime:
     """When to renew: a random point in 50%-80% of the lifetime (swarmkit's
     `calculateRandomExpiry`). Without `rng` the point is drawn from the serial number,
@@ -207,6 +223,13 @@ class RootCA:
     @property
     def rotating(self) -> bool:
         return bool(self.intermediates)
+
+    def trust_roots(self) -> tuple[x509.Certificate, ...]:
+        """What nodes trust: the anchor, and during a rotation the new root as well, so
+        that a node keeps trusting its peers when the anchor changes at the end."""
+        if self.rotating and self.signer_cert is not None:
+            return (self.cert, self.signer_cert)
+        return (self.cert,)
 
     # -- issuing ----------------------------------------------------------------------------
     def issue(self, csr_pem: bytes, node_id: str, role: str, *,

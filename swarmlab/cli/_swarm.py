@@ -276,10 +276,12 @@ def unlock_key(ctx: Ctx, args) -> None:
         print_unlock_command(ctx, key)
 
 
-CA_TIMEOUT_S = 120.0
+CA_TIMEOUT_S = 300.0
+CERTS_ROTATED, ROOTS_ROTATED = "  rotated TLS certificates", "  rotated CA certificates"
 
 
 def ca(ctx: Ctx, args) -> None:
+    """`swarm ca [--rotate [--cert-expiry D] [-d] [-q]]`, as docker/cli's ca.go."""
     if not args.rotate:
         if args.cert_expiry is not None:
             raise CliError("`--cert-expiry` flag requires the `--rotate` flag to update the CA")
@@ -296,7 +298,8 @@ def ca(ctx: Ctx, args) -> None:
     if args.detach:
         return None
     _wait_ca_rotation(ctx, quiet=args.quiet)
-    return _print_trust_root(ctx, ctx.call(lambda c: c.inspect_swarm()))
+    if not args.quiet:
+        _print_trust_root(ctx, ctx.call(lambda c: c.inspect_swarm()))
 
 
 def _print_trust_root(ctx: Ctx, sw: dict) -> None:
@@ -306,25 +309,52 @@ def _print_trust_root(ctx: Ctx, sw: dict) -> None:
     ctx.print(root.strip())
 
 
+def rotation_progress(sw: dict, nodes: list[dict]) -> tuple[list[str], bool]:
+    """docker/cli's RootRotationProgress: the desired root's digest, nodes whose
+    certificate has the wanted issuer, nodes trusting the wanted root; and whether done."""
+    import hashlib
+    want = sw.get("TLSInfo") or {}
+    issuer = (want.get("CertIssuerSubject"), want.get("CertIssuerPublicKey"))
+    certs = roots = 0
+    for n in nodes:
+        tls = (n.get("Description") or {}).get("TLSInfo") or {}
+        certs += (tls.get("CertIssuerSubject"), tls.get("CertIssuerPublicKey")) == issuer
+        roots += tls.get("TrustRoot") == want.get("TrustRoot")
+    total, in_progress = len(nodes), bool(sw.get("RootRotationInProgress"))
+    if in_progress or certs != total:
+        roots = 0  # certificates still to renew: no root counts as rotated yet
+    digest = hashlib.sha256((want.get("TrustRoot") or "").encode()).hexdigest()
+    lines = [f"desired root digest: sha256:{digest}",
+             f"{CERTS_ROTATED}:  {_bar(certs, total)}",
+             f"{ROOTS_ROTATED}:   {_bar(roots, total)}"]
+    return lines, not in_progress and certs == total and roots == total
+
+
+def _bar(current: int, total: int) -> str:
+    pct = min(50, int(current / total * 100) // 2) if total else 50
+    return f"[{'=' * pct}>{' ' * (50 - pct)}] {current}/{total} nodes"
+
+
 def _wait_ca_rotation(ctx: Ctx, *, quiet: bool) -> None:
-    """Poll until no rotation is in progress and every node trusts the new root."""
-    deadline, last = time.monotonic() + CA_TIMEOUT_S, None
+    """Poll every 200 ms (as docker) until every node has a certificate of the new root
+    and trusts it; on a terminal the three lines are redrawn in place."""
+    tty = ctx.out.isatty()
+    deadline, shown = time.monotonic() + CA_TIMEOUT_S, None
     while True:
         sw = ctx.call(lambda c: c.inspect_swarm())
-        root = (sw.get("TLSInfo") or {}).get("TrustRoot")
-        nodes = ctx.call(lambda c: c.nodes())
-        done = sum(1 for n in nodes
-                   if ((n.get("Description") or {}).get("TLSInfo") or {}).get("TrustRoot") == root)
-        line = f"rotated CA certificates: {done}/{len(nodes)} nodes"
-        if not quiet and line != last:
-            ctx.print(line)
-            last = line
-        if not sw.get("RootRotationInProgress") and done == len(nodes):
+        lines, done = rotation_progress(sw, ctx.call(lambda c: c.nodes()))
+        if not quiet and lines != shown:
+            if tty and shown is not None:
+                ctx.out.write(f"\x1b[{len(shown)}A")
+            ctx.print("\n".join(("\x1b[2K" if tty else "") + line for line in lines))
+            shown = lines
+        if done:
             return
         if time.monotonic() > deadline:
             raise CliError("Error: the root CA rotation did not finish in "
-                           f"{CA_TIMEOUT_S:.0f}s; see `swarmlab node ls` for nodes that are down")
-        time.sleep(0.5)
+                           f"{CA_TIMEOUT_S:.0f}s; see `swarmlab node ls` for nodes that are down "
+                           "(a down node holds the rotation until it is back or removed)")
+        time.sleep(0.2)
 
 
 def backup(ctx: Ctx, args) -> None:
