@@ -21,16 +21,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runtime-dir", default=None,
                     help="where task files (secrets) live; a tmpfs (default /dev/shm/swarmlab/NAME)")
     ap.add_argument("--log-level", default="INFO")
+    ap.add_argument("--tlsverify", action="store_true",
+                    help="Use TLS and verify the remote (the Engine API, as dockerd)")
+    ap.add_argument("--tlscacert", help="Trust certs signed only by this CA")
+    ap.add_argument("--tlscert", help="Path to TLS certificate file")
+    ap.add_argument("--tlskey", help="Path to TLS key file")
     a = ap.parse_args(argv)
     logging.basicConfig(level=a.log_level.upper(), stream=sys.stderr,
                         format=f"%(asctime)s {a.name} %(name)s %(levelname)s %(message)s")
     sys.setswitchinterval(0.0005)  # the Raft disk thread needs the GIL briefly per fsync
     from .daemon import NodeDaemon
+    from .engine_tls import from_args
+    engine_tls = from_args(a.tlsverify, a.tlscacert, a.tlscert, a.tlskey)
 
     async def run() -> None:
         d = NodeDaemon(a.name, a.addr, a.state_dir, api_port=a.api_port,
                        swarm_port=a.swarm_port, profile=a.profile, node_index=a.node_index,
-                       faults_file=a.faults_file, runtime_dir=a.runtime_dir)
+                       faults_file=a.faults_file, runtime_dir=a.runtime_dir,
+                       engine_tls=engine_tls)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -104,8 +104,9 @@ async def forward_to_leader(request: web.Request) -> web.StreamResponse:
                "X-Swarmlab-Forwarded": daemon.name}
     try:
         async with ClientSession(timeout=ClientTimeout(total=30)) as s:
+            tls = daemon.engine_tls.client_context() if daemon.engine_tls else True
             async with s.request(request.method, url + request.path_qs, data=body,
-                                 headers=headers) as r:
+                                 headers=headers, ssl=tls) as r:
                 data = await r.read()
                 return web.Response(status=r.status, body=data,
                                     content_type=r.content_type or "application/json")

@@ -46,8 +46,9 @@ class NodeDaemon:
     def __init__(self, name: str, addr: str, state_dir: str | pathlib.Path, *,
                  api_port: int = 2375, swarm_port: int = 2377, profile: str = "lab",
                  node_index: int = 0, faults_file: str | None = None,
-                 runtime_dir: str | None = None) -> None:
+                 runtime_dir: str | None = None, engine_tls: Any = None) -> None:
         self.runtime_dir = runtime_dir
+        self.engine_tls = engine_tls  # EngineTLS: the Engine API with --tlsverify
         self.name, self.addr = name, addr
         self.api_port, self.swarm_port = api_port, swarm_port
         self.profile = profile
@@ -77,7 +78,11 @@ class NodeDaemon:
 
     @property
     def api_url(self) -> str:
-        return f"http://{self.addr}:{self.api_port}"
+        return f"{self.api_scheme}://{self.addr}:{self.api_port}"
+
+    @property
+    def api_scheme(self) -> str:
+        return "https" if self.engine_tls else "http"
 
     @property
     def internal_url(self) -> str:
@@ -118,7 +123,9 @@ class NodeDaemon:
         setup_backup_routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        await web.TCPSite(self._runner, self.addr, self.api_port, reuse_address=True).start()
+        await web.TCPSite(self._runner, self.addr, self.api_port, reuse_address=True,
+                          ssl_context=self.engine_tls.server_context() if self.engine_tls
+                          else None).start()
         from .metrics_http import serve_metrics  # GET ADDR:9323/metrics, as dockerd --metrics-addr
         self._metrics = await serve_metrics(self)
         state = self._load_state()
@@ -583,7 +590,7 @@ class NodeDaemon:
         addr = self.manager.addresses.get(rid)
         if addr is None:
             return None
-        return f"http://{addr[0]}:{self.api_port}"
+        return f"{self.api_scheme}://{addr[0]}:{self.api_port}"
 
     def leader_internal_url(self) -> str | None:
         """The leader's internal API (HTTPS, swarm port + 1), if this manager knows it."""

@@ -76,7 +76,7 @@ def _managers(d: "NodeDaemon", view: Any) -> dict[str, str]:
     for n in view.nodes():
         if n.manager_status is not None and n.status.addr:
             host = n.status.addr.rpartition(":")[0]
-            out[f"http://{host}:{d.api_port}"] = n.status.addr
+            out[f"{d.api_scheme}://{host}:{d.api_port}"] = n.status.addr
     return out
 
 

@@ -257,17 +257,19 @@ class RootCA:
                                         _sans([ROLE_OUS[role], node_id], addresses),
                                         start, end), *self.intermediates)
 
-    def issue_client(self, name: str, *, expiry: dt.timedelta | None = None,
+    def issue_client(self, name: str, *, addresses: Iterable[str] = (),
+                     expiry: dt.timedelta | None = None,
                      now: dt.datetime | None = None) -> tuple[bytes, bytes]:
-        """A client certificate with no swarm role (for the Engine API, as a TLS
-        client of `dockerd --tlsverify`): returns (chain PEM, key PEM)."""
+        """A certificate with no swarm role, for both ends of the Engine API with
+        `dockerd --tlsverify` (a client; with `addresses`, the IP SANs a server needs):
+        returns (chain PEM, key PEM)."""
         if self.key is None or self.signer_cert is None:
             raise CertificateError("this CA has no signing key (not a manager's CA)")
         key = generate_key()
         start = _now(now) - CLOCK_SKEW
         end = min(start + CLOCK_SKEW + (expiry or self.node_expiry), not_after(self.signer_cert))
         cert = self._sign_node(key.public_key(), name, "", self.cluster_id,
-                               [x509.DNSName(name)], start, end)
+                               _sans([name], addresses), start, end)
         return cert_pem(cert, *self.intermediates), key_pem(key)
 
     def _sign_node(self, pub: ec.EllipticCurvePublicKey, cn: str, ou: str, org: str,

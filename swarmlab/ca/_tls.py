@@ -185,12 +185,14 @@ def require_manager(identity: PeerIdentity | None) -> str:
 
 
 def write_docker_client_certs(directory: str | os.PathLike[str], root_ca: RootCA,
-                              name: str = "client") -> dict[str, pathlib.Path]:
+                              name: str = "client", addresses: tuple[str, ...] = ()
+                              ) -> dict[str, pathlib.Path]:
     """`ca.pem`, `cert.pem`, `key.pem` for a docker-py or docker CLI client
     (`DOCKER_CERT_PATH` layout): `docker.tls.TLSConfig(client_cert=(cert, key),
-    ca_cert=ca, verify=True)`. The client certificate has no swarm role."""
+    ca_cert=ca, verify=True)`. The certificate has no swarm role; with `addresses`
+    it also serves (`dockerd --tlscert`, IP SANs for the client's hostname check)."""
     d = pathlib.Path(directory)
-    chain, key = root_ca.issue_client(name)
+    chain, key = root_ca.issue_client(name, addresses=addresses)
     paths = {"ca": d / "ca.pem", "cert": d / "cert.pem", "key": d / "key.pem"}
     write_atomic(paths["ca"], root_ca.cert_pem())
     write_atomic(paths["cert"], chain)

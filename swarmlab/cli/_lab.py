@@ -23,6 +23,9 @@ def register(sub) -> None:
     p.add_argument("--nodes", type=int, help="Start this many nodes without a swarm (for the init/join lessons)")
     p.add_argument("--profile", choices=["lab", "swarm"], default="lab",
                    help="Timing profile: lab (fast, for lessons) or swarm (Docker's timings)")
+    p.add_argument("--tlsverify", action="store_true",
+                   help="Serve each node's Engine API as dockerd --tlsverify on 2376 (client "
+                        "certificates of the lab's CA, written to <lab>/tls/client)")
     p.set_defaults(func=up)
 
     for name, help_ in (("down", "Stop every node of the lab and leave nothing running"),
@@ -79,9 +82,14 @@ def up(ctx: Ctx, args) -> None:
         if "engine" not in params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
             raise CliError(f"Error: --engine {args.engine} is not available in this swarmlab")
         kwargs["engine"] = args.engine
+    if args.tlsverify:
+        kwargs["tlsverify"] = True
     record = fn(_name(ctx, args), **kwargs)
     if record is not None:
         _print_nodes(ctx, record)
+        if getattr(record, "tlsverify", False):
+            from swarmlab.lab.tls import cert_path
+            ctx.print(f"Engine API over TLS: DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH={cert_path(record)}")
 
 
 def _print_nodes(ctx: Ctx, record) -> None:

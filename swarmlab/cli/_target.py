@@ -21,16 +21,32 @@ PROBE_TIMEOUT_S = 2.0
 CALL_TIMEOUT_S = 60.0
 
 
+TLS_BY_URL: dict[str, object] = {}  # https URL -> docker-py TLSConfig (labs with --tlsverify)
+
+
 def api_client(url: str, timeout: float = CALL_TIMEOUT_S) -> docker.APIClient:
-    return docker.APIClient(base_url=url, version=API_VERSION, timeout=timeout)
+    tls = TLS_BY_URL.get(url) or (_env_tls() if url.startswith("https://") else None)
+    client = docker.APIClient(base_url=url, version=API_VERSION, timeout=timeout, tls=tls or False)
+    if tls:  # else REQUESTS_CA_BUNDLE would replace the lab's CA (requests#3829)
+        client.trust_env = False
+    return client
+
+
+def _env_tls():
+    """DOCKER_CERT_PATH (default ~/.docker), as the docker CLI with --tlsverify reads it."""
+    from swarmlab.lab.tls import docker_tls_from
+    path = os.environ.get("DOCKER_CERT_PATH") or os.path.expanduser("~/.docker")
+    return docker_tls_from(path) if os.path.exists(os.path.join(path, "cert.pem")) else None
 
 
 def http_url(host: str) -> str:
-    """`tcp://127.0.1.1:2375` (DOCKER_HOST style) or a bare address -> an http URL."""
+    """`tcp://127.0.1.1:2375` (DOCKER_HOST style) or a bare address -> an http URL (https
+    with DOCKER_TLS_VERIFY set, as the docker CLI)."""
+    scheme = "https" if os.environ.get("DOCKER_TLS_VERIFY") else "http"
     if host.startswith("tcp://"):
-        return "http://" + host[len("tcp://"):]
+        return f"{scheme}://" + host[len("tcp://"):]
     if "://" not in host:
-        return "http://" + (host if ":" in host else f"{host}:2375")
+        return f"{scheme}://" + (host if ":" in host else f"{host}:2375")
     return host
 
 
@@ -74,6 +90,9 @@ class Target:
             record = registry.load(self.lab)
         except LookupError as err:
             raise CliError(f"Error: {err.args[0] if err.args else err}") from err
+        if getattr(record, "tlsverify", False):
+            from swarmlab.lab.tls import docker_tls
+            TLS_BY_URL.update({n.api_url: docker_tls(record) for n in record.nodes})
         return [(n.name, n.api_url) for n in record.nodes]
 
     def _resolve(self) -> tuple[str, str]:

@@ -16,10 +16,9 @@ import concurrent.futures
 import json
 import shutil
 import time
-import urllib.request
 from typing import Any, Callable
 
-from . import local
+from . import local, tls
 from .registry import (
     API_PORT, SWARM_PORT, LabNotFound, LabRecord, NodeNotFound, NodeRecord, default_lab_name,
     lab_dir, list_labs, load,
@@ -32,8 +31,12 @@ def _quiet(_: str) -> None:
     pass
 
 
-def _docker_client(url: str) -> Any:
+def _docker_client(url: str, tls_config: Any = None) -> Any:
     import docker
+    if tls_config is not None:  # a swarmlab agent with --tlsverify (tls.py)
+        c = docker.DockerClient(base_url=url, version="1.44", timeout=30, tls=tls_config)
+        c.api.trust_env = False  # else REQUESTS_CA_BUNDLE replaces the lab's CA (requests#3829)
+        return c
     # "auto": swarmlab's agents speak 1.44, a real dockerd 20.10 (docker-swarm engine) 1.41
     return docker.DockerClient(base_url=url.replace("http://", "tcp://"), version="auto",
                                timeout=30)
@@ -47,14 +50,18 @@ class Lab:
     @classmethod
     def up(cls, name: str | None = None, *, backend: str = "local", managers: int | None = None,
            workers: int | None = None, nodes: int | None = None, profile: str = "lab",
-           engine: str = "swarmlab", progress: Progress = _quiet) -> "Lab":
+           engine: str = "swarmlab", tlsverify: bool = False,
+           progress: Progress = _quiet) -> "Lab":
         """Start a lab. With `nodes=N`, N nodes and no swarm (for the init/join lessons);
-        otherwise `managers` (default 1) and `workers` (default 2) form a swarm."""
+        otherwise `managers` (default 1) and `workers` (default 2) form a swarm. With
+        `tlsverify`, nodes serve the Engine API as `dockerd --tlsverify` on 2376 (tls.py)."""
         name = name or default_lab_name()
         if (lab_dir(name) / "lab.json").exists():
             raise FileExistsError(f"a lab named {name!r} exists already "
                                   f"(swarmlab lab down --name {name})")
         if backend == "docker":
+            if tlsverify:
+                raise ValueError("--tlsverify is available on the local backend only")
             from ..backends.docker import lab as docker_lab
             return cls(docker_lab.up(name, managers=managers, workers=workers, nodes=nodes,
                                      profile=profile, engine=engine, progress=progress))
@@ -70,17 +77,20 @@ class Lab:
             raise ValueError("a lab needs at least one node")
         slot = local.free_slot(count)
         indexes = local.free_node_indexes(count, slot)
-        rec = LabRecord(name=name, backend="local", profile=profile, nodes=[
-            NodeRecord(f"node{k + 1}", f"127.0.{slot}.{k + 1}", node_index=indexes[k])
-            for k in range(count)])
+        port = tls.TLS_PORT if tlsverify else API_PORT
+        rec = LabRecord(name=name, backend="local", profile=profile, tlsverify=tlsverify, nodes=[
+            NodeRecord(f"node{k + 1}", f"127.0.{slot}.{k + 1}", api_port=port,
+                       node_index=indexes[k], tls=tlsverify) for k in range(count)])
         rec.save()
+        if tlsverify:
+            tls.create(rec)
         lab = cls(rec)
         t0 = time.monotonic()
         try:
             local.spawn_all(rec, rec.nodes)
             rec.save()
             for n in rec.nodes:
-                local.wait_api(n)
+                local.wait_api(n, context=tls.ssl_context(rec))
             progress(f"{count} nodes up in {time.monotonic() - t0:.1f}s")
             if nodes is None:
                 lab._form_swarm(managers or 1, progress)
@@ -116,10 +126,13 @@ class Lab:
         """A docker-py DockerClient on `node` (default: the leader, else any manager)."""
         if node is None:
             node = self.leader() or self.managers()[0]
-        return _docker_client(self.record.node(node).api_url)
+        return self._client_of(self.record.node(node))
+
+    def _client_of(self, n: NodeRecord) -> Any:
+        return _docker_client(n.api_url, tls.docker_tls(self.record))
 
     def info(self, node: str) -> dict:
-        with urllib.request.urlopen(self.record.node(node).api_url + "/info", timeout=3) as r:
+        with tls.urlopen(self.record, self.record.node(node), "/info", 3) as r:
             return json.load(r)
 
     def _try_info(self, node: str) -> dict | None:
@@ -140,8 +153,7 @@ class Lab:
         out = []
         for n in self.nodes:
             try:
-                with urllib.request.urlopen(self.record.node(n).api_url + "/swarmlab/raft",
-                                            timeout=2) as r:
+                with tls.urlopen(self.record, self.record.node(n), "/swarmlab/raft", 2) as r:
                     out.append(json.load(r))
             except OSError:
                 continue
@@ -185,20 +197,19 @@ class Lab:
     # -- forming the swarm -------------------------------------------------------------------
     def _form_swarm(self, managers: int, progress: Progress) -> None:
         first = self.record.nodes[0]
-        c = _docker_client(first.api_url)
+        c = self._client_of(first)
         c.swarm.init(advertise_addr=f"{first.addr}:{first.swarm_port}")
         c.swarm.reload()
         tokens = c.swarm.attrs["JoinTokens"]
         progress(f"swarm initialized on {first.name}")
         remote = [f"{first.addr}:{first.swarm_port}"]
         for n in self.record.nodes[1:managers]:
-            _docker_client(n.api_url).swarm.join(remote_addrs=remote,
-                                                 join_token=tokens["Manager"])
+            self._client_of(n).swarm.join(remote_addrs=remote, join_token=tokens["Manager"])
             self.wait_for(lambda: self._voting(n.name), 20, f"{n.name} to join Raft")
             progress(f"{n.name} joined as a manager")
         workers = self.record.nodes[managers:]
         with concurrent.futures.ThreadPoolExecutor(max(1, len(workers))) as pool:
-            list(pool.map(lambda n: _docker_client(n.api_url).swarm.join(
+            list(pool.map(lambda n: self._client_of(n).swarm.join(
                 remote_addrs=remote, join_token=tokens["Worker"]), workers))
         if workers:
             progress(f"{len(workers)} workers joined")
@@ -240,7 +251,7 @@ class Lab:
         local.kill(n)
         local.spawn(self.record, n)
         self.record.save()
-        local.wait_api(n)
+        local.wait_api(n, context=tls.ssl_context(self.record))
 
     def start(self, node: str) -> None:
         """Start a killed node again."""
@@ -264,8 +275,7 @@ class Lab:
         events = []
         for n in ([node] if node else self.nodes):
             try:
-                with urllib.request.urlopen(self.record.node(n).api_url + "/swarmlab/trace",
-                                            timeout=3) as r:
+                with tls.urlopen(self.record, self.record.node(n), "/swarmlab/trace", 3) as r:
                     events += json.load(r)
             except OSError:
                 continue
@@ -275,8 +285,7 @@ class Lab:
     def backup(self, node: str, path: str) -> int:
         """`swarmlab swarm backup --node NODE -o FILE`: a consistent copy of that manager's
         swarm state (with the keys to read it; protected by the unlock key with autolock)."""
-        with urllib.request.urlopen(self.record.node(node).api_url + "/swarmlab/backup",
-                                    timeout=30) as r:
+        with tls.urlopen(self.record, self.record.node(node), "/swarmlab/backup", 30) as r:
             data = r.read()
         with open(path, "wb") as f:
             f.write(data)
@@ -315,9 +324,11 @@ class Lab:
 # -- functions the CLI calls --------------------------------------------------------------
 def up(name: str | None = None, backend: str = "local", managers: int | None = None,
        workers: int | None = None, nodes: int | None = None, profile: str = "lab",
-       engine: str = "swarmlab", progress: Progress = print) -> LabRecord:
+       engine: str = "swarmlab", tlsverify: bool = False,
+       progress: Progress = print) -> LabRecord:
     return Lab.up(name, backend=backend, managers=managers, workers=workers, nodes=nodes,
-                  profile=profile, engine=engine, progress=progress).record
+                  profile=profile, engine=engine, tlsverify=tlsverify,
+                  progress=progress).record
 
 
 def down(name: str | None = None, progress: Progress = print) -> None:

@@ -15,8 +15,9 @@ import subprocess
 import sys
 import time
 import urllib.request
-from typing import Callable
+from typing import Any, Callable
 
+from . import tls
 from .registry import LabRecord, NodeRecord, list_labs
 
 Progress = Callable[[str], None]
@@ -66,7 +67,8 @@ def node_argv(lab: LabRecord, node: NodeRecord) -> list[str]:
            "--swarm-port", str(node.swarm_port), "--profile", lab.profile,
            "--node-index", str(node.node_index), "--faults-file", str(lab.dir / "faults.json"),
            "--runtime-dir", f"/dev/shm/swarmlab/{lab.name}-{node.name}",
-           "--log-level", os.environ.get("SWARMLAB_LOG_LEVEL", "WARNING")]
+           "--log-level", os.environ.get("SWARMLAB_LOG_LEVEL", "WARNING"),
+           *(tls.node_argv(lab, node) if lab.tlsverify else [])]
 
 
 def _log_path(lab: LabRecord, node: NodeRecord) -> str:
@@ -96,11 +98,12 @@ def spawn_all(lab: LabRecord, nodes: list[NodeRecord]) -> None:
         n.pid = pids[n.name]
 
 
-def wait_api(node: NodeRecord, timeout: float = 45.0) -> None:
+def wait_api(node: NodeRecord, timeout: float = 45.0, context: Any = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(node.api_url + "/_ping", timeout=1) as r:
+            with urllib.request.urlopen(node.api_url + "/_ping", timeout=1,
+                                        context=context) as r:
                 if r.status == 200:
                     return
         except OSError:

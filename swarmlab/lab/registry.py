@@ -41,10 +41,11 @@ class NodeRecord:
     pid: int | None = None
     container: str | None = None
     node_index: int = 0  # which task-address range the node owns (runtime.addresses)
+    tls: bool = False  # the Engine API is TLS with client certificates (lab/tls.py)
 
     @property
     def api_url(self) -> str:
-        return f"http://{self.addr}:{self.api_port}"
+        return f"{'https' if self.tls else 'http'}://{self.addr}:{self.api_port}"
 
     @property
     def docker_host(self) -> str:
@@ -58,6 +59,7 @@ class LabRecord:
     backend: str = "local"
     profile: str = "lab"
     nodes: list[NodeRecord] = field(default_factory=list)
+    tlsverify: bool = False  # `lab up --tlsverify`: certificates under tls/ (lab/tls.py)
 
     def node(self, name: str) -> NodeRecord:
         for n in self.nodes:
