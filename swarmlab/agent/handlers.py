@@ -263,7 +263,8 @@ def _secret_like(kind: str, spec_cls: type) -> list[tuple[str, str, Any]]:
         f = parse_filters(request)
         return _json(await d.manager_read(lambda tx: [
             d.render_secret_like(o) for o in tx.all(kind)
-            if _match(f, "id", o.id) and _match(f, "name", o.spec.name)]))
+            if _match(f, "id", o.id) and _match(f, "name", o.spec.name)
+            and _has_labels(o.spec.labels, f.get("label", []))]))
 
     async def create(request: web.Request) -> web.Response:
         d = _daemon(request)
@@ -306,15 +307,19 @@ def _network_json(n: Any) -> dict:
             "Labels": dict(n.spec.labels), "Options": {}, "Containers": {}}
 
 
+def _has_labels(labels: dict[str, str], wanted: list[str]) -> bool:
+    """Docker's `label` filter: every `key` or `key=value` given must be there."""
+    have = {f"{k}={v}" for k, v in labels.items()} | set(labels)
+    return all(lab in have for lab in wanted)
+
+
 async def networks_list(request: web.Request) -> web.Response:
     d = _daemon(request)
     f = parse_filters(request)
-    labels = f.get("label", [])
 
     def keep(n: Any) -> bool:
-        have = {f"{k}={v}" for k, v in n.spec.labels.items()} | set(n.spec.labels)
         return (_match(f, "id", n.id) and _match(f, "name", n.spec.name)
-                and all(lab in have for lab in labels))
+                and _has_labels(n.spec.labels, f.get("label", [])))
     return _json(await d.manager_read(lambda tx: [_network_json(n) for n in tx.all("network")
                                                   if keep(n)]))
 
