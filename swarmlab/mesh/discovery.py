@@ -16,10 +16,19 @@ The process runtime's equivalent (docs/mesh.md):
   task's mount namespace, so plain libc lookups (`getaddrinfo("kv")`) work;
   `vip` names map to the VIP, `dnsrr` names and `tasks.<name>` to the task
   addresses.
+
+The Docker runtime's equivalent: a container has its own loopback, so a VIP on the
+node's loopback is out of its reach. There each node's VIPs come from
+`10.202.<i>.0/24` instead, declared local on the node (`ip route replace local ...
+dev lo`): a container sends to its gateway, its node, which takes the connection
+itself; the `Forwarder` and the hosts file work as above.
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
+import os
+import subprocess
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -31,6 +40,40 @@ from .proxy import Forwarder
 
 log = logging.getLogger("swarmlab.mesh")
 ENDPOINT_MODES = ("vip", "dnsrr")
+DOCKER_VIP_SUPERNET = "10.202.0.0/16"  # tasks are on 10.200/16, lab networks on 10.201/16
+
+
+def default_vips(node_index: int, runtime: str | None = None) -> AddressPool:
+    """Where this node's VIPs live: its loopback for the process runtime; for the
+    Docker runtime (`SWARMLAB_RUNTIME=docker`, the agent's choice of executor)
+    `10.202.<i>.1-254`, which its containers reach through their gateway."""
+    runtime = os.environ.get("SWARMLAB_RUNTIME", "") if runtime is None else runtime
+    if runtime != "docker":
+        return AddressPool.for_vips(node_index)
+    net = ipaddress.IPv4Network(DOCKER_VIP_SUPERNET)
+    if not 0 <= node_index <= 255:
+        raise ValueError(f"node index {node_index} out of range 0..255")
+    first = net.network_address + node_index * 256 + 1
+    return AddressPool(first, first + 253)
+
+
+def _make_local(pool: AddressPool) -> None:
+    """Let the agent bind every address of `pool` (loopback ones need nothing)."""
+    prefix = 32 - (int(pool.first) ^ int(pool.last)).bit_length()
+    net = ipaddress.IPv4Network((int(pool.first), prefix), strict=False)  # the covering block
+    if net.is_loopback:
+        return
+    # First the whole VIP block unreachable: a VIP of no node must not leave the lab
+    # by the default route; then our own block local (the more specific route wins).
+    for route in (["unreachable", DOCKER_VIP_SUPERNET], ["local", str(net), "dev", "lo"]):
+        try:
+            done = subprocess.run(["ip", "route", "replace", *route], capture_output=True,
+                                  text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            log.warning("discovery: no route %s: %s", " ".join(route), exc)
+            continue
+        if done.returncode:
+            log.warning("discovery: no route %s: %s", " ".join(route), done.stderr.strip())
 
 
 @dataclass
@@ -54,9 +97,11 @@ class ServiceDiscovery:
         strategy: str = "round-robin",
         cooldown_s: float = 2.0,
         connect_timeout_s: float = 1.0,
+        vips: AddressPool | None = None,
     ) -> None:
         self.node_name = node_name
-        self.vips = AddressPool.for_vips(node_index)
+        self.vips = vips if vips is not None else default_vips(node_index)
+        self._vips_local = False
         self.metrics = metrics or MeshMetrics(node_name)
         self.on_names = on_names
         self._options = dict(strategy=strategy, cooldown_s=cooldown_s,
@@ -82,7 +127,7 @@ class ServiceDiscovery:
             addresses = list(dict.fromkeys(a for eps in ports.values() for a, _ in eps))
         entry = ServiceEntry(name, mode, tuple(aliases), list(addresses), ports)
         old = self._services.get(name)
-        if old is not None and _same(old, entry):
+        if old is not None and _same(old, entry) and self._serving(old):
             return old  # nothing changed: no hosts files rewritten
         if old is not None and (old.mode != mode or set(old.ports) != set(ports)):
             await self._close_forwarders(name)
@@ -102,7 +147,14 @@ class ServiceDiscovery:
         self.vips.release(name)
         self._publish_names()
 
+    def _serving(self, entry: ServiceEntry) -> bool:
+        """Every VIP port has its forwarder (one that failed to bind is retried)."""
+        return entry.mode != "vip" or all((entry.name, p) in self._forwarders for p in entry.ports)
+
     async def _sync_forwarders(self, entry: ServiceEntry) -> None:
+        if not self._vips_local:
+            _make_local(self.vips)
+            self._vips_local = True
         for port, endpoints in entry.ports.items():
             fwd = self._forwarders.get((entry.name, port))
             if fwd is None:
