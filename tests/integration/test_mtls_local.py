@@ -244,3 +244,63 @@ def test_certificates_follow_role_changes_and_renew_before_expiry(lab_factory):
     c1.api.update_node(nid, n["Version"]["Index"], dict(n["Spec"], Role="worker"))
     lab.wait_for(lambda: role_of(cert()) == "worker", 30, "node2 back to a worker certificate")
     assert not (d2 / "certificates" / "swarm-root-ca.json").exists()
+
+
+def listening_ports(pid: int, host: str) -> set[int]:
+    """TCP ports the node process (or a child) listens on at its address."""
+    import os
+    from swarmlab.lab.local import descendants
+    inodes = set()
+    for p in descendants(pid):
+        try:
+            for fd in os.listdir(f"/proc/{p}/fd"):
+                target = os.readlink(f"/proc/{p}/fd/{fd}")
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except OSError:
+            continue
+    want = socket.inet_aton(host)[::-1].hex().upper()  # /proc/net/tcp: little-endian
+    ports = set()
+    for line in pathlib.Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        f = line.split()
+        addr, port = f[1].split(":")
+        if f[3] == "0A" and f[9] in inodes and addr == want:
+            ports.add(int(port, 16))
+    return ports
+
+
+def test_mesh_control_traffic_flows_only_over_mutual_tls(swarm):
+    """The routing mesh is programmed by the dispatcher's heartbeat on 2378: the node sends
+    its task endpoints, the leader answers with the mesh table. There is no other control
+    channel: a worker listens on its address only on the Engine API, 2378 (TLS), the
+    published ports (the data plane) and the metrics port."""
+    lab, (n1, n2, _), (c1, _, _) = swarm["lab"], swarm["nodes"], swarm["clients"]
+    svc = c1.services.create("swarmlab/web:1", name="meshctl",
+                             endpoint_spec=docker.types.EndpointSpec(ports={18080: 80}))
+    try:
+        lab.wait_for(lambda: 18080 in listening_ports(lab.record.node("node2").pid, n2.addr),
+                     60, "node2's routing mesh to publish 18080")
+        ports = listening_ports(lab.record.node("node2").pid, n2.addr)
+        assert ports - {18080} <= {2375, 2378, 9323}, ports
+        with pytest.raises((ConnectionResetError, http.client.RemoteDisconnected,
+                            http.client.BadStatusLine)):  # 2378 speaks nothing but TLS
+            plain = http.client.HTTPConnection(n2.addr, 2378, timeout=5)
+            plain.request("GET", "/swarmlab/ca")
+            plain.getresponse()
+        # the mesh table comes in the heartbeat answer, to a verified node certificate only
+        w = certs_of(swarm, "node2")
+        status, doc = post(n1.addr, 2378, "/swarmlab/dispatcher/session",
+                           {"NodeID": w.node_id, "Addr": f"{n2.addr}:2377"}, node_ctx(w))
+        assert status == 200, doc
+        status, doc = post(n1.addr, 2378, "/swarmlab/dispatcher/heartbeat",
+                           {"NodeID": w.node_id, "SessionID": doc["SessionID"]}, node_ctx(w))
+        assert status == 200, doc
+        mesh = {s["Name"]: s for s in doc["Mesh"]["Services"]}
+        assert mesh["meshctl"]["Ports"][0]["PublishedPort"] == 18080
+        anon = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        anon.check_hostname, anon.verify_mode = False, ssl.CERT_NONE
+        status, doc = post(n1.addr, 2378, "/swarmlab/dispatcher/heartbeat",
+                           {"NodeID": w.node_id, "SessionID": "x"}, anon)
+        assert status == 403 and "Mesh" not in doc
+    finally:
+        svc.remove()
