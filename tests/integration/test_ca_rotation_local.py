@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 
+import docker
 import pytest
 
 from swarmlab.agent.raftshell import raft_id_of
@@ -119,14 +120,22 @@ def test_swarm_ca_rotate_end_to_end(lab_factory, lab_home):
         filters={"service": "www", "desired-state": "running"})) == 2, 60, "2 replicas after")
 
 
-def test_swarm_ca_prints_the_root_and_refuses_flags_without_rotate(lab_factory, lab_home):
-    lab = lab_factory("rot", managers=1, workers=0)
+def test_swarm_ca_flags_and_joining_after_a_rotation(lab_factory, lab_home):
+    """`swarm ca` prints the root; `--cert-expiry` needs `--rotate`; `--detach` returns at
+    once; `-q` prints nothing. After a rotation the old token cannot join, the new one
+    can, and the new node's certificate chains to the new root."""
+    lab = lab_factory("rot", nodes=2)
+    c1, c2 = lab.client("node1"), lab.client("node2")
+    n1 = lab.record.node("node1")
+    c1.swarm.init(advertise_addr=f"{n1.addr}:2377")
     env = {**os.environ, "SWARMLAB_HOME": str(lab_home)}
 
     def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "swarmlab.cli", "--lab", "rot", "swarm", "ca",
-                               *args], env=env, capture_output=True, text=True, timeout=120)
-    root = lab.client().api.inspect_swarm()["TLSInfo"]["TrustRoot"]
+        return subprocess.run([sys.executable, "-m", "swarmlab.cli", "--lab", "rot",
+                               "--node", "node1", "swarm", "ca", *args], env=env,
+                              capture_output=True, text=True, timeout=120)
+    before = c1.api.inspect_swarm()
+    root, old_worker = before["TLSInfo"]["TrustRoot"], before["JoinTokens"]["Worker"]
     r = cli()
     assert r.returncode == 0 and r.stdout == root.strip() + "\n"
     r = cli("--cert-expiry", "48h")
@@ -134,9 +143,19 @@ def test_swarm_ca_prints_the_root_and_refuses_flags_without_rotate(lab_factory, 
     assert "`--cert-expiry` flag requires the `--rotate` flag to update the CA" in r.stderr
     r = cli("--rotate", "--detach")  # returns at once; the rotation goes on
     assert r.returncode == 0 and r.stdout == ""
-    c = lab.client()
-    lab.wait_for(lambda: c.api.inspect_swarm()["TLSInfo"]["TrustRoot"] != root, 60,
+    lab.wait_for(lambda: c1.api.inspect_swarm()["TLSInfo"]["TrustRoot"] != root, 60,
                  "the detached rotation to complete")
-    r = cli("--rotate", "-q")
-    assert r.returncode == 0 and r.stdout == ""
-    assert c.api.inspect_swarm()["RootRotationInProgress"] is False
+    after = c1.api.inspect_swarm()
+    new_root = after["TLSInfo"]["TrustRoot"]
+    with pytest.raises(docker.errors.APIError) as e:  # the old token: another CA's digest
+        c2.swarm.join(remote_addrs=[f"{n1.addr}:2377"], join_token=old_worker)
+    assert "remote CA does not match fingerprint" in str(e.value)
+    c2.swarm.join(remote_addrs=[f"{n1.addr}:2377"], join_token=after["JoinTokens"]["Worker"])
+    RootCA.trusting(new_root.encode()).verify_chain(certs(lab_home, "node2").cert_chain_pem)
+    r = cli("--rotate", "-q")  # waits for both nodes, prints nothing
+    assert r.returncode == 0 and r.stdout == "", r.stderr
+    final = c1.api.inspect_swarm()
+    assert final["RootRotationInProgress"] is False
+    assert final["TLSInfo"]["TrustRoot"] not in (root, new_root)
+    for node in ("node1", "node2"):
+        assert certs(lab_home, node).root_pem == final["TLSInfo"]["TrustRoot"].encode()
