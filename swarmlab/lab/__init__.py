@@ -50,11 +50,13 @@ class Lab:
     @classmethod
     def up(cls, name: str | None = None, *, backend: str = "local", managers: int | None = None,
            workers: int | None = None, nodes: int | None = None, profile: str = "lab",
-           engine: str = "swarmlab", tlsverify: bool = False,
+           engine: str = "swarmlab", tlsverify: bool = False, images: bool = True,
            progress: Progress = _quiet) -> "Lab":
         """Start a lab. With `nodes=N`, N nodes and no swarm (for the init/join lessons);
         otherwise `managers` (default 1) and `workers` (default 2) form a swarm. With
-        `tlsverify`, nodes serve the Engine API as `dockerd --tlsverify` on 2376 (tls.py)."""
+        `tlsverify`, nodes serve the Engine API as `dockerd --tlsverify` on 2376 (tls.py).
+        `images=False`: a docker-backend lab loads no workload image into its nodes (faster,
+        for a lab that runs no service); local nodes use the host's anyway."""
         name = name or default_lab_name()
         if (lab_dir(name) / "lab.json").exists():
             raise FileExistsError(f"a lab named {name!r} exists already "
@@ -64,7 +66,8 @@ class Lab:
                 raise ValueError("--tlsverify is available on the local backend only")
             from ..backends.docker import lab as docker_lab
             return cls(docker_lab.up(name, managers=managers, workers=workers, nodes=nodes,
-                                     profile=profile, engine=engine, progress=progress))
+                                     profile=profile, engine=engine, images=images,
+                                     progress=progress))
         if backend != "local":
             raise ValueError(f"unknown backend {backend!r} (local or docker)")
         if nodes is None:

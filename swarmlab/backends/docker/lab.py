@@ -166,8 +166,9 @@ def _detached() -> bool:
 
 def up(name: str, managers: int | None = None, workers: int | None = None,
        nodes: int | None = None, profile: str = "lab", engine: str = "swarmlab",
-       progress: Progress = _quiet) -> LabRecord:
-    """Start a lab of DinD nodes and (unless ``nodes=``) form the swarm on them."""
+       images: bool = True, progress: Progress = _quiet) -> LabRecord:
+    """Start a lab of DinD nodes and (unless ``nodes=``) form the swarm on them; the
+    workload images are loaded into every node unless ``images=False``."""
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r} ({' or '.join(ENGINES)})")
     count, managers, form = _shape(managers, workers, nodes)
@@ -181,7 +182,7 @@ def up(name: str, managers: int | None = None, workers: int | None = None,
     record.save()
     (record.dir / META_FILE).write_text(json.dumps({"engine": engine, "owner": owner}))
     try:
-        _start(record, engine, owner, progress)
+        _start(record, engine, owner, images, progress)
         progress(f"{count} nodes up in {time.monotonic() - t0:.1f}s")
         if form and engine == "swarmlab":
             Lab(record)._form_swarm(managers, progress)
@@ -195,14 +196,16 @@ def up(name: str, managers: int | None = None, workers: int | None = None,
     return record
 
 
-def _start(record: LabRecord, engine: str, owner: str, progress: Progress) -> None:
+def _start(record: LabRecord, engine: str, owner: str, images: bool,
+           progress: Progress) -> None:
     dev_code = os.environ.get("SWARMLAB_DOCKER_DEV_CODE", "") not in ("", "0")
     dind = start_nodes(record.name, [n.name for n in record.nodes], dev_code, progress,
                        options=_options(record, engine, owner))
     for d in dind:
         record.node(d.name).container = d.container.get_wrapped_container().id
     record.save()
-    distribute(dind, progress=progress)
+    if images:
+        distribute(dind, progress=progress)
     if engine == "docker-swarm":
         for node in record.nodes:
             realswarm.wait_ready(node)
