@@ -17,7 +17,8 @@ Theory of operation (swarmkit's `ca/reconciler.go` and `controlapi/ca_rotation.g
   the rotation finishes: the new root becomes the anchor, both join tokens change to its
   digest, and nodes drop the old root at their next heartbeat. From then on a
   certificate of the old root fails the handshake on 2377 and 2378. As in swarmkit, a
-  node that is down holds the rotation until it comes back or is removed.
+  node that is down holds the rotation until it comes back or is removed, and a new
+  `ForceRotate` during a rotation starts over towards a newer root.
 """
 from __future__ import annotations
 
@@ -37,10 +38,6 @@ if TYPE_CHECKING:
     from .daemon import NodeDaemon
 
 log = logging.getLogger("swarmlab.agent.ca")
-
-ROTATION_IN_PROGRESS = ("a root CA rotation is already in progress; wait until it completes "
-                        "(`docker swarm ca` shows the new root)")
-
 
 # -- the CA of record ---------------------------------------------------------------------
 async def store_ca(d: "NodeDaemon") -> RootCA:
@@ -96,9 +93,7 @@ async def update_cluster(d: "NodeDaemon", version: int, spec: ClusterSpec) -> No
     new_ca = ca
     if current is not None and spec.ca_config.force_rotate != \
             current.spec.ca_config.force_rotate:
-        if ca.rotating:
-            raise APIError(400, ROTATION_IN_PROGRESS)
-        new_ca = ca.rotate()
+        new_ca = ca.rotate()  # during a rotation: towards a newer root, as swarmkit
     expiry_s = spec.ca_config.node_cert_expiry // 1_000_000_000
     if expiry_s > 0 and expiry_s != int(new_ca.node_expiry.total_seconds()):
         new_ca = dataclasses.replace(new_ca, node_expiry=dt.timedelta(seconds=expiry_s))
@@ -113,7 +108,7 @@ async def update_cluster(d: "NodeDaemon", version: int, spec: ClusterSpec) -> No
         return
     d.security.set_ca(new_ca, m.keys)
     d.security.ca_doc = doc
-    if new_ca.rotating and not ca.rotating:
+    if new_ca.signer_cert != ca.signer_cert:
         log.warning("%s: root CA rotation started", d.name)
     if new_ca.node_expiry != ca.node_expiry:  # managers that keep a copy adopt it at once
         await d._tell_managers({"NodeCertExpiry": int(new_ca.node_expiry.total_seconds())})
@@ -147,11 +142,19 @@ async def on_heartbeat(d: "NodeDaemon", node_id: str, peer: "x509.Certificate | 
                        reported: dict | None) -> dict:
     """Record the node's TLSInfo, finish a rotation every node has followed, and tell the
     node which roots to trust and whether to renew."""
+    m = d._require_manager()
+
+    def read() -> tuple[dict, Any]:
+        view = m.store.view()
+        cluster, node = view.cluster(), view.node(node_id)
+        return (cluster.root_ca if cluster else {}), node
+    doc, node = await m.control.call(read)  # one hop to the control thread, most times
     try:
-        ca = await store_ca(d)
+        ca = d.security.ca if doc and doc == d.security.ca_doc else await store_ca(d)
     except (APIError, SwarmError, CertificateError) as e:
         log.warning("%s: no CA to check node %s against: %s", d.name, node_id, e)
         return {}
+    assert ca is not None
     answer: dict[str, Any] = {
         "TrustRoots": [cert_pem(c).decode() for c in ca.trust_roots()]}
     if peer is None:
@@ -162,7 +165,8 @@ async def on_heartbeat(d: "NodeDaemon", node_id: str, peer: "x509.Certificate | 
         subject, public_key = issuer_info(issuer)
         info = TLSInfo(trust_root=str((reported or {}).get("TrustRoot", "")),
                        cert_issuer_subject=subject, cert_issuer_public_key=public_key)
-        await _record_tls_info(d, node_id, info)
+        if node is not None and node.description.tls_info != info:
+            await _record_tls_info(d, node_id, info)
     if ca.rotating:
         await _maybe_finish(d, ca)
     return answer
@@ -177,9 +181,6 @@ async def _record_tls_info(d: "NodeDaemon", node_id: str, info: TLSInfo) -> None
             return
         tx.update(node.replace(description=dataclasses.replace(node.description,
                                                                tls_info=info)))
-    node = await m.control.call(lambda: m.store.view().node(node_id))
-    if node is None or node.description.tls_info == info:
-        return  # most heartbeats change nothing: no Raft write
     await m.control.call(lambda: m.store.update(write))
 
 
@@ -212,5 +213,5 @@ async def follow(d: "NodeDaemon", doc: dict, keys: Any) -> bool:
     return bool(doc.get("RenewCertificate"))
 
 
-__all__ = ["ROTATION_IN_PROGRESS", "follow", "on_heartbeat", "render_cluster", "store_ca",
+__all__ = ["follow", "on_heartbeat", "render_cluster", "store_ca",
            "update_cluster"]

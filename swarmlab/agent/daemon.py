@@ -397,13 +397,19 @@ class NodeDaemon:
         if not remotes:
             raise APIError(400, "invalid JoinRequest: at least 1 RemoteAddr is required to join")
         answer, last, key_pem = None, None, b""
-        for remote in remotes:
+        silent: set[str] = set()  # remotes that timed out are not tried again
+        for remote in [r for _ in range(3) for r in remotes]:  # a manager may be restarting
+            if remote in silent:  # its listener (new certificate or roots): try again shortly
+                continue
             base = self.internal_url_of(remote if ":" in remote else f"{remote}:2377")
             try:
                 answer, ca_pem, key_pem = await self._join_via(base, token)
                 break
             except (OSError, asyncio.TimeoutError) as e:
                 last = e
+                if isinstance(e, asyncio.TimeoutError):
+                    silent.add(remote)
+                await asyncio.sleep(0.3)
         if answer is None:
             raise APIError(500, f"could not connect to any manager at {remotes}: {last}")
         self.node_id, self.role = answer["NodeID"], answer["Role"]

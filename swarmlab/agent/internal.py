@@ -83,7 +83,12 @@ def _managers(d: "NodeDaemon", view: Any) -> dict[str, str]:
 async def root_ca(request: web.Request) -> web.Response:
     """The swarm's CA certificate: public; a joining node checks it against its token."""
     d: NodeDaemon = request.app["daemon"]
-    return web.Response(body=d.security.anchor_pem(), content_type="application/x-pem-file")
+    pem = d.security.anchor_pem()
+    if d.manager is not None:  # the CA of record: this node may not have adopted it yet
+        cluster = await d.manager.control.call(lambda: d.manager.store.view().cluster())
+        if cluster is not None and cluster.root_ca:
+            pem = cluster.root_ca["CACert"].encode()
+    return web.Response(body=pem, content_type="application/x-pem-file")
 
 
 async def join(request: web.Request) -> web.Response:

@@ -78,7 +78,7 @@ class NodeSecurity:
     # -- the CA (managers) ------------------------------------------------------------------
     def set_ca(self, ca: RootCA, keys: object) -> None:
         """Keep the CA; its key is written encrypted with the manager's KEK."""
-        self.ca = ca
+        self.ca, self.ca_doc = ca, None  # the caller says if it is the store's
         doc = ca.to_json()
         kek = _kek_of(keys)
         assert kek is not None, "the CA is kept only by managers"

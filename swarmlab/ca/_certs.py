@@ -16,6 +16,8 @@ Theory of operation (as in swarmkit's `ca/`):
   old root: certificates issued by the new key carry the intermediate and chain to it,
   and old certificates keep working. `finish_rotation()` (once every node renewed)
   makes the new root the anchor; certificates from the old key are refused from then on.
+  `rotate()` during a rotation starts over towards a newer root, cross-signed by the
+  anchor's key, which the CA keeps until the rotation finishes.
 """
 from __future__ import annotations
 
@@ -196,6 +198,9 @@ class RootCA:
     signer_cert: x509.Certificate | None = None
     intermediates: tuple[x509.Certificate, ...] = ()
     node_expiry: dt.timedelta = DEFAULT_NODE_CERT_EXPIRY
+    # the anchor's key while a rotation is under way: another rotation is cross-signed
+    # by it (swarmkit keeps `RootCA.CAKey` until the rotation finishes)
+    anchor_key: ec.EllipticCurvePrivateKey | None = field(default=None, repr=False)
 
     @classmethod
     def create(cls, cluster_id: str, expiry: dt.timedelta = ROOT_CA_EXPIRY, *,
@@ -322,18 +327,19 @@ class RootCA:
     # -- rotation ---------------------------------------------------------------------------
     def rotate(self, expiry: dt.timedelta = ROOT_CA_EXPIRY,
                now: dt.datetime | None = None) -> "RootCA":
-        """`docker swarm ca --rotate`: a new root key; the old root cross-signs it."""
-        if self.key is None:
+        """`docker swarm ca --rotate`: a new root key; the anchor cross-signs it. During a
+        rotation this starts another one towards a newer root (as swarmkit does)."""
+        anchor_key = self.anchor_key if self.rotating else self.key
+        if anchor_key is None:
             raise CertificateError("this CA has no signing key (not a manager's CA)")
-        if self.rotating:  # the old root's key is gone: it cannot cross-sign another
-            raise CertificateError("a root CA rotation is already in progress")
         new_key = generate_key()
         start = _now(now) - CLOCK_SKEW
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ROOT_CN)])
         new_root = _ca_cert(new_key, new_key, name, start, start + expiry)
-        cross = _ca_cert(new_key.public_key(), self.key, self.cert.subject,
+        cross = _ca_cert(new_key.public_key(), anchor_key, self.cert.subject,
                          start, min(start + expiry, not_after(self.cert)))
-        return replace(self, key=new_key, signer_cert=new_root, intermediates=(cross,))
+        return replace(self, key=new_key, signer_cert=new_root, intermediates=(cross,),
+                       anchor_key=anchor_key)
 
     def issued_by_signer(self, chain: bytes | str | x509.Certificate) -> bool:
         """Whether a node certificate comes from the current signing key: during a
@@ -346,17 +352,21 @@ class RootCA:
         if not self.rotating:
             return self
         assert self.signer_cert is not None
-        return replace(self, cert=self.signer_cert, intermediates=())
+        return replace(self, cert=self.signer_cert, intermediates=(), anchor_key=None)
 
     # -- persistence (managers keep the CA in the cluster object, replicated by Raft) ---------
     def to_json(self) -> dict[str, str | list[str] | int]:
         if self.key is None or self.signer_cert is None:
             raise CertificateError("only a CA with its key can be saved this way")
-        return {"ClusterID": self.cluster_id, "CACert": self.cert_pem().decode(),
-                "CAKey": key_pem(self.key).decode(),
-                "SignerCert": cert_pem(self.signer_cert).decode(),
-                "Intermediates": [cert_pem(c).decode() for c in self.intermediates],
-                "NodeCertExpiry": int(self.node_expiry.total_seconds())}
+        doc: dict[str, str | list[str] | int] = {
+            "ClusterID": self.cluster_id, "CACert": self.cert_pem().decode(),
+            "CAKey": key_pem(self.key).decode(),
+            "SignerCert": cert_pem(self.signer_cert).decode(),
+            "Intermediates": [cert_pem(c).decode() for c in self.intermediates],
+            "NodeCertExpiry": int(self.node_expiry.total_seconds())}
+        if self.anchor_key is not None:
+            doc["AnchorKey"] = key_pem(self.anchor_key).decode()
+        return doc
 
     @classmethod
     def from_json(cls, doc: dict) -> "RootCA":
@@ -364,7 +374,8 @@ class RootCA:
                    load_key(doc["CAKey"].encode()), load_chain(doc["SignerCert"])[0],
                    tuple(load_chain(p)[0] for p in doc.get("Intermediates", [])),
                    dt.timedelta(seconds=doc.get("NodeCertExpiry",
-                                                DEFAULT_NODE_CERT_EXPIRY.total_seconds())))
+                                                DEFAULT_NODE_CERT_EXPIRY.total_seconds())),
+                   load_key(doc["AnchorKey"].encode()) if doc.get("AnchorKey") else None)
 
 
 def _sans(names: list[str], addresses: Iterable[str]) -> list[x509.GeneralName]:

@@ -122,8 +122,12 @@ def test_rotation_keeps_old_certs_until_finished(ca, csr):
         verifier.verify_chain(old, now=T0)
         verifier.verify_chain(renewed, now=T0)
     assert rotating.issued_by_signer(renewed) and not rotating.issued_by_signer(old)
-    with pytest.raises(CertificateError, match="already in progress"):
-        rotating.rotate()
+    again = rotating.rotate(now=T0)  # another rotation meanwhile: a newer root, still
+    assert again.cert == ca.cert and again.signer_cert != rotating.signer_cert  # cross-
+    again.verify_chain(again.issue(csr[1], "n2", "worker", now=T0), now=T0)  # signed by the
+    ca.verify_chain(again.issue(csr[1], "n3", "worker", now=T0), now=T0)  # anchor
+    assert RootCA.from_json(again.to_json()).anchor_key is not None
+    assert "AnchorKey" not in again.finish_rotation().to_json()
     done = rotating.finish_rotation()
     assert done.cert != ca.cert and not done.rotating
     done.verify_chain(renewed, now=T0)
