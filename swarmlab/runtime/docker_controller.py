@@ -19,6 +19,7 @@ Theory of operation (as dockerd's swarm executor, `daemon/cluster/executor/conta
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,7 @@ from .base import (
 )
 from .docker_spec import (
     container_env, container_labels, exit_status, file_mounts, has_healthcheck,
-    healthcheck_config, no_such_image, parse_log_frame, stop_timeout_s,
+    healthcheck_config, merged_healthcheck, no_such_image, parse_log_frame, stop_timeout_s,
 )
 from .files import TaskFiles
 from .health import probe_argv
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("swarmlab.runtime.docker")
 LOG_DRAIN_S = 2.0   # how long wait() lets the log streams catch up with an exit
 STOP_SLACK_S = 10.0  # beyond the grace period, for a daemon that is slow to report
+DIE_EVENT_S = 1.0    # after `stop` returned, how long the `die` event may take to come
 
 
 def explain(exc: Exception) -> str:
@@ -138,9 +140,10 @@ class DockerController(Controller):
         """Create the container (in a worker thread); whether it runs a health check."""
         api, spec, ex = self._executor.client.api, self.spec, self._executor
         try:
-            api.inspect_image(spec.image)
+            image = api.inspect_image(spec.image)
         except docker.errors.ImageNotFound:
             raise TaskRejected(no_such_image(spec.image)) from None
+        own_check = healthcheck_config(spec.healthcheck)
         host_ports = [p for p in spec.ports if p.publish_mode == "host"]
         networking = api.create_networking_config(
             {ex.network: api.create_endpoint_config(ipv4_address=self.address)})
@@ -148,15 +151,15 @@ class DockerController(Controller):
             spec.image, name=spec.task_name, hostname=spec.hostname or None,
             entrypoint=list(spec.command) or None, command=list(spec.args) or None,
             environment=container_env(spec), labels=container_labels(spec, ex.node_id),
-            healthcheck=healthcheck_config(spec.healthcheck),
+            healthcheck=own_check,
             stop_timeout=stop_timeout_s(spec.stop_grace_period_s),
             ports=[(p.target_port, p.protocol) for p in host_ports] or None,
             host_config=self._host_config(api, host_ports), networking_config=networking,
             detach=True)
         self.container_id = created["Id"]   # at once: a failure below must still remove it
         ex.watch_id(self.container_id, self)
-        config = api.inspect_container(self.container_id)["Config"]
-        return has_healthcheck(config.get("Healthcheck"))
+        # Docker's merge, rather than one more inspect of a busy daemon per task
+        return has_healthcheck(merged_healthcheck(own_check, (image.get("Config") or {}).get("Healthcheck")))
 
     def _host_config(self, api: Any, host_ports: list) -> dict:
         spec, ex = self.spec, self._executor
@@ -193,10 +196,12 @@ class DockerController(Controller):
                 await self._reject(f"starting container failed: {explain(exc)}")
                 return
             self._started = True
-        self._follow_logs()
-        await self._read_pid()
         if self._pending_exit is not None:
             self._on_exit(self._pending_exit)
+        # Running as soon as the daemon says started, as Swarm's executor; the logs (all
+        # of them: `follow` starts at the beginning) and the PID follow without delaying it.
+        self._follow_logs()
+        self._spawn(self._read_pid())
         if not self._has_check:
             if not self._stopping:  # a task being shut down is never reported running
                 self._set(TaskState.RUNNING, "started")
@@ -213,9 +218,16 @@ class DockerController(Controller):
         try:
             state = (await self._executor.call(self._executor.client.api.inspect_container,
                                                self.container_id))["State"]
-            self.pid = state.get("Pid") or 0
         except docker.errors.APIError:
-            pass
+            return
+        if self._exited.is_set() or not state.get("Running"):
+            return
+        self.pid = state.get("Pid") or 0
+        if self.pid and not self._status.state.terminal and not self._status.pid:
+            # the same report, now with the container's PID (ContainerStatus.PID): the
+            # agent's next exchange carries it; not a new state, so no status callback
+            self._status = dataclasses.replace(self._status, pid=self.pid)
+            self.history[-1] = self._status
 
     # -- what the daemon says ------------------------------------------------------------
     def on_event(self, action: str, attrs: dict) -> None:
@@ -357,7 +369,11 @@ class DockerController(Controller):
             pass
         except docker.errors.APIError as exc:
             log.warning("task %s: stop failed: %s", self.spec.task_name, explain(exc))
-        await self._sync()      # the `die` event may still be on its way
+        try:    # the `die` event has come by now, as a rule: no inspect needed
+            await asyncio.wait_for(asyncio.shield(self._exited.wait()), DIE_EVENT_S)
+            return
+        except asyncio.TimeoutError:
+            await self._sync()  # still on its way, or the stream had a gap
         try:
             await asyncio.wait_for(self._exited.wait(), grace_s + STOP_SLACK_S)
         except asyncio.TimeoutError:

@@ -96,6 +96,15 @@ def healthcheck_config(check: HealthCheck | None) -> dict[str, Any] | None:
             "StartPeriod": _ns(check.start_period_s)}
 
 
+def merged_healthcheck(own: Mapping[str, Any] | None,
+                       image: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The check a container created with `own` runs on an image with `image`'s: Docker
+    takes the image's test when the container's config gives none."""
+    if own and own.get("Test"):
+        return own
+    return image
+
+
 def has_healthcheck(config_healthcheck: Mapping[str, Any] | None) -> bool:
     """Whether a created container's (merged) `Config.Healthcheck` runs a probe."""
     test = (config_healthcheck or {}).get("Test") or []
