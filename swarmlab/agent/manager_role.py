@@ -31,6 +31,10 @@ from .raftshell import SwarmRaftServer, raft_id_of
 log = logging.getLogger("swarmlab.agent.manager")
 
 SNAPSHOT_EVERY = 500  # applied entries between store snapshots (log compaction)
+# The leader's reconcile loop, whatever the Raft profile: swarmkit's orchestrators,
+# scheduler and dispatcher react to store events within ~100 ms (its batching intervals),
+# not on Raft ticks (1 s with Docker's timings).
+RECONCILE_PERIOD_S = 0.1
 MEMBERSHIP_WAIT_S = 5.0
 
 
@@ -75,6 +79,7 @@ class ManagerRole:
         self.manager = Manager(self.store, WallClock(), random.SystemRandom(), node_id=node_id,
                                membership=_Membership(self), profile=profile,
                                is_leader=self.is_leader)
+        self.manager.dispatcher.batch_status = True  # heartbeats never wait for Raft
         all_peers = dict(peers or {})
         all_peers[self.raft_id] = swarm_addr
         # The Raft log and snapshots are encrypted at rest (docs/security.md)
@@ -177,10 +182,8 @@ class ManagerRole:
 
     # -- the leader's reconcile loop ----------------------------------------------------
     async def _reconcile_loop(self) -> None:
-        from ..raft.profiles import profile as timing
-        period = max(0.05, timing(self.profile).tick_ms / 1000 * 2)
         while True:
-            await asyncio.sleep(period)
+            await asyncio.sleep(RECONCILE_PERIOD_S)
             if not self.is_leader():
                 continue
             try:

@@ -9,6 +9,10 @@ a task assigned and desired running gets a runtime controller
 shut down with its grace period; a task no longer assigned is removed. Task
 status only moves forward; the runtime reports, the worker forwards.
 A lost leader just means trying the next manager; tasks keep running.
+Timing: a poll every `POLL_S` stands in for swarmkit's assignment stream (whatever
+the dispatcher's heartbeat period, which only says when a silent node is down), and
+a task status change sends the next exchange at once (after `REPORT_BATCH_S`, so
+the changes of several tasks go together), as swarmkit's agent reports them.
 """
 from __future__ import annotations
 
@@ -31,6 +35,8 @@ log = logging.getLogger("swarmlab.agent.worker")
 
 NS = 1_000_000_000
 LOST = "task: the node restarted and the task's process is gone"
+POLL_S = 0.2
+REPORT_BATCH_S = 0.02
 DESIRED_RUNNING = {"new", "pending", "assigned", "accepted", "preparing", "ready", "starting",
                    "running"}
 
@@ -108,17 +114,23 @@ class Worker:
         self.session: str | None = None
         self.manager_url: str | None = None
         self._task: asyncio.Task | None = None
-        self.poll_s = 0.2 if daemon.profile == "lab" else 1.0
+        self._warm: asyncio.Task | None = None
+        self.poll_s = POLL_S
+        self._changed = asyncio.Event()  # a task status moved: report it now
         self.connected = False
         self.lost: dict[str, dict] = {}  # assigned tasks this node no longer runs
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop())
+        ready = getattr(self.executor, "ready", None)
+        if ready is not None:  # the runtime's first-task setup, before there is a task
+            self._warm = asyncio.create_task(_warm_up(ready, self.d.name))
 
     async def close(self, stop_tasks: bool) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in (self._task, self._warm):
+            if task:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if stop_tasks:
             await asyncio.gather(*(self._stop(tid, remove=True) for tid in list(self.controllers)),
                                  return_exceptions=True)
@@ -130,7 +142,7 @@ class Worker:
                 try:
                     await self._exchange(http)
                     self.connected = True
-                    await asyncio.sleep(self.poll_s)
+                    await self._pause()
                 except (ClientError, asyncio.TimeoutError, OSError, _Redial) as e:
                     log.debug("%s: dispatcher unreachable (%s); trying another manager",
                               self.d.name, e)
@@ -142,6 +154,18 @@ class Worker:
                 except Exception:  # noqa: BLE001 - the worker must keep going
                     log.exception("%s: worker loop error", self.d.name)
                     await asyncio.sleep(1.0)
+
+    async def _pause(self) -> None:
+        """Until the next poll, or a task status change (then a moment for others)."""
+        try:
+            await asyncio.wait_for(self._changed.wait(), self.poll_s)
+            await asyncio.sleep(REPORT_BATCH_S)
+        except asyncio.TimeoutError:
+            pass
+        self._changed.clear()
+
+    def _on_status(self, _status: RStatus) -> None:
+        self._changed.set()
 
     async def _post(self, http: ClientSession, path: str, body: dict) -> dict:
         if self.d.blocked_url(self.manager_url):
@@ -207,7 +231,7 @@ class Worker:
                 self._stop_soon(tid, remove=True)
 
     def _launch(self, spec: TaskRuntimeSpec) -> None:
-        ctl = self.executor.controller(spec)
+        ctl = self.executor.controller(spec, on_status=self._on_status)
         self.controllers[spec.task_id] = ctl
         self.specs[spec.task_id] = spec
         self.runners[spec.task_id] = asyncio.create_task(self._run(ctl))
@@ -250,3 +274,10 @@ class Worker:
 
 class _Redial(Exception):
     pass
+
+
+async def _warm_up(ready: Any, node: str) -> None:
+    try:
+        await ready()
+    except Exception as e:  # noqa: BLE001 - the first task tries again and reports it
+        log.info("%s: runtime not ready yet (%s)", node, e)

@@ -10,6 +10,10 @@ Theory of operation (swarmkit `manager/dispatcher`):
   those it must stop), and the secrets and configs those tasks reference.
 - `update_task_status` applies an agent's reports, only forward (a report that would move a
   task's state back, or about a task of another node, is ignored and returned as refused).
+  With `batch_status` (the agent's managers) reports are queued instead, and
+  `flush_task_status` (the manager's tick) commits every node's queued reports as one
+  Raft entry, as swarmkit's dispatcher batches them: a heartbeat never waits for Raft,
+  and a lost queue costs nothing (agents send all their statuses on every heartbeat).
 - Sessions live only in the leader's memory; a new leader calls `reset()`, which gives
   every ready node `unknown` and a fresh grace period to reconnect instead of marking it
   down at once (a node that registers again is ready; one that does not goes down).
@@ -60,6 +64,8 @@ class Dispatcher:
         self.heartbeat_period_ns = heartbeat_period_ns
         self.grace_multiplier = grace_multiplier
         self.sessions: dict[str, Session] = {}
+        self.batch_status = False
+        self._queued: dict[str, tuple[str, TaskStatus]] = {}  # task id -> (node, status)
 
     @classmethod
     def for_profile(cls, store: MemoryStore, clock: Clock, rng: random.Random,
@@ -111,6 +117,7 @@ class Dispatcher:
         message) and gets a grace period to register again before it is marked down."""
         now = self.clock.now_ns()
         ready = [n for n in self.store.view().nodes() if n.status.state == NodeState.READY]
+        self._queued = {}
         self.sessions = {n.id: Session(n.id, "", now + self.grace_ns) for n in ready}
 
         def mark_unknown(tx: WriteTx) -> None:
@@ -160,12 +167,27 @@ class Dispatcher:
 
     def update_task_status(self, node_id: str, session_id: str,
                            updates: list[tuple[str, TaskStatus]]) -> list[str]:
-        """Apply an agent's task reports; returns the IDs of refused reports."""
+        """Apply an agent's task reports; returns the IDs of refused reports (none
+        while batching: they are known when the batch is committed)."""
         self._session(node_id, session_id)
+        if self.batch_status:
+            for task_id, status in updates:
+                self._queued[task_id] = (node_id, status)
+            return []
+        return self._apply_statuses([(node_id, tid, st) for tid, st in updates])
+
+    def flush_task_status(self) -> list[str]:
+        """Commit the queued reports of every node as one write; returns refused IDs."""
+        if not self._queued:
+            return []
+        queued, self._queued = self._queued, {}
+        return self._apply_statuses([(node, tid, st) for tid, (node, st) in queued.items()])
+
+    def _apply_statuses(self, updates: list[tuple[str, str, TaskStatus]]) -> list[str]:
         refused: list[str] = []
 
         def apply(tx: WriteTx) -> None:
-            for task_id, status in updates:
+            for node_id, task_id, status in updates:
                 task = tx.task(task_id)
                 if task is None or task.node_id != node_id or status.state < task.status.state:
                     refused.append(task_id)

@@ -100,6 +100,7 @@ class Manager:
         cluster = self.store.view().cluster()
         if cluster is not None:  # `swarm update --dispatcher-heartbeat`
             self.dispatcher.heartbeat_period_ns = cluster.spec.dispatcher.heartbeat_period
+        self.dispatcher.flush_task_status()  # the agents' reports, queued since the last tick
         report.nodes_down = self.dispatcher.check_heartbeats()
 
     def _context(self, tx: WriteTx) -> Context:

@@ -86,6 +86,32 @@ def test_status_reports_only_move_forward_and_only_for_own_tasks():
     assert h.store.view().task(task.id).status.err == "boom"
 
 
+def test_batched_reports_are_committed_together_by_the_next_tick():
+    """The agent's managers queue reports (a heartbeat never waits for Raft): every
+    node's reports become one store write at the next tick, with the same rules."""
+    h = Harness(workers=2, replicas=2)
+    s = h.manager.create_service(web(replicas=2))
+    h.run_until(lambda: len(h.running(s.id)) == 2)
+    d = h.manager.dispatcher
+    d.batch_status = True
+    tasks = h.running(s.id)
+    index = h.store.index
+    fails = {}
+    for t in tasks:
+        agent = h.agents[t.node_id]
+        fails[t.id] = TaskStatus(timestamp=h.clock.now_ns(), state=TaskState.FAILED, err="boom")
+        assert d.update_task_status(agent.node_id, agent.session, [(t.id, fails[t.id])]) == []
+    assert h.store.index == index  # queued, not written
+    assert all(h.store.view().task(t.id).status.state == TaskState.RUNNING for t in tasks)
+    stranger = next(a for nid, a in h.agents.items() if nid != tasks[0].node_id)
+    back = TaskStatus(timestamp=h.clock.now_ns(), state=TaskState.STARTING)
+    d.update_task_status(stranger.node_id, stranger.session, [("nosuch", back)])
+    assert d.flush_task_status() == ["nosuch"]
+    assert h.store.index == index + 1  # one write for both nodes' reports
+    assert all(h.store.view().task(t.id).status.err == "boom" for t in tasks)
+    assert d.flush_task_status() == []  # nothing queued any more
+
+
 def test_a_leader_change_gives_nodes_a_grace_period():
     h = Harness(workers=2, replicas=2)
     h.run(1)
