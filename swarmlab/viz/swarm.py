@@ -140,7 +140,11 @@ def snapshot(lab: Any, clock: Callable[[], float] = time.monotonic,
     for name in _managers_first(lab):
         url = lab.record.node(name).api_url
         try:
-            api = docker.APIClient(base_url=url, version=API_VERSION, timeout=timeout)
+            from ..lab.tls import docker_tls  # a lab started with --tlsverify
+            tls = docker_tls(lab.record) if hasattr(lab, "record") else None
+            api = docker.APIClient(base_url=url, version=API_VERSION, timeout=timeout,
+                                   tls=tls or False)
+            api.trust_env = not tls  # REQUESTS_CA_BUNDLE would replace the lab's CA
             doc = snapshot_from_api(api.nodes(), api.tasks(), api.services(), t, names)
             api.close()
             return doc
