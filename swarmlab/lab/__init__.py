@@ -62,12 +62,10 @@ class Lab:
             raise FileExistsError(f"a lab named {name!r} exists already "
                                   f"(swarmlab lab down --name {name})")
         if backend == "docker":
-            if tlsverify:
-                raise ValueError("--tlsverify is available on the local backend only")
             from ..backends.docker import lab as docker_lab
             return cls(docker_lab.up(name, managers=managers, workers=workers, nodes=nodes,
                                      profile=profile, engine=engine, images=images,
-                                     progress=progress))
+                                     tlsverify=tlsverify, progress=progress))
         if backend != "local":
             raise ValueError(f"unknown backend {backend!r} (local or docker)")
         if nodes is None:

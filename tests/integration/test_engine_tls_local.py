@@ -79,3 +79,32 @@ def test_engine_api_requires_client_certificates(lab_factory, lab_home, tmp_path
                        env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "www" in r.stdout
+
+
+@pytest.mark.docker
+def test_engine_api_over_tls_on_the_docker_backend(lab_home):
+    """The same option on Docker-in-Docker nodes: certificates copied into each node."""
+    try:
+        docker.from_env().ping()
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"no Docker engine: {exc}")
+    from swarmlab.backends.docker import leftovers, prune
+    from swarmlab.lab import Lab
+    os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+    name = f"tls{os.getpid() % 100000}"
+    try:
+        lab = Lab.up(name, backend="docker", managers=1, workers=1, tlsverify=True,
+                     images=False)
+        n = lab.record.node("node2")
+        assert n.api_url == f"https://{n.addr}:2376"
+        c = lab.client()
+        assert c.info()["Swarm"]["LocalNodeState"] == "active" and len(c.nodes.list()) == 2
+        ctx = ssl.create_default_context(cafile=str(lab.record.dir / "tls" / "client" /
+                                                    "ca.pem"))
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        with socket.create_connection((n.addr, 2376), timeout=5) as raw:
+            with pytest.raises((ssl.SSLError, ConnectionResetError)):
+                ctx.wrap_socket(raw, server_hostname=n.addr)
+    finally:
+        prune(name)
+        assert leftovers(name) == {"containers": [], "networks": [], "volumes": []}

@@ -32,8 +32,10 @@ from typing import Any, Callable
 
 import docker
 
-from ...lab import Lab, local
-from ...lab.registry import LabNotFound, LabRecord, NodeRecord, lab_dir, list_labs, load
+from ...lab import Lab, local, tls
+from ...lab.registry import (
+    API_PORT, LabNotFound, LabRecord, NodeRecord, lab_dir, list_labs, load,
+)
 from ...runtime.docker_spec import task_subnet
 from . import faults, realswarm, resources, routes
 from .nodes import NodeOptions, start_nodes
@@ -112,11 +114,16 @@ def _shape(managers: int | None, workers: int | None, nodes: int | None) -> tupl
     return count, managers, form
 
 
-def plan(name: str, count: int, profile: str, subnet: str) -> LabRecord:
+def plan(name: str, count: int, profile: str, subnet: str, tlsverify: bool = False) -> LabRecord:
     """node k at the subnet's address k+1 (.1 is the bridge's gateway), node index k."""
     hosts = list(ipaddress.IPv4Network(subnet).hosts())
-    return LabRecord(name=name, backend="docker", profile=profile, nodes=[
-        NodeRecord(f"node{k}", str(hosts[k]), node_index=k) for k in range(1, count + 1)])
+    port = tls.TLS_PORT if tlsverify else API_PORT
+    return LabRecord(name=name, backend="docker", profile=profile, tlsverify=tlsverify, nodes=[
+        NodeRecord(f"node{k}", str(hosts[k]), api_port=port, node_index=k, tls=tlsverify)
+        for k in range(1, count + 1)])
+
+
+NODE_TLS_DIR = "/etc/swarmlab/tls"  # the node's --tlscacert/--tlscert/--tlskey (tls.py)
 
 
 def agent_command(record: LabRecord, node: NodeRecord) -> list[str]:
@@ -125,7 +132,24 @@ def agent_command(record: LabRecord, node: NodeRecord) -> list[str]:
     agent = (f"python3 -m swarmlab.agent --name {node.name} --addr {node.addr} "
              f"--state-dir {STATE_DIR} --profile {record.profile} "
              f"--node-index {node.node_index} --log-level {level}")
-    return ["sh", "-c", f"until docker info >/dev/null 2>&1; do sleep 0.2; done; exec {agent}"]
+    wait = "until docker info >/dev/null 2>&1; do sleep 0.2; done"
+    if record.tlsverify:  # the certificates are copied in once the container runs
+        d = NODE_TLS_DIR
+        agent += (f" --api-port {node.api_port} --tlsverify --tlscacert {d}/ca.pem"
+                  f" --tlscert {d}/cert.pem --tlskey {d}/key.pem")
+        wait += f"; until [ -f {d}/key.pem ]; do sleep 0.2; done"
+    return ["sh", "-c", f"{wait}; exec {agent}"]
+
+
+def _copy_tls(record: LabRecord, container: Any, node: str) -> None:
+    """The node's Engine API certificates into its container (`NODE_TLS_DIR`)."""
+    import io
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for f in ("ca.pem", "cert.pem", "key.pem"):  # key.pem last: the agent waits for it
+            tar.add(tls.tls_dir(record) / node / f, arcname=f"swarmlab/tls/{f}")
+    container.put_archive("/etc", buf.getvalue())
 
 
 def _options(record: LabRecord, engine: str, owner: str) -> Callable[[str], NodeOptions]:
@@ -166,11 +190,14 @@ def _detached() -> bool:
 
 def up(name: str, managers: int | None = None, workers: int | None = None,
        nodes: int | None = None, profile: str = "lab", engine: str = "swarmlab",
-       images: bool = True, progress: Progress = _quiet) -> LabRecord:
+       images: bool = True, tlsverify: bool = False,
+       progress: Progress = _quiet) -> LabRecord:
     """Start a lab of DinD nodes and (unless ``nodes=``) form the swarm on them; the
     workload images are loaded into every node unless ``images=False``."""
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r} ({' or '.join(ENGINES)})")
+    if tlsverify and engine != "swarmlab":
+        raise ValueError("--tlsverify needs the swarmlab engine")
     count, managers, form = _shape(managers, workers, nodes)
     from ...images import build_all
     t0 = time.monotonic()
@@ -178,8 +205,10 @@ def up(name: str, managers: int | None = None, workers: int | None = None,
     resources.register_atexit(name)
     detached = _detached()
     owner = "" if detached else f"{socket.gethostname()}:{os.getpid()}"
-    record = plan(name, count, profile, _network(name))
+    record = plan(name, count, profile, _network(name), tlsverify)
     record.save()
+    if tlsverify:
+        tls.create(record)
     (record.dir / META_FILE).write_text(json.dumps({"engine": engine, "owner": owner}))
     try:
         _start(record, engine, owner, images, progress)
@@ -203,6 +232,8 @@ def _start(record: LabRecord, engine: str, owner: str, images: bool,
                        options=_options(record, engine, owner))
     for d in dind:
         record.node(d.name).container = d.container.get_wrapped_container().id
+        if record.tlsverify:
+            _copy_tls(record, d.container.get_wrapped_container(), d.name)
     record.save()
     if images:
         distribute(dind, progress=progress)
@@ -213,7 +244,7 @@ def _start(record: LabRecord, engine: str, owner: str, images: bool,
     for node in record.nodes:
         _connect(record, _handle(record, node.name))
     for node in record.nodes:
-        local.wait_api(node, AGENT_TIMEOUT_S)
+        local.wait_api(node, AGENT_TIMEOUT_S, context=tls.ssl_context(record))
 
 
 def _connect(record: LabRecord, handle: NodeHandle) -> None:
@@ -257,7 +288,7 @@ def restart(record: LabRecord, node: str) -> None:
         realswarm.wait_ready(n)
         return
     _connect(record, handle)
-    local.wait_api(n, AGENT_TIMEOUT_S)
+    local.wait_api(n, AGENT_TIMEOUT_S, context=tls.ssl_context(record))
 
 
 def _wait_dockerd(handle: NodeHandle, timeout: float = 60.0) -> None:
