@@ -338,6 +338,15 @@ def _bar(current: int, total: int) -> str:
 def _wait_ca_rotation(ctx: Ctx, *, quiet: bool) -> None:
     """Poll every 200 ms (as docker) until every node has a certificate of the new root
     and trusts it; on a terminal the three lines are redrawn in place."""
+    try:
+        _poll_ca_rotation(ctx, quiet)
+    except KeyboardInterrupt:  # as docker: ^C leaves the rotation running
+        ctx.print("Operation continuing in background.")
+        ctx.print("Use `swarmctl cluster inspect default` to check progress.")
+        raise SystemExit(0) from None
+
+
+def _poll_ca_rotation(ctx: Ctx, quiet: bool) -> None:
     tty = ctx.out.isatty()
     deadline, shown = time.monotonic() + CA_TIMEOUT_S, None
     while True:
