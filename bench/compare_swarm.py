@@ -15,8 +15,11 @@ same steps, timed from the host through the Engine API:
 
     python bench/compare_swarm.py [--profiles lab,swarm] [--image-healthcheck]
 
-Prints one row per step: swarmlab's time, real Swarm's, and the ratio, and the
-machine's load average around each engine's run (the machine may be shared).
+Three columns by default, each engine on a fresh lab, one after the other: swarmlab
+with the `lab` Raft profile, swarmlab with the `swarm` profile (Docker's timings),
+and real Docker Swarm. Prints one row per step: each swarmlab profile's time and its
+ratio to real Swarm's, real Swarm's time, and the machine's load average around each
+engine's run (the machine may be shared: compare the ratios within one run).
 
 Health checks are off for both engines by default (``--no-healthcheck``): the lab
 images' check is ``python3 -m swarmlab.workloads.healthcheck`` every 2 s, and real
@@ -82,18 +85,22 @@ def run_engine(engine: str, profile: str, say, healthcheck: bool) -> dict[str, f
     try:
         out["formation"] = form(lab, engine)
         say(f"{engine}/{profile}: formation {out['formation']:.1f}s")
-        c = docker_lab.client(lab.record, "node1")
+        c = docker_lab.client(lab.record)  # the leader's
         t0 = time.perf_counter()
-        c.services.create("swarmlab/web:1", name="web", update_config=UPDATE,
-                          mode=docker.types.ServiceMode("replicated", replicas=REPLICAS),
-                          **extra)
+        try:
+            c.services.create("swarmlab/web:1", name="web", update_config=UPDATE,
+                              mode=docker.types.ServiceMode("replicated", replicas=REPLICAS),
+                              **extra)
+        except docker.errors.NotFound:
+            pass  # created; docker-py's read right after it met a manager not caught up yet
         wait(lambda: len(running(c, "web")) == REPLICAS, 300, "20 replicas")
         out["20 replicas"] = time.perf_counter() - t0
         say(f"{engine}/{profile}: 20 replicas {out['20 replicas']:.1f}s")
         out["drain"] = drain(c)
         say(f"{engine}/{profile}: drain {out['drain']:.1f}s")
         t0 = time.perf_counter()
-        c.services.get("web").update(image="swarmlab/web:2", update_config=UPDATE, **extra)
+        wait(lambda: c.services.get("web").update(image="swarmlab/web:2", update_config=UPDATE,
+                                                  **extra) or True, 30, "the update accepted")
         wait(lambda: (c.services.get("web").attrs.get("UpdateStatus") or {}).get("State")
              == "completed" and len(running(c, "web", "swarmlab/web:2")) == REPLICAS,
              600, "rolling update")
@@ -171,11 +178,15 @@ def measured(engine: str, profile: str, say, hc: bool) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--profiles", default="lab", help="swarmlab profiles: lab, swarm or lab,swarm")
+    ap.add_argument("--profiles", default="lab,swarm",
+                    help="swarmlab profiles to measure: lab,swarm (default), lab or swarm")
     ap.add_argument("--image-healthcheck", action="store_true",
                     help="keep the images' health checks (default: none, on both engines)")
     args = ap.parse_args(argv)
     profiles = [p for p in args.profiles.split(",") if p]
+    unknown = sorted(set(profiles) - {"lab", "swarm"})
+    if unknown or not profiles:
+        ap.error(f"--profiles: unknown profile {', '.join(unknown) or '(none)'}; choose lab, swarm")
     os.environ.setdefault("SWARMLAB_HOME", tempfile.mkdtemp(prefix="swarmlab-cmp-"))
 
     def say(line: str) -> None:
@@ -184,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     results = {"docker-swarm": measured("docker-swarm", "lab", say, hc)}
     for p in profiles:
         results[f"swarmlab/{p}"] = measured("swarmlab", p, say, hc)
+    print(f"compare_swarm {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, "
+          f"healthchecks {'on' if hc else 'off'}\n")
     print(table(results, profiles))
     return 0
 

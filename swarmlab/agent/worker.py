@@ -114,7 +114,6 @@ class Worker:
         self.session: str | None = None
         self.manager_url: str | None = None
         self._task: asyncio.Task | None = None
-        self._warm: asyncio.Task | None = None
         self.poll_s = POLL_S
         self._changed = asyncio.Event()  # a task status moved: report it now
         self.connected = False
@@ -122,15 +121,11 @@ class Worker:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop())
-        ready = getattr(self.executor, "ready", None)
-        if ready is not None:  # the runtime's first-task setup, before there is a task
-            self._warm = asyncio.create_task(_warm_up(ready, self.d.name))
 
     async def close(self, stop_tasks: bool) -> None:
-        for task in (self._task, self._warm):
-            if task:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
         if stop_tasks:
             await asyncio.gather(*(self._stop(tid, remove=True) for tid in list(self.controllers)),
                                  return_exceptions=True)
@@ -274,10 +269,3 @@ class Worker:
 
 class _Redial(Exception):
     pass
-
-
-async def _warm_up(ready: Any, node: str) -> None:
-    try:
-        await ready()
-    except Exception as e:  # noqa: BLE001 - the first task tries again and reports it
-        log.info("%s: runtime not ready yet (%s)", node, e)

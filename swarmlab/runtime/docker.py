@@ -76,6 +76,11 @@ class DockerExecutor(Executor):
         self._mounted = False
         self._routes: dict[str, str] = {}   # peer task subnet -> peer node address
         self._accepting = False             # our DOCKER-USER rule is in
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return  # made outside a loop: the first task sets up
+        self._begin_set_up()  # at once, as dockerd's networks exist at boot: not on a task's clock
 
     # -- controllers -------------------------------------------------------------------
     def controller(self, spec: TaskRuntimeSpec, on_status: StatusCallback | None = None) -> DockerController:
@@ -111,9 +116,13 @@ class DockerExecutor(Executor):
         if self._ready is not None and self._ready.done() and self._ready.exception():
             self._ready = None  # the daemon was not there: try again for the next task
         if self._ready is None:
-            self._loop = asyncio.get_running_loop()
-            self._ready = asyncio.ensure_future(self.call(self._set_up))
+            self._begin_set_up()
         await asyncio.shield(self._ready)
+
+    def _begin_set_up(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._ready = asyncio.ensure_future(self.call(self._set_up))
+        self._ready.add_done_callback(_log_failure)
 
     def _set_up(self) -> None:
         if self.client is None:
@@ -257,6 +266,8 @@ class DockerExecutor(Executor):
         the task network, the event stream and the tmpfs. Idempotent."""
         if self._closing:
             return
+        if self._ready is not None and not self._ready.done():  # no network made after close
+            await asyncio.gather(asyncio.shield(self._ready), return_exceptions=True)
         await asyncio.gather(*(ctl.remove() for ctl in self.controllers), return_exceptions=True)
         self._closing = True
         if self._ready is not None and self._ready.done() and not self._ready.exception():
@@ -280,6 +291,11 @@ class DockerExecutor(Executor):
         if self._mounted:
             subprocess.run(["umount", "-l", str(self.root)], capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _log_failure(setup: asyncio.Future) -> None:
+    if not setup.cancelled() and setup.exception() is not None:
+        log.warning("runtime: setting up failed (%s); the next task tries again", setup.exception())
 
 
 def _run(argv: list[str]) -> int:
