@@ -266,6 +266,11 @@ def test_vote_stack_through_every_node(lab, docker_host, measure, tidy):
     c = lab.client()
     lab.wait_for(lambda: _stack_converged(c), CONVERGE_S, "the vote stack to converge")
     measure("vote stack converged (docker backend)", f"{time.monotonic() - started:.1f}s")
+    for name in ("vote_kv", "vote_vote", "vote_result", "vote_worker"):  # why slow, if it was
+        for t in c.api.tasks(filters={"service": name}):
+            if t["Status"]["State"] != "running":
+                print("vote task", name, t["Status"]["State"], t["Status"].get("Err") or "",
+                      t["CreatedAt"], t["Status"]["Timestamp"])
     assert sh(lab, "swarmlab stack ls").splitlines()[1].split()[:2] == ["vote", "4"]
 
     # a vote sent to the published port of every node is counted (the front end finds the
