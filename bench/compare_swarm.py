@@ -13,13 +13,19 @@ same steps, timed from the host through the Engine API:
   failover    kill the leader's node container, until a write (service scale)
               succeeds on a surviving manager
 
-    python bench/compare_swarm.py [--profiles lab,swarm] [--image-healthcheck]
+    python bench/compare_swarm.py [--profiles lab,swarm] [--repeat N] [--image-healthcheck]
 
 Three columns by default, each engine on a fresh lab, one after the other: swarmlab
 with the `lab` Raft profile, swarmlab with the `swarm` profile (Docker's timings),
 and real Docker Swarm. Prints one row per step: each swarmlab profile's time and its
 ratio to real Swarm's, real Swarm's time, and the machine's load average around each
-engine's run (the machine may be shared: compare the ratios within one run).
+engine's run (the machine may be shared: compare the ratios within one run). With
+`--repeat N` each engine runs N times, the order reversed every round (real, lab,
+swarm, then swarm, lab, real, ...), so a load that drifts during the run weighs on all
+of them alike; the table shows each step's median.
+
+In the failover step each write attempt times out after 2 s on the client: a manager
+that still forwards to the dead leader holds the request until then, on both engines.
 
 Health checks are off for both engines by default (``--no-healthcheck``): the lab
 images' check is ``python3 -m swarmlab.workloads.healthcheck`` every 2 s, and real
@@ -31,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -133,7 +140,7 @@ def failover(lab: Lab, c) -> float:
     leader = docker_lab.leader(lab.record)
     survivor = next(m for m in ("node1", "node2", "node3") if m != leader)
     sc = docker_lab.client(lab.record, survivor)
-    sc.api.timeout = 5
+    sc.api.timeout = 2
     t0 = time.perf_counter()
     lab.kill(leader)
     replicas = [REPLICAS - 1]
@@ -145,7 +152,18 @@ def failover(lab: Lab, c) -> float:
     return time.perf_counter() - t0
 
 
-def table(results: dict[str, dict[str, float]], profiles: list[str]) -> str:
+def medians(runs: list[dict]) -> dict:
+    """Per step, the median of the runs that measured it; every run's load and error."""
+    out: dict = {"loads": [(r.get("load before", 0), r.get("load after", 0)) for r in runs],
+                 "errors": [r["error"] for r in runs if "error" in r]}
+    for step in STEPS:
+        got = [r[step] for r in runs if step in r]
+        if got:
+            out[step] = statistics.median(got)
+    return out
+
+
+def table(results: dict[str, dict], profiles: list[str]) -> str:
     real = results["docker-swarm"]
     head = "| step | " + " | ".join(f"swarmlab ({p}) | ratio" for p in profiles) + " | real Swarm |"
     rule = "|---" * (2 + 2 * len(profiles)) + "|"
@@ -157,9 +175,9 @@ def table(results: dict[str, dict[str, float]], profiles: list[str]) -> str:
             ratio = mine / real[step] if mine is not None and step in real else None
             cells += [_s(mine), "-" if ratio is None else f"{ratio:.2f}"]
         rows.append(f"| {step} | " + " | ".join(cells) + f" | {_s(real.get(step))} |")
-    loads = [f"{k}: {r.get('load before', 0):.1f} -> {r.get('load after', 0):.1f}"
+    loads = [f"{k}: " + ", ".join(f"{a:.1f} -> {b:.1f}" for a, b in r["loads"])
              for k, r in results.items()]
-    loads += [f"{k} failed: {r['error']}" for k, r in results.items() if "error" in r]
+    loads += [f"{k} failed: {e}" for k, r in results.items() for e in r["errors"]]
     return "\n".join(rows) + "\n\nload average (1 min) before -> after: " + "; ".join(loads)
 
 
@@ -180,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profiles", default="lab,swarm",
                     help="swarmlab profiles to measure: lab,swarm (default), lab or swarm")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="runs per engine, in alternating order; the table shows medians")
     ap.add_argument("--image-healthcheck", action="store_true",
                     help="keep the images' health checks (default: none, on both engines)")
     args = ap.parse_args(argv)
@@ -191,12 +211,19 @@ def main(argv: list[str] | None = None) -> int:
 
     def say(line: str) -> None:
         print(f"  {line}", file=sys.stderr, flush=True)
+    if args.repeat < 1:
+        ap.error("--repeat: at least 1")
     hc = args.image_healthcheck
-    results = {"docker-swarm": measured("docker-swarm", "lab", say, hc)}
-    for p in profiles:
-        results[f"swarmlab/{p}"] = measured("swarmlab", p, say, hc)
+    engines = [("docker-swarm", "lab")] + [("swarmlab", p) for p in profiles]
+    runs: dict[str, list[dict]] = {}
+    for round_ in range(args.repeat):
+        for engine, profile in engines if round_ % 2 == 0 else engines[::-1]:
+            key = "docker-swarm" if engine == "docker-swarm" else f"swarmlab/{profile}"
+            runs.setdefault(key, []).append(measured(engine, profile, say, hc))
+    results = {k: medians(v) for k, v in runs.items()}
     print(f"compare_swarm {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, "
-          f"healthchecks {'on' if hc else 'off'}\n")
+          f"healthchecks {'on' if hc else 'off'}, {args.repeat} run(s) per engine"
+          f"{' (medians)' if args.repeat > 1 else ''}\n")
     print(table(results, profiles))
     return 0
 
