@@ -65,5 +65,11 @@ def test_lab_passes_nbval_on_the_docker_backend(engine, name, tmp_path):
         left = leftovers(lab)
         prune(lab)
     print(f"MEASURE {name} on the docker backend: {time.monotonic() - started:.1f}s")
-    assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-2000:]
+    assert r.returncode == 0, first_failure(r.stdout) + r.stdout[-1500:] + r.stderr[-2000:]
     assert left == NOTHING, left
+
+
+def first_failure(out: str) -> str:
+    """The first failed cell's report (later cells often fail only because of it)."""
+    at = out.find("= FAILURES =")
+    return out[at:at + 5000] + "\n...\n" if at >= 0 else ""
