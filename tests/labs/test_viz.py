@@ -135,3 +135,27 @@ def test_traces_recorded_as_json_replay_the_same(killed):
     as_json = json.loads(json.dumps([e.to_dict() for e in killed.events]))
     assert replay(as_json) == replay(killed.events)
     assert len(election_figure(as_json).frames) == len(replay(killed.events))
+
+
+def test_a_live_trace_replays_like_the_simulators():
+    """`Lab.trace()` names nodes by hostname and stamps wall-clock times."""
+    from swarmlab.viz import election_figure, live_trace, replay
+    t = 1_800_000_000.0
+    docs = [
+        {"kind": "state", "node": "node2", "term": 1, "tick": 9, "time": t - 5, "state": "follower"},
+        {"kind": "state", "node": "node2", "term": 2, "tick": 10, "time": t, "state": "candidate"},
+        {"kind": "send", "node": "node2", "term": 2, "tick": 10, "time": t + 0.001,
+         "type": "VOTE", "dst": "node3"},
+        {"kind": "vote", "node": "node3", "term": 2, "tick": 4, "time": t + 0.01, "to": "node2",
+         "granted": True},
+        {"kind": "state", "node": "node2", "term": 2, "tick": 11, "time": t + 0.02,
+         "state": "leader", "leader": "node2"},
+        {"kind": "state", "node": "mgr-a", "term": 2, "tick": 3, "time": t + 0.03, "state": "follower",
+         "leader": "node2"},
+    ]
+    evs = live_trace(docs, since=t - 1)
+    assert [e.time for e in evs] == [0.0, 0.001, 0.01, 0.02, 0.03]
+    assert [e.node for e in evs] == [2, 2, 3, 2, 1001]
+    assert evs[1].fields["dst"] == 3 and evs[2].fields["to"] == 2 and evs[4].fields["leader"] == 2
+    assert {n.id: n.state for n in replay(evs)[-1].nodes}[2] == "leader"
+    assert election_figure(evs, title="live").frames
