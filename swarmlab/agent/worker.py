@@ -221,6 +221,13 @@ class Worker:
                     self.lost[tid] = {"State": "failed", "Message": LOST, "Err": LOST}
             elif desired not in DESIRED_RUNNING and tid in self.controllers:
                 self._stop_soon(tid, remove=False)
+            elif (desired not in DESIRED_RUNNING
+                  and t.get("Status", {}).get("State") in DESIRED_RUNNING):
+                # to stop, and not here (its process died with a restart, or it never
+                # started): it is shut down, as swarmkit's agent reports a task whose
+                # container is gone. Sent on every heartbeat until the store has it, so a
+                # report lost with a leader's queue is sent again.
+                self.lost[tid] = {"State": "shutdown", "Message": "shutdown"}
         for tid in list(self.controllers):
             if tid not in assigned:
                 self._stop_soon(tid, remove=True)
