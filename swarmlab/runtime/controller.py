@@ -208,6 +208,7 @@ class ProcessController(Controller):
         for reader in readers:
             reader.cancel()
         self.log_buffer.close()
+        self.files.drop(self.spec.secrets, self.spec.configs)
         if self._stopping:
             self._set(TaskState.SHUTDOWN, "shutdown", exit_code=code)
         elif code == 0:
@@ -254,6 +255,7 @@ class ProcessController(Controller):
         grace = self.spec.stop_grace_period_s if grace_s is None else grace_s
         self._stopping = True
         if self._proc is None:
+            self.files.drop(self.spec.secrets, self.spec.configs)
             self._set(TaskState.SHUTDOWN, "shutdown")
             return
         await self._terminate(grace)

@@ -247,19 +247,9 @@ class DockerController(Controller):
         if self._exited.is_set():
             return
         self.pid = 0
-        self._drop_files()
+        self.files.drop(self.spec.secrets, self.spec.configs)
         self._set(*exit_status(code, self._stopping), exit_code=code)
         self._exited.set()
-
-    def _drop_files(self) -> None:
-        """A stopped container is never started again (a new task is): its secrets and
-        configs leave the node's tmpfs now, as dockerd unmounts a stopped container's
-        secrets, not when the task is removed (task history keeps it for a while)."""
-        for rel, _ in file_mounts(self.spec):
-            try:
-                (self.files.root / rel).unlink()
-            except OSError:
-                pass
 
     def _on_health(self, verdict: str) -> None:
         self._health = HealthState(verdict, self._health.failing_streak, self._health.log)

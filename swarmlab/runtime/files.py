@@ -65,6 +65,16 @@ class TaskFiles:
         finally:
             os.close(fd)
 
+    def drop(self, secrets: tuple[FileMount, ...], configs: tuple[FileMount, ...]) -> None:
+        """A stopped task is never started again (a new task is): its secrets and configs
+        leave the tmpfs now, as dockerd unmounts a stopped container's secrets, not when
+        the task is removed (the task history keeps a stopped task for a while)."""
+        for rel in [secret_path(m.target) for m in secrets] + [config_path(m.target) for m in configs]:
+            try:
+                (self.root / rel).unlink()
+            except OSError:
+                pass
+
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
 

@@ -245,6 +245,10 @@ def test_secrets_are_in_the_tasks_view_with_mode_and_gone_after_remove(node):
         for part in ("environ", "cmdline"):  # never in the task's environment or arguments
             assert b"hunter2" not in open(f"/proc/{ctl.pid}/{part}", "rb").read()
         await ctl.shutdown()
+        await ctl.wait()
+        # stopped, not yet removed (the task history keeps it): its files are gone already
+        assert ctl.files.root.exists() and not path.exists()
+        assert not (ctl.files.root / "app.conf").exists()
         await ctl.remove()
         assert not ctl.files.root.exists()
         await ex.close()
