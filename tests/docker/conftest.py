@@ -5,6 +5,7 @@ behind when a test fails; the finalizer also checks that nothing was.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import time
@@ -84,6 +85,40 @@ def two_nodes(images, docker_host):
     finally:
         prune(lab)
         assert leftovers(lab) == {"containers": [], "networks": [], "volumes": []}
+
+
+@contextlib.contextmanager
+def docker_lab(home, prefix: str, what: str, **up):
+    """A docker-backend lab for a test module, with its own SWARMLAB_HOME: brought down and
+    pruned by label whatever happens, then checked that no container, network or volume
+    is left. `what` names the start-up time in the measurements."""
+    from swarmlab.backends.docker import leftovers, prune
+    from swarmlab.lab import Lab
+
+    old_home = os.environ.get("SWARMLAB_HOME")
+    os.environ["SWARMLAB_HOME"] = str(home)
+    name = new_lab_name(prefix)
+    try:
+        started = time.monotonic()
+        lab = Lab.up(name, backend="docker", progress=print, **up)
+        measure(what, f"{time.monotonic() - started:.1f}s")
+        yield lab
+    finally:
+        try:
+            Lab.attach(name).down()
+        except Exception:  # noqa: BLE001 - up failed half-way: prune below still cleans
+            pass
+        prune(name)
+        if old_home is None:
+            os.environ.pop("SWARMLAB_HOME", None)
+        else:
+            os.environ["SWARMLAB_HOME"] = old_home
+        assert leftovers(name) == {"containers": [], "networks": [], "volumes": []}
+
+
+@pytest.fixture(name="docker_lab", scope="session")
+def docker_lab_fixture(images, docker_host):
+    return docker_lab
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -48,30 +48,11 @@ def running(c, service: str) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def lab(images, docker_host, tmp_path_factory, measure):
+def lab(docker_lab, tmp_path_factory):
     """A 1-manager + 2-worker docker-backend lab, pruned by label at the end."""
-    from swarmlab.backends.docker import leftovers, prune
-    from swarmlab.lab import Lab
-
-    old_home = os.environ.get("SWARMLAB_HOME")
-    os.environ["SWARMLAB_HOME"] = str(tmp_path_factory.mktemp("home"))
-    name = f"C{secrets.token_hex(3)}"
-    try:
-        started = time.monotonic()
-        lab = Lab.up(name, backend="docker", managers=1, workers=2, progress=print)
-        measure("course lab 1+2 up (docker backend)", f"{time.monotonic() - started:.1f}s")
+    with docker_lab(tmp_path_factory.mktemp("home"), "C", "course lab 1+2 up (docker backend)",
+                    managers=1, workers=2) as lab:
         yield lab
-    finally:
-        try:
-            Lab.attach(name).down()
-        except Exception:  # noqa: BLE001 - up failed half-way: prune below still cleans
-            pass
-        prune(name)
-        if old_home is None:
-            os.environ.pop("SWARMLAB_HOME", None)
-        else:
-            os.environ["SWARMLAB_HOME"] = old_home
-        assert leftovers(name) == {"containers": [], "networks": [], "volumes": []}
 
 
 @pytest.fixture

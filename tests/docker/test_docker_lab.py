@@ -45,31 +45,11 @@ def hostname_of(c, node_id: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def lab(images, docker_host, tmp_path_factory, measure):
+def lab(docker_lab, tmp_path_factory):
     """A 3-manager + 2-worker docker-backend lab, pruned by label at the end."""
-
-    from swarmlab.backends.docker import leftovers, prune
-    from swarmlab.lab import Lab
-
-    old_home = os.environ.get("SWARMLAB_HOME")
-    os.environ["SWARMLAB_HOME"] = str(tmp_path_factory.mktemp("home"))
-    name = f"L{secrets.token_hex(3)}"
-    try:
-        started = time.monotonic()
-        lab = Lab.up(name, backend="docker", managers=3, workers=2, progress=print)
-        measure("docker lab 3+2 up (swarmlab engine)", f"{time.monotonic() - started:.1f}s")
+    with docker_lab(tmp_path_factory.mktemp("home"), "L", "docker lab 3+2 up (swarmlab engine)",
+                    managers=3, workers=2) as lab:
         yield lab
-    finally:
-        try:
-            Lab.attach(name).down()
-        except Exception:  # noqa: BLE001 - up failed half-way: prune below still cleans
-            pass
-        prune(name)
-        if old_home is None:
-            os.environ.pop("SWARMLAB_HOME", None)
-        else:
-            os.environ["SWARMLAB_HOME"] = old_home
-        assert leftovers(name) == {"containers": [], "networks": [], "volumes": []}
 
 
 def test_lab_comes_up(lab, docker_host):

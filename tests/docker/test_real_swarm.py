@@ -5,8 +5,6 @@ work on this kernel (the ingress mesh: no IPVS) is shown, not hidden.
 """
 from __future__ import annotations
 
-import os
-import secrets
 import socket
 import time
 
@@ -23,30 +21,10 @@ def running(c, service: str) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def real(images, docker_host, tmp_path_factory, measure):
-    from swarmlab.backends.docker import leftovers, prune
-    from swarmlab.lab import Lab
-
-    old_home = os.environ.get("SWARMLAB_HOME")
-    os.environ["SWARMLAB_HOME"] = str(tmp_path_factory.mktemp("home"))
-    name = f"R{secrets.token_hex(3)}"
-    try:
-        started = time.monotonic()
-        lab = Lab.up(name, backend="docker", engine="docker-swarm", managers=3, workers=2,
-                     progress=print)
-        measure("docker lab 3+2 up (real Docker Swarm)", f"{time.monotonic() - started:.1f}s")
+def real(docker_lab, tmp_path_factory):
+    with docker_lab(tmp_path_factory.mktemp("home"), "R", "docker lab 3+2 up (real Docker Swarm)",
+                    engine="docker-swarm", managers=3, workers=2) as lab:
         yield lab
-    finally:
-        try:
-            Lab.attach(name).down()
-        except Exception:  # noqa: BLE001 - up failed half-way: prune below still cleans
-            pass
-        prune(name)
-        if old_home is None:
-            os.environ.pop("SWARMLAB_HOME", None)
-        else:
-            os.environ["SWARMLAB_HOME"] = old_home
-        assert leftovers(name) == {"containers": [], "networks": [], "volumes": []}
 
 
 def test_real_swarm_forms_on_the_nodes(real):
