@@ -56,7 +56,7 @@ def test_lab_passes_nbval_on_the_docker_backend(engine, name, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT), SWARMLAB_HOME=str(tmp_path / "home"),
                SWARMLAB_BACKEND="docker", TESTCONTAINERS_RYUK_DISABLED="true")
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
-           "--nbval-cell-timeout", "300", "--nbval-sanitize-with",
+           "--nbval-cell-timeout", "480", "--nbval-sanitize-with",
            str(ROOT / "labs" / "nbval_sanitize.cfg"), str(ROOT / "labs" / name)]
     started = time.monotonic()
     try:
