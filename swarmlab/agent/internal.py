@@ -263,7 +263,11 @@ def mesh_view(d: "NodeDaemon", view: Any) -> dict[str, list]:
             "TargetPorts": [info.port] if info and info.port else [],
             "Aliases": aliases})
         for t in view.tasks(svc.id):
-            if t.status.state != TaskState.RUNNING or t.desired_state != TaskState.RUNNING:
+            # a node's latest heartbeat lists its running tasks' endpoints before its
+            # queued status reports reach the store: the answer to that same heartbeat
+            # already routes to them (else a leader lost right after the store said
+            # "running" could leave the nodes' meshes without the task)
+            if t.status.state > TaskState.RUNNING or t.desired_state != TaskState.RUNNING:
                 continue
             if t.node_id not in ready_nodes:
                 continue
