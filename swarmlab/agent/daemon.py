@@ -577,8 +577,13 @@ class NodeDaemon:
             raise APIError(503, WORKER_REFUSAL)
         return self.manager
 
-    async def manager_read(self, fn: Callable[[Any], Any]) -> Any:
+    async def manager_read(self, fn: Callable[[Any], Any], local: bool = False) -> Any:
+        """Cluster state as the leader has it: a follower forwards the request, as
+        swarmkit's managers proxy every control call to the leader, so a read that follows
+        a write (forwarded too) always sees it. `local` reads this manager's own copy."""
         m = self._require_manager()
+        if not local and not m.is_leader():
+            raise ForwardToLeader()
         return await m.control.call(lambda: fn(m.store.view()))
 
     async def manager_call(self, fn: Callable[[Any], Any]) -> Any:

@@ -361,7 +361,7 @@ async def raft_trace(request: web.Request) -> web.Response:
         return _json([])
     since = float(request.query.get("since", "0") or 0)
     names = await d.manager_read(lambda tx: {str(raft_id_of(n.id)): n.hostname
-                                             for n in tx.nodes()})
+                                             for n in tx.nodes()}, local=True)
     out = []
     for ev in list(d.manager.raft.trace.events):
         if ev.time is not None and ev.time < since:

@@ -45,7 +45,7 @@ async def stream_logs(d: "NodeDaemon", request: web.Request, ref: str, task: boo
         nodes = {n.id: n for n in tx.nodes()}
         return [(t.id, nodes[t.node_id].status.addr, nodes[t.node_id].hostname, t.node_id)
                 for t in tasks if t.node_id in nodes]
-    found = await d.manager_read(find)
+    found = await d.manager_read(find, local=True)  # streamed from here (-f): not forwarded
     by_host: dict[tuple[str, str, str], list[str]] = {}
     for tid, host, hostname, node_id in found:
         by_host.setdefault((host, hostname, node_id), []).append(tid)
