@@ -48,7 +48,12 @@ class NoSuchImage(LookupError):
         self.reference = reference
 
 
-HTTP_HEALTH = HealthCheck(test=("CMD", "python3", "-m", "swarmlab.workloads.healthcheck"))
+# The probe starts a Python interpreter in the container: on a loaded machine that alone can
+# take seconds, and a probe that times out counts as a failure (Docker's default timeout is
+# 30 s). A broken task answers its probe at once with an error, so a roomier timeout does not
+# delay finding it.
+HTTP_HEALTH = HealthCheck(test=("CMD", "python3", "-m", "swarmlab.workloads.healthcheck"),
+                          timeout_s=5.0)
 
 
 def _image(ref: str, name: str, env: dict[str, str] | None = None, port: int | None = 80,
