@@ -103,7 +103,9 @@ async def forward_to_leader(request: web.Request) -> web.StreamResponse:
     headers = {"Content-Type": request.headers.get("Content-Type", "application/json"),
                "X-Swarmlab-Forwarded": daemon.name}
     try:
-        async with ClientSession(timeout=ClientTimeout(total=30)) as s:
+        # a leader whose node was just killed never answers the connect: give up in 2 s
+        # with Docker's no-leader error (the client retries) instead of holding the call
+        async with ClientSession(timeout=ClientTimeout(total=30, sock_connect=2)) as s:
             tls = daemon.engine_tls.client_context() if daemon.engine_tls else True
             async with s.request(request.method, url + request.path_qs, data=body,
                                  headers=headers, ssl=tls) as r:
