@@ -28,17 +28,6 @@ def measure_fixture():
 
 
 @pytest.fixture(scope="session")
-def docker_host():
-    docker = pytest.importorskip("docker")
-    try:
-        client = docker.from_env()
-        client.ping()
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"no Docker engine: {exc}")
-    return client
-
-
-@pytest.fixture(scope="session")
 def images(docker_host):
     from swarmlab.images import build_all
     started = time.monotonic()

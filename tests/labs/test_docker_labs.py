@@ -28,16 +28,10 @@ NOTHING = {"containers": [], "networks": [], "volumes": []}
 
 
 @pytest.fixture(scope="module")
-def engine():
-    docker = pytest.importorskip("docker")
-    try:
-        client = docker.from_env()
-        client.ping()
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"no Docker engine: {exc}")
+def engine(docker_host):
     from swarmlab.images import build_all
     build_all(progress=lambda line: None)  # cached: scripts/test.sh built them
-    return client
+    return docker_host
 
 
 def test_the_notebooks_name_their_labs():
