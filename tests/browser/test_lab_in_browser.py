@@ -169,8 +169,11 @@ def _busiest_worker(page) -> str:
     counts = page.eval_on_selector_all(
         ".swarmlab-node", "els => els.map(e => [e.dataset.node, "
         "e.querySelectorAll('.swarmlab-task').length])")
+    # a worker, as a lesson would drain; if the scheduler left both workers empty (node5
+    # was drained and reactivated above, and Swarm does not rebalance), the busiest node
     workers = [(n, k) for n, k in counts if n in ("node4", "node5")]
-    return max(workers, key=lambda nk: nk[1])[0]
+    best = max(workers, key=lambda nk: nk[1])
+    return best[0] if best[1] else max(counts, key=lambda nk: nk[1])[0]
 
 
 def _tasks_on(page, node: str) -> int:
