@@ -9,6 +9,14 @@ a task assigned and desired running gets a runtime controller
 shut down with its grace period; a task no longer assigned is removed. Task
 status only moves forward; the runtime reports, the worker forwards.
 A lost leader just means trying the next manager; tasks keep running.
+A task desired `ready` is prepared (its container created) but started only once it
+is desired `running`, as swarmkit's agent does: the new task of a restart or a
+stop-first update gets ready while the task it replaces stops. Stopping a running
+task behind the routing mesh (published ports, or attached to a network: dockerd's
+"service binding") waits the profile's converge delay first, as dockerd's executor
+waits 2 s after it takes such a task out of the load balancer: the leader's mesh
+table drops a task as soon as its desired state moves past running, and every node
+picks that up within a poll, so no new connection goes to a task that is stopping.
 Timing: a poll every `POLL_S` stands in for swarmkit's assignment stream (whatever
 the dispatcher's heartbeat period, which only says when a silent node is down), and
 a task status change sends the next exchange at once (after `REPORT_BATCH_S`, so
@@ -26,6 +34,7 @@ from aiohttp import ClientError, ClientSession, ClientTimeout
 from ..runtime import (
     Controller, FileMount, HealthCheck, PortConfig, TaskRuntimeSpec, TaskState as RState,
 )
+from ..raft.profiles import profile as timing_profile
 from ..runtime import TaskStatus as RStatus
 
 if TYPE_CHECKING:
@@ -110,6 +119,9 @@ class Worker:
         self.executor = executor
         self.controllers: dict[str, Controller] = {}
         self.runners: dict[str, asyncio.Task] = {}
+        self.gates: dict[str, asyncio.Event] = {}  # set: the task may start
+        self.networked: set[str] = set()   # tasks attached to a network
+        self.published: set[str] = set()   # services with published ports (mesh table)
         self.specs: dict[str, TaskRuntimeSpec] = {}
         self.session: str | None = None
         self.manager_url: str | None = None
@@ -118,6 +130,7 @@ class Worker:
         self._changed = asyncio.Event()  # a task status moved: report it now
         self.connected = False
         self.lost: dict[str, dict] = {}  # assigned tasks this node no longer runs
+        self.converge_s = timing_profile(getattr(daemon, "profile", "lab")).converge_delay_ms / 1000
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop())
@@ -127,7 +140,8 @@ class Worker:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         if stop_tasks:
-            await asyncio.gather(*(self._stop(tid, remove=True) for tid in list(self.controllers)),
+            await asyncio.gather(*(self._stop(tid, remove=True, converge=False)
+                                   for tid in list(self.controllers)),
                                  return_exceptions=True)
 
     # -- the session ----------------------------------------------------------------------
@@ -190,6 +204,8 @@ class Worker:
             "Endpoints": self._endpoints(), "TLSInfo": self.d.security.tls_info()})
         self.d.remember_managers(doc.get("Managers") or [])
         await self.d.follow_role(doc)
+        self.published = {s.get("Name") for s in (doc.get("Mesh") or {}).get("Services") or []
+                          if s.get("Ports")}
         await self._reconcile(doc)
         await self.d.update_mesh(doc.get("Mesh") or {})
 
@@ -215,10 +231,15 @@ class Worker:
             if desired in DESIRED_RUNNING and tid not in self.controllers:
                 state = t.get("Status", {}).get("State", "new")
                 if state in ("assigned", "accepted", "new", "pending"):
-                    self._launch(runtime_spec(t, self.d.name, secrets, configs))
+                    self._launch(runtime_spec(t, self.d.name, secrets, configs),
+                                 start=desired == "running")
+                    if t.get("Spec", {}).get("Networks"):
+                        self.networked.add(tid)
                 elif state in DESIRED_RUNNING:
                     # started by this node before it restarted: its process is gone
                     self.lost[tid] = {"State": "failed", "Message": LOST, "Err": LOST}
+            elif desired == "running" and tid in self.gates:
+                self.gates[tid].set()
             elif desired not in DESIRED_RUNNING and tid in self.controllers:
                 self._stop_soon(tid, remove=False)
             elif (desired not in DESIRED_RUNNING
@@ -232,35 +253,52 @@ class Worker:
             if tid not in assigned:
                 self._stop_soon(tid, remove=True)
 
-    def _launch(self, spec: TaskRuntimeSpec) -> None:
+    def _launch(self, spec: TaskRuntimeSpec, start: bool = True) -> None:
         ctl = self.executor.controller(spec, on_status=self._on_status)
         self.controllers[spec.task_id] = ctl
         self.specs[spec.task_id] = spec
-        self.runners[spec.task_id] = asyncio.create_task(self._run(ctl))
+        gate = self.gates[spec.task_id] = asyncio.Event()
+        if start:
+            gate.set()
+        self.runners[spec.task_id] = asyncio.create_task(self._run(ctl, gate))
 
-    async def _run(self, ctl: Controller) -> None:
+    async def _run(self, ctl: Controller, gate: asyncio.Event) -> None:
         try:
             await ctl.prepare()
+            await gate.wait()  # desired `ready`: prepared, not started yet
             await ctl.start()
             await ctl.wait()
         except Exception as e:  # noqa: BLE001 - the status already says rejected/failed
             log.info("%s: task %s ended: %s", self.d.name, ctl.spec.task_name, e)
+
+    def _service_binding(self, tid: str) -> bool:
+        """Whether the routing mesh leads to this task (dockerd's `hasServiceBinding`):
+        its service publishes ports (the ingress network), or it is attached to a network."""
+        spec = self.specs.get(tid)
+        return tid in self.networked or (spec is not None and spec.service_name in self.published)
 
     def _stop_soon(self, tid: str, remove: bool) -> None:
         key = f"stop:{tid}"
         if key not in self.runners or self.runners[key].done():
             self.runners[key] = asyncio.create_task(self._stop(tid, remove))
 
-    async def _stop(self, tid: str, remove: bool) -> None:
+    async def _stop(self, tid: str, remove: bool, converge: bool = True) -> None:
         ctl = self.controllers.get(tid)
         if ctl is None:
             return
         if ctl.status.state < RState.COMPLETE:
+            if converge and self._service_binding(tid) and ctl.status.state == RState.RUNNING:
+                await asyncio.sleep(self.converge_s)  # out of every node's mesh first
             await ctl.shutdown()
+        gate = self.gates.get(tid)
+        if gate is not None:
+            gate.set()  # prepared and never started: its runner ends (it is shut down)
         if remove:
             await ctl.remove()
             self.controllers.pop(tid, None)
             self.specs.pop(tid, None)
+            self.gates.pop(tid, None)
+            self.networked.discard(tid)
             run = self.runners.pop(tid, None)
             if run:
                 run.cancel()

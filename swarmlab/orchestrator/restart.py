@@ -7,7 +7,8 @@ Theory of operation (swarmkit `manager/orchestrator/restart`):
   on-failure every exit but a clean completion, none never. `MaxAttempts` caps the
   restarts counted in the slot's history (within `Window` when it is set).
 - Replacing means: the old task's desired state becomes shutdown, and a new task is
-  created in the same slot with desired state `ready`. `promote_ready` lets it run
+  created in the same slot with desired state `ready`; the scheduler places it at once
+  and its node prepares it (the container is created). `promote_ready` lets it run
   (desired `running`) once the restart `Delay` has passed since it was created, and once
   no older task of the slot may still be running (stop-first), so a slot never has two.
 - Global services are not replaced here (their task belongs to the node; the global
@@ -51,10 +52,12 @@ def _order(item: tuple) -> tuple:
 
 def _needs_restart(service: Service, task: Task, node: Node | None, history: list[Task],
                    ctx: Context) -> bool:
-    if task.desired_state != TaskState.RUNNING:
-        return False  # not started yet (restart delay) or already on its way out
+    if task.desired_state > TaskState.RUNNING:
+        return False  # already on its way out
     if task.node_id and not service.spec.mode.is_global and not node_usable(node):
-        return True
+        return True  # running, or prepared there while it waits (desired `ready`)
+    if task.desired_state != TaskState.RUNNING:
+        return False  # not started yet (restart delay, or the task it replaces stopping)
     state = task.status.state
     if state < TaskState.COMPLETE:
         return False

@@ -13,6 +13,10 @@ class TimingProfile:
     election_tick: int
     #: the dispatcher's agent heartbeat period (Docker: 5 s)
     dispatcher_heartbeat_ms: int
+    #: how long a node waits between taking a running task out of the routing mesh and
+    #: stopping it, so every node's mesh has let go of it first (dockerd's
+    #: `defaultGossipConvergeDelay`, 2 s; the lab's meshes refresh every 0.2 s)
+    converge_delay_ms: int = 2000
 
     @property
     def election_timeout_ms(self) -> tuple[int, int]:
@@ -23,10 +27,10 @@ class TimingProfile:
 PROFILES: dict[str, TimingProfile] = {
     # Fast enough that a lost leader is replaced in well under a second.
     "lab": TimingProfile("lab", tick_ms=50, heartbeat_tick=1, election_tick=6,
-                         dispatcher_heartbeat_ms=1000),
+                         dispatcher_heartbeat_ms=1000, converge_delay_ms=500),
     # Docker Swarm's defaults: 1 s tick, heartbeat 1 tick, election 10 ticks.
     "swarm": TimingProfile("swarm", tick_ms=1000, heartbeat_tick=1, election_tick=10,
-                           dispatcher_heartbeat_ms=5000),
+                           dispatcher_heartbeat_ms=5000, converge_delay_ms=2000),
 }
 
 

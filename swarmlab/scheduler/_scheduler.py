@@ -31,7 +31,11 @@ def occupies_node(task: Task) -> bool:
 
 
 def waiting_for_node(task: Task) -> bool:
-    return task.desired_state == TaskState.RUNNING and task.status.state < TaskState.ASSIGNED
+    """Placed while desired `ready` too, as swarmkit's: the node prepares such a task
+    (creates its container) during a restart delay or while the task it replaces stops,
+    and starts it once it is desired `running`."""
+    return (task.desired_state in (TaskState.READY, TaskState.RUNNING)
+            and task.status.state < TaskState.ASSIGNED)
 
 
 def node_infos(tx: ReadTx, now_ns: int) -> dict[str, NodeInfo]:

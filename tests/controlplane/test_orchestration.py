@@ -198,3 +198,21 @@ def test_forcing_a_job_runs_it_again():
     assert h.service(j.id).job_status.job_iteration.index == 1
     h.run_until(lambda: sum(t.status.state == TaskState.COMPLETE for t in h.tasks(j.id)) == 4)
     assert {t.job_iteration.index for t in h.tasks(j.id)} == {0, 1}
+
+
+def test_a_delayed_restart_is_placed_while_it_waits_and_moved_off_a_drained_node():
+    """swarmkit's order: the replacement (desired `ready`) is placed at once, so its node
+    prepares it during the delay; if that node is drained meanwhile, it is replaced."""
+    h = Harness(workers=2)
+    policy = RestartPolicy(condition=RestartCondition.ANY, delay=30 * SECOND_NS)
+    s = h.manager.create_service(web(replicas=1, image="x:exit0", restart_policy=policy))
+    h.run_until(lambda: any(t.desired_state == TaskState.READY for t in h.tasks(s.id)))
+    h.run(1)
+    [waiting] = [t for t in h.tasks(s.id) if t.desired_state == TaskState.READY]
+    assert waiting.node_id and TaskState.ASSIGNED <= waiting.status.state <= TaskState.READY
+    h.set_availability(h.node_name(waiting.node_id), "drain")
+    h.run(1)
+    moved = [t for t in h.tasks(s.id) if t.desired_state <= TaskState.RUNNING]
+    assert len(moved) == 1 and moved[0].id != waiting.id
+    assert moved[0].node_id and moved[0].node_id != waiting.node_id
+    assert [t.desired_state for t in h.tasks(s.id) if t.id == waiting.id] == [TaskState.SHUTDOWN]
