@@ -12,6 +12,7 @@ demote) become Raft conf changes here, one at a time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import pathlib
 import random
@@ -33,7 +34,9 @@ log = logging.getLogger("swarmlab.agent.manager")
 SNAPSHOT_EVERY = 500  # applied entries between store snapshots (log compaction)
 # The leader's reconcile loop, whatever the Raft profile: swarmkit's orchestrators,
 # scheduler and dispatcher react to store events within ~100 ms (its batching intervals),
-# not on Raft ticks (1 s with Docker's timings).
+# not on Raft ticks (1 s with Docker's timings). A tick that wrote (or had to wait for its
+# own write) runs again as soon as that write is applied: the next reconciler in a chain
+# (orchestrator -> scheduler, a stopped task -> its replacement started) goes on at once.
 RECONCILE_PERIOD_S = 0.1
 MEMBERSHIP_WAIT_S = 5.0
 
@@ -76,6 +79,7 @@ class ManagerRole:
         self.control = ControlThread(self.store, name=f"control-{hostname}")
         self.store.proposer = RaftProposer(self.control, self.loop, self._propose)
         self.control.on_applied = self._after_apply
+        self._applied = asyncio.Event()
         self.manager = Manager(self.store, WallClock(), random.SystemRandom(), node_id=node_id,
                                membership=_Membership(self), profile=profile,
                                is_leader=self.is_leader)
@@ -174,6 +178,7 @@ class ManagerRole:
                     a = (host, int(port))
                     self.addresses[rid] = a
                     self.loop.call_soon_threadsafe(self.raft.add_peer, rid, a)
+        self.loop.call_soon_threadsafe(self._applied.set)
         applied = self.control.applied_index
         if applied - self._last_snapshot >= SNAPSHOT_EVERY:
             data = self.store.snapshot()
@@ -182,12 +187,20 @@ class ManagerRole:
 
     # -- the leader's reconcile loop ----------------------------------------------------
     async def _reconcile_loop(self) -> None:
+        more = False  # the last tick wrote: its follow-up may be due once that is applied
         while True:
-            await asyncio.sleep(RECONCILE_PERIOD_S)
+            if more:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._applied.wait(), RECONCILE_PERIOD_S)
+            else:
+                await asyncio.sleep(RECONCILE_PERIOD_S)
+            self._applied.clear()
+            more = False
             if not self.is_leader():
                 continue
             try:
-                await self.control.call(self.manager.tick)
+                report = await self.control.call(self.manager.tick)
+                more = bool(report.waiting or report.writes)
             except Exception:  # noqa: BLE001 - the loop must survive any one tick
                 log.exception("reconcile tick failed")
 
