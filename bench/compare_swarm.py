@@ -93,6 +93,7 @@ def run_engine(engine: str, profile: str, say, healthcheck: bool) -> dict[str, f
         out["formation"] = form(lab, engine)
         say(f"{engine}/{profile}: formation {out['formation']:.1f}s")
         c = docker_lab.client(lab.record)  # the leader's
+        cpu0 = cpu_seconds()
         t0 = time.perf_counter()
         try:
             c.services.create("swarmlab/web:1", name="web", update_config=UPDATE,
@@ -102,6 +103,7 @@ def run_engine(engine: str, profile: str, say, healthcheck: bool) -> dict[str, f
             pass  # created; docker-py's read right after it met a manager not caught up yet
         wait(lambda: len(running(c, "web")) == REPLICAS, 300, "20 replicas")
         out["20 replicas"] = time.perf_counter() - t0
+        out["cpu"] = {k: v for k, v in cpu_delta(cpu0, cpu_seconds()).items()}
         say(f"{engine}/{profile}: 20 replicas {out['20 replicas']:.1f}s")
         out["drain"] = drain(c)
         say(f"{engine}/{profile}: drain {out['drain']:.1f}s")
@@ -119,6 +121,38 @@ def run_engine(engine: str, profile: str, say, healthcheck: bool) -> dict[str, f
     finally:
         lab.down()
     return out
+
+
+# Who used the machine's CPU during the 20-replica step, by process kind: the same
+# containers start on both engines, so this shows how much of the step is the
+# orchestrator's own work (swarmlab's agents; for real Swarm, swarmkit runs in dockerd).
+CPU_KINDS = (("swarmlab.agent", "swarmlab agents"), ("swarmlab.workloads", "workloads"),
+             ("containerd-shim", "containerd-shim"), ("dockerd", "dockerd"),
+             ("containerd", "containerd"), ("runc", "runc"))
+
+
+def cpu_seconds() -> dict[str, tuple[str, float]]:
+    """Every process's kind and CPU seconds (its own and its reaped children's)."""
+    out = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        kind = next((k for pat, k in CPU_KINDS if pat in cmd), "other")
+        out[pid] = (kind, sum(int(x) for x in fields[11:15]) / tick)
+    return out
+
+
+def cpu_delta(before: dict, after: dict) -> dict[str, float]:
+    kinds: dict[str, float] = {}
+    for pid, (kind, t) in after.items():
+        kinds[kind] = kinds.get(kind, 0.0) + t - before.get(pid, (kind, 0.0))[1]
+    return kinds
 
 
 def drain(c) -> float:
@@ -156,6 +190,10 @@ def medians(runs: list[dict]) -> dict:
     """Per step, the median of the runs that measured it; every run's load and error."""
     out: dict = {"loads": [(r.get("load before", 0), r.get("load after", 0)) for r in runs],
                  "errors": [r["error"] for r in runs if "error" in r]}
+    cpus = [r["cpu"] for r in runs if "cpu" in r]
+    if cpus:
+        out["cpu"] = {k: statistics.median(c.get(k, 0.0) for c in cpus)
+                      for k in sorted({k for c in cpus for k in c})}
     for step in STEPS:
         got = [r[step] for r in runs if step in r]
         if got:
@@ -178,7 +216,15 @@ def table(results: dict[str, dict], profiles: list[str]) -> str:
     loads = [f"{k}: " + ", ".join(f"{a:.1f} -> {b:.1f}" for a, b in r["loads"])
              for k, r in results.items()]
     loads += [f"{k} failed: {e}" for k, r in results.items() for e in r["errors"]]
-    return "\n".join(rows) + "\n\nload average (1 min) before -> after: " + "; ".join(loads)
+    kinds = [k for _, k in CPU_KINDS] + ["other"]
+    cpu = ["", "CPU seconds used on the machine during the 20-replica step (by process kind):", "",
+           "| engine | " + " | ".join(kinds) + " | all |", "|---" * (len(kinds) + 2) + "|"]
+    for key, r in results.items():
+        if "cpu" in r:
+            cpu.append(f"| {key} | " + " | ".join(f"{r['cpu'].get(k, 0.0):.1f}" for k in kinds)
+                       + f" | {sum(r['cpu'].values()):.1f} |")
+    return ("\n".join(rows) + "\n" + "\n".join(cpu)
+            + "\n\nload average (1 min) before -> after: " + "; ".join(loads))
 
 
 def _s(seconds: float | None) -> str:
