@@ -27,16 +27,6 @@ def running(c, name, image=None):
             and (image is None or t["Spec"]["ContainerSpec"]["Image"] == image)]
 
 
-def wait_for(pred, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = pred()
-        if got:
-            return got
-        time.sleep(0.1)
-    raise AssertionError(f"{what}: not within {timeout:.0f}s")
-
-
 def test_a_restart_waits_prepared_on_its_node(lab_factory):
     lab = lab_factory("ready", managers=1, workers=1)
     c = lab.client()
@@ -45,7 +35,7 @@ def test_a_restart_waits_prepared_on_its_node(lab_factory):
                       command=["python3", "-c", "import time; time.sleep(1); raise SystemExit(3)"],
                       restart_policy=docker.types.RestartPolicy(condition="on-failure",
                                                                 delay=4_000_000_000))
-    waiting = wait_for(lambda: [t for t in tasks(c, "blink") if t["DesiredState"] == "ready"
+    waiting = lab.wait_for(lambda: [t for t in tasks(c, "blink") if t["DesiredState"] == "ready"
                                 and t["Status"]["State"] == "ready"], 30,
                        "a replacement prepared while its restart delay runs")[0]
     assert waiting["NodeID"], "placed on a node while desired ready"
@@ -55,7 +45,7 @@ def test_a_restart_waits_prepared_on_its_node(lab_factory):
     time.sleep(1.0)
     again = [t for t in tasks(c, "blink") if t["ID"] == waiting["ID"]][0]
     assert again["DesiredState"] == "ready" and again["Status"]["State"] == "ready"
-    ran = wait_for(lambda: [t for t in tasks(c, "blink") if t["ID"] == waiting["ID"]
+    ran = lab.wait_for(lambda: [t for t in tasks(c, "blink") if t["ID"] == waiting["ID"]
                             and t["Status"]["State"] in ("running", "failed")], 30,
                    "the replacement started after its delay")[0]
     assert ran["DesiredState"] in ("running", "shutdown")
@@ -67,9 +57,9 @@ def test_a_rolling_update_of_a_published_service_drops_no_request(lab_factory):
     c = lab.client()
     c.services.create("swarmlab/web:1", name="www", mode={"replicated": {"Replicas": 3}},
                       endpoint_spec=docker.types.EndpointSpec(ports={8080: 80}))
-    wait_for(lambda: len(running(c, "www")) == 3, 60, "3 replicas")
+    lab.wait_for(lambda: len(running(c, "www")) == 3, 60, "3 replicas")
     addr = lab.record.node("node1").addr
-    wait_for(lambda: _get(addr) is None, 30, "the published port answering")
+    lab.wait_for(lambda: _get(addr) is None, 30, "the published port answering")
 
     failures: list[str] = []
     answered = [0]
@@ -90,7 +80,7 @@ def test_a_rolling_update_of_a_published_service_drops_no_request(lab_factory):
     try:
         c.services.get("www").update(image="swarmlab/web:2",
                                      update_config=docker.types.UpdateConfig(parallelism=1))
-        wait_for(lambda: len(running(c, "www", "swarmlab/web:2")) == 3
+        lab.wait_for(lambda: len(running(c, "www", "swarmlab/web:2")) == 3
                  and (c.services.get("www").attrs.get("UpdateStatus") or {}).get("State")
                  == "completed", 120, "the rolling update")
     finally:
