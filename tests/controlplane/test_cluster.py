@@ -16,7 +16,7 @@ def test_init_makes_the_cluster_from_the_profile_with_an_ingress_network():
     view = h.store.view()
     cluster = view.cluster().to_json()
     assert cluster["Spec"]["Dispatcher"] == {"HeartbeatPeriod": 1 * SECOND_NS}  # lab profile
-    assert cluster["Spec"]["Raft"]["ElectionTick"] == 6
+    assert cluster["Spec"]["Raft"]["ElectionTick"] == 10
     assert cluster["Spec"]["Orchestration"] == {"TaskHistoryRetentionLimit": 5}
     assert set(cluster["JoinTokens"]) == {"Worker", "Manager"}
     [ingress] = view.networks()
