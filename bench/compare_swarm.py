@@ -24,6 +24,11 @@ engine's run (the machine may be shared: compare the ratios within one run). Wit
 swarm, then swarm, lab, real, ...), so a load that drifts during the run weighs on all
 of them alike; the table shows each step's median.
 
+After the table, the CPU seconds each kind of process used on the machine during the
+20-replica step (swarmlab's agents, the workloads, containerd-shim, dockerd, ...), per
+engine: the same containers start on both, so it shows how much of the step is the
+orchestrator's own work (real Swarm's swarmkit runs inside dockerd).
+
 In the failover step each write attempt times out after 2 s on the client: a manager
 that still forwards to the dead leader holds the request until then, on both engines.
 
