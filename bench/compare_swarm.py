@@ -108,7 +108,7 @@ def run_engine(engine: str, profile: str, say, healthcheck: bool) -> dict[str, f
             pass  # created; docker-py's read right after it met a manager not caught up yet
         wait(lambda: len(running(c, "web")) == REPLICAS, 300, "20 replicas")
         out["20 replicas"] = time.perf_counter() - t0
-        out["cpu"] = {k: v for k, v in cpu_delta(cpu0, cpu_seconds()).items()}
+        out["cpu"] = cpu_delta(cpu0, cpu_seconds())
         say(f"{engine}/{profile}: 20 replicas {out['20 replicas']:.1f}s")
         out["drain"] = drain(c)
         say(f"{engine}/{profile}: drain {out['drain']:.1f}s")

@@ -120,8 +120,6 @@ class Worker:
         self.controllers: dict[str, Controller] = {}
         self.runners: dict[str, asyncio.Task] = {}
         self.gates: dict[str, asyncio.Event] = {}  # set: the task may start
-        self.networked: set[str] = set()   # tasks attached to a network
-        self.published: set[str] = set()   # services with published ports (mesh table)
         self.specs: dict[str, TaskRuntimeSpec] = {}
         self.session: str | None = None
         self.manager_url: str | None = None
@@ -130,7 +128,7 @@ class Worker:
         self._changed = asyncio.Event()  # a task status moved: report it now
         self.connected = False
         self.lost: dict[str, dict] = {}  # assigned tasks this node no longer runs
-        self.converge_s = timing_profile(getattr(daemon, "profile", "lab")).converge_delay_ms / 1000
+        self.converge_s = timing_profile(daemon.profile).converge_delay_ms / 1000
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop())
@@ -140,8 +138,7 @@ class Worker:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         if stop_tasks:
-            await asyncio.gather(*(self._stop(tid, remove=True, converge=False)
-                                   for tid in list(self.controllers)),
+            await asyncio.gather(*(self._stop(tid, remove=True) for tid in list(self.controllers)),
                                  return_exceptions=True)
 
     # -- the session ----------------------------------------------------------------------
@@ -204,8 +201,6 @@ class Worker:
             "Endpoints": self._endpoints(), "TLSInfo": self.d.security.tls_info()})
         self.d.remember_managers(doc.get("Managers") or [])
         await self.d.follow_role(doc)
-        self.published = {s.get("Name") for s in (doc.get("Mesh") or {}).get("Services") or []
-                          if s.get("Ports")}
         await self._reconcile(doc)
         await self.d.update_mesh(doc.get("Mesh") or {})
 
@@ -225,6 +220,8 @@ class Worker:
         secrets = {s["ID"]: s for s in doc.get("Secrets") or []}
         configs = {c["ID"]: c for c in doc.get("Configs") or []}
         assigned = {t["ID"]: t for t in doc.get("Tasks") or []}
+        published = {s.get("Name") for s in (doc.get("Mesh") or {}).get("Services") or []
+                     if s.get("Ports")}
         self.lost = {}
         for tid, t in assigned.items():
             desired = t.get("DesiredState", "running")
@@ -233,15 +230,14 @@ class Worker:
                 if state in ("assigned", "accepted", "new", "pending"):
                     self._launch(runtime_spec(t, self.d.name, secrets, configs),
                                  start=desired == "running")
-                    if t.get("Spec", {}).get("Networks"):
-                        self.networked.add(tid)
                 elif state in DESIRED_RUNNING:
                     # started by this node before it restarted: its process is gone
                     self.lost[tid] = {"State": "failed", "Message": LOST, "Err": LOST}
             elif desired == "running" and tid in self.gates:
                 self.gates[tid].set()
             elif desired not in DESIRED_RUNNING and tid in self.controllers:
-                self._stop_soon(tid, remove=False)
+                self._stop_soon(tid, remove=False,
+                                converge=_service_binding(t, self.specs[tid], published))
             elif (desired not in DESIRED_RUNNING
                   and t.get("Status", {}).get("State") in DESIRED_RUNNING):
                 # to stop, and not here (its process died with a restart, or it never
@@ -271,23 +267,19 @@ class Worker:
         except Exception as e:  # noqa: BLE001 - the status already says rejected/failed
             log.info("%s: task %s ended: %s", self.d.name, ctl.spec.task_name, e)
 
-    def _service_binding(self, tid: str) -> bool:
-        """Whether the routing mesh leads to this task (dockerd's `hasServiceBinding`):
-        its service publishes ports (the ingress network), or it is attached to a network."""
-        spec = self.specs.get(tid)
-        return tid in self.networked or (spec is not None and spec.service_name in self.published)
-
-    def _stop_soon(self, tid: str, remove: bool) -> None:
+    def _stop_soon(self, tid: str, remove: bool, converge: bool = False) -> None:
         key = f"stop:{tid}"
         if key not in self.runners or self.runners[key].done():
-            self.runners[key] = asyncio.create_task(self._stop(tid, remove))
+            self.runners[key] = asyncio.create_task(self._stop(tid, remove, converge))
 
-    async def _stop(self, tid: str, remove: bool, converge: bool = True) -> None:
+    async def _stop(self, tid: str, remove: bool, converge: bool = False) -> None:
+        """Shut the task down (after the converge delay, if `converge` and it runs) and,
+        if `remove`, forget it."""
         ctl = self.controllers.get(tid)
         if ctl is None:
             return
         if ctl.status.state < RState.COMPLETE:
-            if converge and self._service_binding(tid) and ctl.status.state == RState.RUNNING:
+            if converge and ctl.status.state == RState.RUNNING:
                 await asyncio.sleep(self.converge_s)  # out of every node's mesh first
             await ctl.shutdown()
         gate = self.gates.get(tid)
@@ -298,7 +290,6 @@ class Worker:
             self.controllers.pop(tid, None)
             self.specs.pop(tid, None)
             self.gates.pop(tid, None)
-            self.networked.discard(tid)
             run = self.runners.pop(tid, None)
             if run:
                 run.cancel()
@@ -310,6 +301,13 @@ class Worker:
             if ctl is not None:
                 out += [(self.specs[tid].task_name, line) for line in ctl.logs(tail=tail)]
         return out
+
+
+def _service_binding(task: dict, spec: TaskRuntimeSpec, published: set[str]) -> bool:
+    """Whether the routing mesh leads to this task (dockerd's `hasServiceBinding`): its
+    service publishes ports now (the mesh table says so, even if the task predates them),
+    or it is attached to a network."""
+    return spec.service_name in published or bool(task.get("Spec", {}).get("Networks"))
 
 
 class _Redial(Exception):

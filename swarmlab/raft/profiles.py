@@ -16,7 +16,7 @@ class TimingProfile:
     #: how long a node waits between taking a running task out of the routing mesh and
     #: stopping it, so every node's mesh has let go of it first (dockerd's
     #: `defaultGossipConvergeDelay`, 2 s; the lab's meshes refresh every 0.2 s)
-    converge_delay_ms: int = 2000
+    converge_delay_ms: int
 
     @property
     def election_timeout_ms(self) -> tuple[int, int]:
