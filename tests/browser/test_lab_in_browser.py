@@ -84,10 +84,10 @@ def _start_jupyter(root: Path, port: int, token: str, env: dict) -> subprocess.P
 
 
 @pytest.mark.timeout(600)
-def test_cluster_view_and_animation_render_and_react(tmp_path):
+def test_cluster_view_and_animation_render_and_react(tmp_path, prerequisite):
     reason = _skip_reason()
     if reason:
-        pytest.skip(reason)
+        prerequisite("browser", reason)
     from playwright.sync_api import expect, sync_playwright
 
     home = tmp_path / "home"
