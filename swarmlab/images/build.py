@@ -5,7 +5,8 @@ The chain: two Debian root filesystems (debootstrap, see ``rootfs``), then on to
     the host's aiohttp (hostdeps.py), no swarmlab code (for development, the code is
     mounted into nodes);
   * ``swarmlab/node:latest``: the same plus the swarmlab package;
-  * ``swarmlab/workload-base:latest``: python3 + ``swarmlab.workloads`` only;
+  * ``swarmlab/workload-base:latest``: python3 + ``swarmlab.workloads`` only, with tini
+    as PID 1 (so ``docker stop`` ends a workload at once, even while it starts);
   * one image per catalog entry (``swarmlab/web:1``...): its env, command, port and
     health check on workload-base.
 Each layer is made as ``docker commit`` of a created (never started) container
@@ -33,7 +34,7 @@ import docker
 from ..workloads.catalog import CATALOG, ImageInfo
 from . import hostdeps
 from .node import (CODE_ROOT, ENTRYPOINT, ENTRYPOINT_PATH, NODE_ENV, NODE_PACKAGES,
-                   WORKLOAD_PACKAGES)
+                   WORKLOAD_ENTRYPOINT, WORKLOAD_PACKAGES)
 from .rootfs import BuildError, Progress, RootfsSpec, build_rootfs_image
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]          # .../swarmlab
@@ -179,7 +180,7 @@ def build_all(progress: Progress = print, force: bool = False,
         client, NODE_IMAGE, NODE_RUNTIME_IMAGE, progress, force, package_files(False)))
     _timed(report, WORKLOAD_BASE_IMAGE, lambda: commit_image(
         client, WORKLOAD_BASE_IMAGE, workload_base, progress, force, package_files(True),
-        environment=NODE_ENV, working_dir="/"))
+        environment=NODE_ENV, working_dir="/", entrypoint=WORKLOAD_ENTRYPOINT))
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(lambda item: _timed(report, item[0], lambda: commit_image(
             client, item[0], WORKLOAD_BASE_IMAGE, progress, force, **workload_config(item[1]))),

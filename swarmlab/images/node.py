@@ -16,7 +16,11 @@ NODE_PACKAGES = (
     "python3-aiohttp", "python3-cryptography", "python3-cffi-backend", "python3-yaml", "python3-msgpack",
     "python3-docker", "python3-prometheus-client", "python3-jsonschema",
 )
-WORKLOAD_PACKAGES = ("python3",)
+# tini is the workloads' PID 1 (Docker's `--init`, baked in): it forwards `docker stop`'s
+# SIGTERM to the workload, which a signal ends even while it starts, where a PID 1 drops
+# a signal it has no handler for and `docker stop` waits the whole grace period.
+WORKLOAD_PACKAGES = ("python3", "tini")
+WORKLOAD_ENTRYPOINT = ["/usr/bin/tini", "--"]
 
 CODE_ROOT = "/opt/swarmlab"          # on PYTHONPATH; the package is CODE_ROOT/swarmlab
 # The node's own dockerd, reachable on the lab network. Not 2375: that is the agent's

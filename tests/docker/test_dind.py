@@ -70,6 +70,25 @@ def test_images_are_cached_and_run(images, docker_host, lab_pruner, measure):
     wait_until(health, timeout=20)
 
 
+def test_a_workload_stopped_while_it_starts_exits_at_once(images, docker_host, lab_pruner, measure):
+    """`docker stop` right after `docker run`: the workload is still importing, before its
+    own SIGTERM handler. Its PID 1 (tini) passes the signal on, so the stop takes
+    milliseconds, not the 10 s grace period that a PID 1 without a handler costs."""
+    lab = lab_pruner("t")
+    took = []
+    for _ in range(3):
+        container = docker_host.containers.run("swarmlab/web:1", detach=True,
+                                               labels={"swarmlab.lab": lab})
+        t0 = time.monotonic()
+        container.stop(timeout=10)
+        took.append(time.monotonic() - t0)
+        container.reload()
+        assert container.attrs["State"]["ExitCode"] in (0, 143)  # SIGTERM, not SIGKILL (137)
+        container.remove()
+    measure("docker stop right after start", ", ".join(f"{t:.2f}s" for t in took))
+    assert max(took) < 5, took
+
+
 def test_nodes_are_dind_hosts_named_and_labelled(two_nodes):
     for node in two_nodes:
         wrapped = node.container.get_wrapped_container()
