@@ -29,6 +29,7 @@ from ..ca import CertificateError, NodeCertificates, RootCA, fetch_root_ca
 from ..crypto import (
     SWARM_LOCKED, InvalidUnlockKey, KeyManager, KeyManagerError, MalformedUnlockKey,
 )
+from ..runtime import TaskState as RState
 from . import ca_rotation
 from .api import NOT_IN_SWARM, WORKER_REFUSAL, APIError, ForwardToLeader, docker_errors
 from .faults import Firewall
@@ -317,9 +318,12 @@ class NodeDaemon:
             cluster = await self.manager.control.call(lambda: self.manager.store.view().cluster())
             if cluster is not None:
                 swarm["Cluster"] = ca_rotation.render_cluster(cluster)
-        running = len(self.worker.controllers) if self.worker else 0
-        return {"ID": self.node_id or self.name, "Name": self.name, "Containers": running,
-                "ContainersRunning": running, "ServerVersion": f"swarmlab-{__version__}",
+        held = list(self.worker.controllers.values()) if self.worker else []
+        running = sum(1 for c in held if c.status.state == RState.RUNNING)
+        return {"ID": self.node_id or self.name, "Name": self.name, "Containers": len(held),
+                "ContainersRunning": running, "ContainersPaused": 0,
+                "ContainersStopped": len(held) - running,
+                "ServerVersion": f"swarmlab-{__version__}",
                 "OperatingSystem": "swarmlab embedded", "OSType": "linux",
                 "Architecture": "x86_64", "NCPU": os.cpu_count() or 1,
                 "MemTotal": _mem_total(), "Swarm": swarm, "Labels": []}

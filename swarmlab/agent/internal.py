@@ -9,6 +9,10 @@ a node certificate whose node ID is the one the body speaks for; Raft membership
 and log collection need a manager's. A refusal is a 403 with swarmkit's message."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hashlib
+import json
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from aiohttp import ClientSession, ClientTimeout, web
@@ -177,23 +181,81 @@ async def session(request: web.Request) -> web.Response:
 
 
 async def heartbeat(request: web.Request) -> web.Response:
+    """A heartbeat with the node's task statuses; the answer is its assignment (tasks,
+    secrets, configs, mesh, managers, role, trust roots). With `Wait` and the `Known`
+    fingerprint of the assignment the node holds, the answer waits (at most `Wait`, at
+    most half the heartbeat period) until the assignment differs: swarmkit's dispatcher
+    streams assignments, so a node learns of a change at once rather than at its next
+    poll. An assignment that did not change is answered `Unchanged`."""
     d = _leading(request)
     body = await read_json(request)
     m = d.manager
     node_id, sid = body.get("NodeID", ""), body.get("SessionID", "")
     require_node(request, node_id)
+    await _report(d, node_id, body, extend=True)
+    disp = m.manager.dispatcher
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + min(float(body.get("Wait") or 0), disp.heartbeat_period_ns / 2e9)
+    known = body.get("Known") or ""
+    while True:
+        changed = m.changes.current()  # before the read: a change after it wakes us
+        answer = await _assignment(d, request, node_id, sid, body)
+        fp = hashlib.blake2b(json.dumps(answer, sort_keys=True).encode(), digest_size=16).hexdigest()
+        left = deadline - loop.time()
+        if fp != known or left <= 0 or not m.is_leader():
+            break
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(changed.wait(), left)
+    if fp == known:
+        return web.json_response({"Known": fp, "Unchanged": True, "Period": answer["Period"]})
+    return web.json_response(dict(answer, Known=fp))
+
+
+async def status(request: web.Request) -> web.Response:
+    """A node's task statuses and endpoints as soon as they change (swarmkit's
+    `UpdateTaskStatus`), while its heartbeat waits for the next assignment."""
+    d = _leading(request)
+    body = await read_json(request)
+    require_node(request, body.get("NodeID", ""))
+    await _report(d, body.get("NodeID", ""), body, extend=False)
+    return web.json_response({})
+
+
+async def _report(d: "NodeDaemon", node_id: str, body: dict, extend: bool) -> None:
+    """Queue the node's statuses (the next tick commits them: it is woken now) and note
+    where its running tasks answer (every node's mesh follows at once)."""
+    m = d.manager
     updates = [(s["TaskID"], from_json(TaskStatus, s["Status"])) for s in body.get("Statuses", [])]
-    d.endpoints[node_id] = body.get("Endpoints") or {}
+    endpoints = body.get("Endpoints") or {}
+    if d.endpoints.get(node_id) != endpoints:
+        d.endpoints[node_id] = endpoints
+        m.changes.fire()
+    sid = body.get("SessionID", "")
+
+    def run() -> None:
+        disp = m.manager.dispatcher
+        try:
+            if extend:
+                disp.heartbeat(node_id, sid)
+            if updates:
+                disp.update_task_status(node_id, sid, updates)
+        except Exception as e:  # noqa: BLE001 - unknown session: the agent registers again
+            raise APIError(400, f"session invalid: {e}") from None
+    await m.control.call(run)
+    if updates:
+        m.kick()
+
+
+async def _assignment(d: "NodeDaemon", request: web.Request, node_id: str, sid: str,
+                      body: dict) -> dict:
+    m = d.manager
 
     def run() -> dict:
         disp = m.manager.dispatcher
         try:
-            period = disp.heartbeat(node_id, sid)
+            a = disp.assignments(node_id, sid)
         except Exception as e:  # noqa: BLE001 - unknown session: the agent registers again
             raise APIError(400, f"session invalid: {e}") from None
-        if updates:
-            disp.update_task_status(node_id, sid, updates)
-        a = disp.assignments(node_id, sid)
         view = m.store.view()
         services = {s.id: s for s in view.services()}
         tasks = []
@@ -206,7 +268,7 @@ async def heartbeat(request: web.Request) -> web.Response:
                     "Ports", [])] or _ports(svc)
             tasks.append(doc)
         me = view.node(node_id)
-        return {"Period": period, "Tasks": tasks,
+        return {"Period": disp.heartbeat_period_ns, "Tasks": tasks,
                 "Role": me.spec.role.value if me else "worker",
                 "RaftMember": bool(me and me.manager_status is not None),
                 "RaftPeers": {str(rid): f"{a[0]}:{a[1]}" for rid, a in m.addresses.items()},
@@ -219,7 +281,7 @@ async def heartbeat(request: web.Request) -> web.Response:
         answer.update(d.key_settings())  # a promoted node adopts the swarm's unlock key
         if d.security.ca is not None:  # and every manager the CA's `--cert-expiry`
             answer["NodeCertExpiry"] = int(d.security.ca.node_expiry.total_seconds())
-    return web.json_response(answer)
+    return answer
 
 
 async def keys(request: web.Request) -> web.Response:
@@ -303,7 +365,8 @@ def setup_internal_routes(app: web.Application) -> None:
                      ("POST", "/swarmlab/ca/renew", renew),
                      ("POST", "/swarmlab/join", join), ("GET", "/swarmlab/leader", leader),
                      ("POST", "/swarmlab/dispatcher/session", session),
-                     ("POST", "/swarmlab/dispatcher/heartbeat", heartbeat)])
+                     ("POST", "/swarmlab/dispatcher/heartbeat", heartbeat),
+                     ("POST", "/swarmlab/dispatcher/status", status)])
     from .logs import setup_log_routes
     setup_log_routes(app)
 

@@ -37,8 +37,27 @@ SNAPSHOT_EVERY = 500  # applied entries between store snapshots (log compaction)
 # not on Raft ticks (1 s with Docker's timings). A tick that wrote (or had to wait for its
 # own write) runs again as soon as that write is applied: the next reconciler in a chain
 # (orchestrator -> scheduler, a stopped task -> its replacement started) goes on at once.
+# Agents' status reports are queued by the dispatcher and committed by the next tick; a
+# report wakes the loop, so a stopped or running task reaches the store at once rather
+# than up to a period later.
 RECONCILE_PERIOD_S = 0.1
 MEMBERSHIP_WAIT_S = 5.0
+
+
+class Pulse:
+    """Wakes every waiter at the next `fire()`. A waiter takes `current()` before it reads
+    what it waits on, so a change in between is never missed (at worst it wakes once
+    for nothing)."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def current(self) -> asyncio.Event:
+        return self._event
+
+    def fire(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
 
 
 class _StoreMachine:
@@ -80,6 +99,8 @@ class ManagerRole:
         self.store.proposer = RaftProposer(self.control, self.loop, self._propose)
         self.control.on_applied = self._after_apply
         self._applied = asyncio.Event()
+        self._kicked = asyncio.Event()
+        self.changes = Pulse()  # the store changed (every applied batch; loop thread)
         self.manager = Manager(self.store, WallClock(), random.SystemRandom(), node_id=node_id,
                                membership=_Membership(self), profile=profile,
                                is_leader=self.is_leader)
@@ -178,23 +199,30 @@ class ManagerRole:
                     a = (host, int(port))
                     self.addresses[rid] = a
                     self.loop.call_soon_threadsafe(self.raft.add_peer, rid, a)
-        self.loop.call_soon_threadsafe(self._applied.set)
+        self.loop.call_soon_threadsafe(self._on_applied)
         applied = self.control.applied_index
         if applied - self._last_snapshot >= SNAPSHOT_EVERY:
             data = self.store.snapshot()
             self._last_snapshot = applied
             self.loop.call_soon_threadsafe(self.raft.compact, applied, data)
 
+    def _on_applied(self) -> None:
+        self._applied.set()
+        self.changes.fire()
+
     # -- the leader's reconcile loop ----------------------------------------------------
+    def kick(self) -> None:
+        """Reports were queued: tick now (flush them) instead of at the next period."""
+        self._kicked.set()
+
     async def _reconcile_loop(self) -> None:
         more = False  # the last tick wrote: its follow-up may be due once that is applied
         while True:
-            if more:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._applied.wait(), RECONCILE_PERIOD_S)
-            else:
-                await asyncio.sleep(RECONCILE_PERIOD_S)
+            wake = self._applied if more else self._kicked
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(wake.wait(), RECONCILE_PERIOD_S)
             self._applied.clear()
+            self._kicked.clear()
             more = False
             if not self.is_leader():
                 continue

@@ -17,10 +17,14 @@ task behind the routing mesh (published ports, or attached to a network: dockerd
 waits 2 s after it takes such a task out of the load balancer: the leader's mesh
 table drops a task as soon as its desired state moves past running, and every node
 picks that up within a poll, so no new connection goes to a task that is stopping.
-Timing: a poll every `POLL_S` stands in for swarmkit's assignment stream (whatever
-the dispatcher's heartbeat period, which only says when a silent node is down), and
-a task status change sends the next exchange at once (after `REPORT_BATCH_S`, so
-the changes of several tasks go together), as swarmkit's agent reports them.
+Timing: the heartbeat stands in for swarmkit's assignment stream. It carries the
+fingerprint of the assignment the node holds, and the leader answers as soon as the
+assignment differs (or after half the heartbeat period, `Unchanged`), so a change
+reaches the node at once and an idle node sends two heartbeats per period. While a
+heartbeat waits, a task status change is sent at once on its own (`status`, after
+`REPORT_BATCH_S`, so the changes of several tasks go together), as swarmkit's agent
+reports them; every heartbeat also carries every status, so nothing is lost with a
+leader.
 """
 from __future__ import annotations
 
@@ -44,7 +48,8 @@ log = logging.getLogger("swarmlab.agent.worker")
 
 NS = 1_000_000_000
 LOST = "task: the node restarted and the task's process is gone"
-POLL_S = 0.2
+RETRY_S = 0.2        # after a failed exchange (with jitter): try another manager
+REQUEST_S = 5.0      # a manager that does not answer within this (beyond a hold) is lost
 REPORT_BATCH_S = 0.02
 DESIRED_RUNNING = {"new", "pending", "assigned", "accepted", "preparing", "ready", "starting",
                    "running"}
@@ -124,8 +129,10 @@ class Worker:
         self.session: str | None = None
         self.manager_url: str | None = None
         self._task: asyncio.Task | None = None
-        self.poll_s = POLL_S
         self._changed = asyncio.Event()  # a task status moved: report it now
+        self.known = ""                  # fingerprint of the assignment last reconciled
+        self.hold_s = 0.0                # how long the leader may hold a heartbeat
+        self._doc: dict = {}             # the leader's last full answer
         self.connected = False
         self.lost: dict[str, dict] = {}  # assigned tasks this node no longer runs
         self.converge_s = timing_profile(daemon.profile).converge_delay_ms / 1000
@@ -143,40 +150,56 @@ class Worker:
 
     # -- the session ----------------------------------------------------------------------
     async def _loop(self) -> None:
-        async with ClientSession(timeout=ClientTimeout(total=5)) as http:
-            while True:
-                try:
-                    await self._exchange(http)
-                    self.connected = True
-                    await self._pause()
-                except (ClientError, asyncio.TimeoutError, OSError, _Redial) as e:
-                    log.debug("%s: dispatcher unreachable (%s); trying another manager",
-                              self.d.name, e)
-                    self.connected = False
-                    self.session, self.manager_url = None, None
-                    await asyncio.sleep(self.poll_s + random.random() * self.poll_s)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:  # noqa: BLE001 - the worker must keep going
-                    log.exception("%s: worker loop error", self.d.name)
-                    await asyncio.sleep(1.0)
+        async with ClientSession() as http:
+            reporter = asyncio.create_task(self._report_loop(http))
+            try:
+                while True:
+                    await self._session_loop(http)
+            finally:
+                reporter.cancel()
+                await asyncio.gather(reporter, return_exceptions=True)
 
-    async def _pause(self) -> None:
-        """Until the next poll, or a task status change (then a moment for others)."""
+    async def _session_loop(self, http: ClientSession) -> None:
         try:
-            await asyncio.wait_for(self._changed.wait(), self.poll_s)
+            await self._exchange(http)
+            self.connected = True
+            await asyncio.sleep(REPORT_BATCH_S)  # never a busy loop, whatever the answers
+        except (ClientError, asyncio.TimeoutError, OSError, _Redial) as e:
+            log.debug("%s: dispatcher unreachable (%s); trying another manager",
+                      self.d.name, e)
+            self.connected = False
+            self.session, self.manager_url, self.known = None, None, ""
+            await asyncio.sleep(RETRY_S + random.random() * RETRY_S)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the worker must keep going
+            log.exception("%s: worker loop error", self.d.name)
+            self.known = ""
+            await asyncio.sleep(1.0)
+
+    async def _report_loop(self, http: ClientSession) -> None:
+        """Send task status changes while the heartbeat waits for the next assignment."""
+        while True:
+            await self._changed.wait()
             await asyncio.sleep(REPORT_BATCH_S)
-        except asyncio.TimeoutError:
-            pass
-        self._changed.clear()
+            self._changed.clear()
+            if self.session is None or self.manager_url is None:
+                continue  # the next heartbeat carries them
+            try:
+                await self._post(http, "/swarmlab/dispatcher/status", {
+                    "NodeID": self.d.node_id, "SessionID": self.session,
+                    "Statuses": self._statuses(), "Endpoints": self._endpoints()})
+            except (ClientError, asyncio.TimeoutError, OSError, _Redial) as e:
+                log.debug("%s: status report failed (%s); the heartbeat carries it", self.d.name, e)
 
     def _on_status(self, _status: RStatus) -> None:
         self._changed.set()
 
-    async def _post(self, http: ClientSession, path: str, body: dict) -> dict:
+    async def _post(self, http: ClientSession, path: str, body: dict, hold_s: float = 0.0) -> dict:
         if self.d.blocked_url(self.manager_url):
             raise _Redial("partitioned from the manager")
         async with http.post(self.manager_url + path, json=body, **self.d.tls(),
+                             timeout=ClientTimeout(total=hold_s + REQUEST_S),
                              headers={"X-Swarmlab-Node": self.d.name}) as r:
             doc = await r.json(content_type=None)
             if r.status >= 400:
@@ -192,17 +215,31 @@ class Worker:
             doc = await self._post(http, "/swarmlab/dispatcher/session",
                                    {"NodeID": self.d.node_id, "Addr": self.d.swarm_addr_str,
                                     "Hostname": self.d.name})
-            self.session = doc["SessionID"]
+            self.session, self.known = doc["SessionID"], ""
+            self.hold_s = doc.get("Period", 0) / NS / 2
+        self._changed.clear()  # this heartbeat carries every status
         doc = await self._post(http, "/swarmlab/dispatcher/heartbeat", {
             "NodeID": self.d.node_id, "SessionID": self.session,
-            "Statuses": [{"TaskID": tid, "Status": status_json(c.status)}
-                         for tid, c in self.controllers.items()] +
-                        [{"TaskID": tid, "Status": st} for tid, st in self.lost.items()],
-            "Endpoints": self._endpoints(), "TLSInfo": self.d.security.tls_info()})
+            "Statuses": self._statuses(), "Endpoints": self._endpoints(),
+            "TLSInfo": self.d.security.tls_info(),
+            "Known": self.known, "Wait": self.hold_s}, hold_s=self.hold_s)
+        self.hold_s = doc.get("Period", 0) / NS / 2  # `swarm update --dispatcher-heartbeat`
+        if doc.get("Unchanged"):
+            # the same answer as last time: still follow it (a renewal that is due by
+            # time, or one that failed, is tried again)
+            await self.d.follow_role(self._doc)
+            return
+        self._doc = doc
         self.d.remember_managers(doc.get("Managers") or [])
         await self.d.follow_role(doc)
         await self._reconcile(doc)
         await self.d.update_mesh(doc.get("Mesh") or {})
+        self.known = doc.get("Known", "")
+
+    def _statuses(self) -> list[dict]:
+        return ([{"TaskID": tid, "Status": status_json(c.status)}
+                 for tid, c in self.controllers.items()] +
+                [{"TaskID": tid, "Status": st} for tid, st in self.lost.items()])
 
     def _endpoints(self) -> dict[str, dict]:
         """Where each running task answers (its own address), and whether it is ready:
@@ -268,13 +305,20 @@ class Worker:
             log.info("%s: task %s ended: %s", self.d.name, ctl.spec.task_name, e)
 
     def _stop_soon(self, tid: str, remove: bool, converge: bool = False) -> None:
-        key = f"stop:{tid}"
-        if key not in self.runners or self.runners[key].done():
-            self.runners[key] = asyncio.create_task(self._stop(tid, remove, converge))
+        # A removal asked for while the stop runs (the task deleted during its converge
+        # delay) follows that stop: the assignment does not change again to ask twice.
+        key = f"{'remove' if remove else 'stop'}:{tid}"
+        if key in self.runners and not self.runners[key].done():
+            return
+        before = self.runners.get(f"stop:{tid}") if remove else None
+        self.runners[key] = asyncio.create_task(self._stop(tid, remove, converge, before))
 
-    async def _stop(self, tid: str, remove: bool, converge: bool = False) -> None:
+    async def _stop(self, tid: str, remove: bool, converge: bool = False,
+                    before: asyncio.Task | None = None) -> None:
         """Shut the task down (after the converge delay, if `converge` and it runs) and,
-        if `remove`, forget it."""
+        if `remove`, forget it (after the stop `before`, if one runs)."""
+        if before is not None and not before.done():
+            await asyncio.wait([before])
         ctl = self.controllers.get(tid)
         if ctl is None:
             return
@@ -290,6 +334,8 @@ class Worker:
             self.controllers.pop(tid, None)
             self.specs.pop(tid, None)
             self.gates.pop(tid, None)
+            self.runners.pop(f"stop:{tid}", None)
+            self.runners.pop(f"remove:{tid}", None)
             run = self.runners.pop(tid, None)
             if run:
                 run.cancel()

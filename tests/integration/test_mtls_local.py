@@ -7,12 +7,14 @@ read from the nodes' `swarm/certificates/` (the CA's key from the manager's
 """
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import http.client
 import json
 import pathlib
 import socket
 import ssl
+import time
 
 import docker
 import pytest
@@ -94,8 +96,8 @@ def raft_dial(addr: str, port: int, ctx: ssl.SSLContext, hello: int) -> str:
 
 
 def post(addr: str, port: int, path: str, body: dict,
-         ctx: ssl.SSLContext) -> tuple[int, dict]:
-    conn = http.client.HTTPSConnection(addr, port, context=ctx, timeout=5)
+         ctx: ssl.SSLContext, timeout: float = 5) -> tuple[int, dict]:
+    conn = http.client.HTTPSConnection(addr, port, context=ctx, timeout=timeout)
     try:
         conn.request("POST", path, body=json.dumps(body),
                      headers={"Content-Type": "application/json"})
@@ -170,7 +172,8 @@ def test_worker_certificate_cannot_call_manager_operations(swarm):
 def test_node_cannot_speak_for_another(swarm):
     n1 = swarm["nodes"][0]
     w, m = certs_of(swarm, "node2"), certs_of(swarm, "node1")
-    for path in ("/swarmlab/dispatcher/session", "/swarmlab/dispatcher/heartbeat"):
+    for path in ("/swarmlab/dispatcher/session", "/swarmlab/dispatcher/heartbeat",
+                 "/swarmlab/dispatcher/status"):
         status, doc = post(n1.addr, 2378, path, {"NodeID": m.node_id, "SessionID": "x"},
                            node_ctx(w))
         assert status == 403, doc
@@ -304,3 +307,53 @@ def test_mesh_control_traffic_flows_only_over_mutual_tls(swarm):
         assert status == 403 and "Mesh" not in doc
     finally:
         svc.remove()
+
+
+def test_heartbeat_waits_until_the_assignment_changes(swarm):
+    """The dispatcher streams assignments: a heartbeat that says which assignment the node
+    holds (`Known`) is answered when that assignment changes, or `Unchanged` after the
+    hold (its `Wait`, at most half the heartbeat period)."""
+    lab, (n1, _, _), (c1, _, _) = swarm["lab"], swarm["nodes"], swarm["clients"]
+    w = certs_of(swarm, "node2")
+    spec = c1.swarm.attrs["Spec"]["Dispatcher"]
+    lab.pause("node2")  # its own agent must not take the session back meanwhile
+    try:
+        c1.swarm.update(dispatcher_heartbeat_period=20 * 10**9)  # holds of up to 10 s
+        status, doc = post(n1.addr, 2378, "/swarmlab/dispatcher/session",
+                           {"NodeID": w.node_id, "Addr": "127.0.0.1:2377"}, node_ctx(w))
+        assert status == 200, doc
+
+        def beat(**kw) -> tuple[float, int, dict]:
+            t0 = time.monotonic()
+            status, doc = post(n1.addr, 2378, "/swarmlab/dispatcher/heartbeat",
+                               {"NodeID": w.node_id, "SessionID": sid, **kw}, node_ctx(w), 30)
+            return time.monotonic() - t0, status, doc
+        sid = doc["SessionID"]
+        # the new period is in the answer (and its fingerprint) once the leader applied it
+        first = lab.wait_for(lambda: (r := beat())[1] == 200 and r[2]["Period"] == 20 * 10**9
+                             and r[2], 10, "the new heartbeat period in the answer")
+        assert first["Known"] and not first.get("Unchanged")
+        took, status, doc = beat(Known=first["Known"], Wait=1.5)
+        assert status == 200 and doc == {"Known": first["Known"], "Unchanged": True,
+                                         "Period": 20 * 10**9}, doc
+        assert 1.4 <= took < 5, took
+        # a change while the heartbeat waits (a global service: a task for node2 too)
+        # is answered at once, with the new assignment
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            held = pool.submit(beat, Known=first["Known"], Wait=10)
+            time.sleep(0.5)
+            svc = c1.services.create("swarmlab/web:1", name="pushed",
+                                     mode=docker.types.ServiceMode("global"))
+            took, status, doc = held.result()
+        try:
+            assert status == 200 and doc["Known"] != first["Known"], doc
+            assert took < 5, took
+            assert "pushed" in {s["Name"] for s in doc["Mesh"]["Services"]}
+        finally:
+            svc.remove()
+    finally:
+        c1.swarm.update(dispatcher_heartbeat_period=spec["HeartbeatPeriod"])
+        lab.unpause("node2")
+    lab.wait_for(lambda: all(n["Status"]["State"] == "ready" for n in c1.api.nodes()
+                             if n["Description"]["Hostname"] == "node2"),
+                 30, "node2 back with its own session")

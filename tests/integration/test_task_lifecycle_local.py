@@ -99,3 +99,20 @@ def _get(addr: str) -> str | None:
         return None if "web" in body else f"unexpected answer {body[:60]!r}"
     except Exception as e:  # noqa: BLE001 - every kind of failure counts
         return f"{type(e).__name__}: {e}"
+
+
+def test_a_service_removed_during_its_converge_delay_leaves_nothing_on_its_nodes(lab_factory):
+    """`service rm` of a published service: its tasks are desired shutdown (each waits the
+    converge delay, out of the mesh), then deleted from the store; `docker info` of every
+    node ends with no task held, running or stopped. (The race where the deletion comes
+    while the stop call still runs is pinned in tests/runtime/test_worker_reconcile.py.)"""
+    lab = lab_factory("rm", managers=1, workers=1)
+    c = lab.client()
+    c.services.create("swarmlab/web:1", name="www", mode={"replicated": {"Replicas": 4}},
+                      endpoint_spec=docker.types.EndpointSpec(ports={8080: 80}))
+    lab.wait_for(lambda: len(running(c, "www")) == 4, 60, "4 replicas")
+    assert sum(lab.client(n).info()["ContainersRunning"] for n in lab.nodes) == 4
+    c.services.get("www").remove()
+    lab.wait_for(lambda: not tasks(c, "www"), 30, "the tasks deleted from the store")
+    lab.wait_for(lambda: all(lab.client(n).info()["Containers"] == 0 for n in lab.nodes), 15,
+                 "every node's tasks removed")
