@@ -75,7 +75,7 @@ async def docker_errors(request: web.Request, handler: Callable[..., Awaitable])
     except APIError as e:
         return error_response(e.status, e.message)
     except (NotLeader, ProposalDropped, ForwardToLeader):
-        return await forward_to_leader(request)
+        return await forward_to_leader(request, handler)
     except ProposalNotApplied as e:
         msg = str(e) or NO_LEADER
         return error_response(503 if "leader" in msg else 500, msg)
@@ -92,10 +92,18 @@ async def docker_errors(request: web.Request, handler: Callable[..., Awaitable])
         return error_response(500, f"{type(e).__name__}: {e}")
 
 
-async def forward_to_leader(request: web.Request) -> web.StreamResponse:
+async def forward_to_leader(request: web.Request,
+                            handler: Callable[..., Awaitable] | None = None) -> web.StreamResponse:
     daemon: NodeDaemon = request.app["daemon"]
     if request.headers.get("X-Swarmlab-Forwarded"):
         return error_response(503, NO_LEADER)
+    m = daemon.manager
+    if daemon.leader_api_url() is None and m is not None:
+        # no leader known yet (just promoted, or an election): wait for one, as swarmkit
+        await m.wait_for_leader(lambda: m.is_leader() or daemon.leader_api_url() is not None)
+        if m.is_leader() and handler is not None and not request.get("swarmlab.retried"):
+            request["swarmlab.retried"] = True  # this manager won: it answers itself, once
+            return await docker_errors(request, handler)
     url = daemon.leader_api_url()
     if url is None:
         return error_response(503, NO_LEADER)

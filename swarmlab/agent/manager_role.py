@@ -25,6 +25,7 @@ from ..raft.core import NotLeader
 from ..crypto import KeyManager, open_encrypted
 from ..raft.file_storage import FileStorage
 from ..raft.messages import ConfChange, ConfChangeType, Entry, Role
+from ..raft.profiles import profile as timing_profile
 from ..store import MemoryStore
 from .control import ControlThread, RaftProposer
 from .raftshell import SwarmRaftServer, raft_id_of
@@ -121,6 +122,11 @@ class ManagerRole:
         self._last_snapshot = 0
         self._tick_task: asyncio.Task | None = None
         self._join_task: asyncio.Task | None = None
+        # swarmkit's lostQuorumTimeout: a manager without a leader for longer than the
+        # longest election timeout (at least 2 s: a new manager learns the leader within
+        # about 0.5 s on a loaded machine) answers "no leader" at once; before, it waits
+        self.lost_quorum_s = max(2.0, timing_profile(profile).election_timeout_ms[1] / 1000)
+        self.confirmed_member = False  # the leader's store has listed it as a Raft member
 
     async def start(self, bootstrap: bool, join_via: Callable[[], list[str]] | None = None) -> None:
         """Start Raft. A bootstrapping manager is the only voter; a joining one asks the
@@ -167,6 +173,18 @@ class ManagerRole:
 
     def leader_raft_id(self) -> int:
         return self.raft.node.leader if self.raft.node else 0
+
+    async def wait_for_leader(self, known: Callable[[], bool]) -> bool:
+        """Wait until `known()` (the leader and its address are known), as swarmkit's
+        LeaderConn does: a manager just promoted, or one during an election, has no leader
+        for a moment (a new manager starts without one). Gives up once it has been without
+        a leader for `lost_quorum_s`, or after that long if the leader's address is unknown."""
+        deadline = (self.raft.leaderless_since or time.monotonic()) + self.lost_quorum_s
+        while not known():
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
 
     def _propose(self, data: bytes) -> tuple[int, int]:
         return self.raft.propose(data)
@@ -267,6 +285,8 @@ class _Membership:
 
     def remove_manager(self, node_id: str) -> None:
         self._change(ConfChangeType.REMOVE_NODE, node_id)
+        # promoted again, it is added back only once it asks again, with a fresh log
+        self.role.ready_members.pop(raft_id_of(node_id), None)
 
     def transfer_leadership(self, to_node_id: str) -> None:
         rid = raft_id_of(to_node_id)

@@ -90,6 +90,8 @@ class RaftServer:
         self._tasks: list[asyncio.Task] = []
         self.transport = Transport(node_id, peers, self._on_message, self._on_client)
         self.node: RaftNode | None = None
+        #: since when this node has known no leader (monotonic); None while it knows one
+        self.leaderless_since: float | None = time.monotonic()
 
     # -- lifecycle --------------------------------------------------------------------
     async def start(self) -> None:
@@ -242,6 +244,8 @@ class RaftServer:
         if rd.soft_state is not None:
             log.info("node %d: %s, term %d, leader %d", self.id, rd.soft_state.role.value,
                      self.node.term, rd.soft_state.leader)
+            self.leaderless_since = None if rd.soft_state.leader else \
+                self.leaderless_since or time.monotonic()
         await self._maybe_snapshot()
 
     async def _persist(self, rd: Ready) -> None:

@@ -260,3 +260,29 @@ def test_a_slow_fsync_does_not_cost_the_leadership():
         finally:
             await stop(servers)
     asyncio.run(main())
+
+
+def test_each_server_says_since_when_it_has_known_no_leader():
+    """What the manager API's wait for a leader reads (swarmkit's lost-quorum clock): None
+    while a leader is known; from when it was lost on, and unchanged by the elections a
+    lone server keeps trying."""
+    async def main():
+        peers = free_peers(3)
+        servers = await start_cluster(peers, lambda i: MemoryStorage())
+        lone = None
+        try:
+            lead = await leader_of(servers)
+            async def all_know():
+                return all(s.leaderless_since is None for s in servers.values())
+            await wait_for(all_know)
+            lone = servers.pop(next(i for i in servers if i != lead))
+            await stop(servers)  # the leader and one follower: no quorum is left
+            async def lost():
+                return lone.leaderless_since
+            since = await wait_for(lost)
+            await asyncio.sleep(3 * lone.profile.election_timeout_ms[1] / 1000)
+            assert lone.leaderless_since == since and lone.node.leader == 0
+        finally:
+            if lone is not None:
+                await lone.close()
+    asyncio.run(main())
