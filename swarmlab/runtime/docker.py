@@ -4,9 +4,15 @@
 `daemon/cluster/executor/container`): it makes a `DockerController` per task
 (see docker_controller.py), and owns what the tasks share:
 
-- the node's task network, a user-defined bridge `swarmlab_tasks` with the
-  subnet `10.200.<node index>.0/24`: each task's address is its IP there, which
-  the node's mesh (a process in the node) reaches directly;
+- the node's task network with the subnet `10.200.<node index>.0/24`: each task's
+  address is its IP there, which the node's mesh (a process in the node) reaches
+  directly. That is dockerd's default bridge when dockerd was started with that
+  subnet (`--bip`, as the lab's nodes are), as real Swarm runs a task without
+  networks there: a container starts about 0.2 s sooner than on a user-defined
+  bridge, where dockerd sets up its embedded DNS server in each container. The
+  default bridge takes no fixed address, so a task learns its address once it has
+  started. Any other dockerd gets a user-defined bridge `swarmlab_tasks` with the
+  subnet, and fixed addresses from the node's pool;
 - a tmpfs mounted at `/run/swarmlab/<node>` holding the tasks' secrets, configs
   and hosts files, bind-mounted read-only into the containers: no secret byte
   lands on the node's disk;
@@ -39,7 +45,8 @@ from .addresses import AddressPool
 from .base import Executor, StatusCallback, TaskRuntimeSpec
 from .docker_controller import DockerController
 from .docker_spec import (
-    NODE_LABEL, TASK_NETWORK, TASK_SUPERNET, hosts_text, peer_routes, subnet_gateway, task_pool, task_subnet,
+    DEFAULT_BRIDGE, NODE_LABEL, TASK_NETWORK, TASK_SUPERNET, hosts_text, peer_routes, subnet_gateway,
+    task_pool, task_subnet,
 )
 from .process import filesystem_type
 
@@ -56,11 +63,12 @@ class DockerExecutor(Executor):
 
     def __init__(self, node_name: str, node_index: int = 0, node_address: str = "127.0.0.1",
                  client: docker.DockerClient | None = None, *, node_id: str = "",
-                 network: str = TASK_NETWORK, subnet: str | None = None,
+                 subnet: str | None = None,
                  root_dir: Path | str | None = None) -> None:
         self.node_name, self.node_index, self.node_address = node_name, node_index, node_address
         self.node_id = node_id or node_name  # the agent may set it once the node has joined
-        self.network, self.subnet = network, subnet or task_subnet(node_index)
+        self.subnet = subnet or task_subnet(node_index)
+        self.network = TASK_NETWORK  # or the default bridge, if it has our subnet (set-up)
         self.addresses = AddressPool(*task_pool(self.subnet))
         self.root = Path(root_dir) if root_dir else RUN_ROOT / node_name
         self.client = client
@@ -162,10 +170,18 @@ class DockerExecutor(Executor):
         shutil.rmtree(self.root, ignore_errors=True)
         self.root.mkdir(parents=True, mode=0o700)
 
+    @property
+    def fixed_addresses(self) -> bool:
+        """Whether a task's address is chosen before it starts (not on the default bridge)."""
+        return self.network != DEFAULT_BRIDGE
+
     def _ensure_network(self) -> None:
+        if _subnet_of(self.client.networks.get(DEFAULT_BRIDGE)) == self.subnet:
+            self.network = DEFAULT_BRIDGE  # dockerd was started with our --bip
+            return
         try:
             found = self.client.networks.get(self.network)
-            self.subnet = found.attrs["IPAM"]["Config"][0]["Subnet"]  # made by an earlier agent
+            self.subnet = _subnet_of(found)  # made by an earlier agent
             self.addresses = AddressPool(*task_pool(self.subnet))
             return
         except docker.errors.NotFound:
@@ -284,13 +300,19 @@ class DockerExecutor(Executor):
         self._set_routes({})   # `unreachable 10.200.0.0/16` stays: a late packet must not leak
         if self._accepting:
             _run(["iptables", "-D", "DOCKER-USER", "-d", self.subnet, "-j", "ACCEPT"])
-        try:
-            self.client.networks.get(self.network).remove()
-        except docker.errors.APIError:
-            pass  # gone already, or still used by a container someone else made
+        if self.network != DEFAULT_BRIDGE:
+            try:
+                self.client.networks.get(self.network).remove()
+            except docker.errors.APIError:
+                pass  # gone already, or still used by a container someone else made
         if self._mounted:
             subprocess.run(["umount", "-l", str(self.root)], capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _subnet_of(network: Any) -> str:
+    configs = (network.attrs.get("IPAM") or {}).get("Config") or [{}]
+    return configs[0].get("Subnet", "")
 
 
 def _log_failure(setup: asyncio.Future) -> None:

@@ -3,9 +3,10 @@
 Theory of operation (as dockerd's swarm executor, `daemon/cluster/executor/container`):
 - `prepare()` checks the image is on the node (never pulls: an unknown image is
   `rejected`, `No such image: ...`), gives the task an address on the node's task
-  network, writes its secrets, configs and hosts file to the executor's tmpfs and
-  creates the container (named and labelled as Swarm does, restart policy `no`:
-  restarting is the orchestrator's job).
+  network where that is chosen beforehand (not on dockerd's default bridge: there
+  `start()` reads it), writes its secrets, configs and hosts file to the executor's
+  tmpfs and creates the container (named and labelled as Swarm does, restart policy
+  `no`: restarting is the orchestrator's job).
 - `start()` starts it; with a health check (the service's, or the image's) the
   task stays `starting` until Docker reports it healthy, and an unhealthy verdict
   fails it (`task: unhealthy container`) and stops it with its grace period.
@@ -125,7 +126,8 @@ class DockerController(Controller):
         try:
             _validate(self.spec.healthcheck)
             await self._executor.ready()
-            self.address = self._executor.addresses.allocate(self.spec.task_id)
+            if self._executor.fixed_addresses:
+                self.address = self._executor.addresses.allocate(self.spec.task_id)
             self.files.write(self.spec.secrets, self.spec.configs)
             self._executor.write_hosts(self)
             self._has_check = await self._executor.call(self._create)
@@ -146,7 +148,8 @@ class DockerController(Controller):
         own_check = healthcheck_config(spec.healthcheck)
         host_ports = [p for p in spec.ports if p.publish_mode == "host"]
         networking = api.create_networking_config(
-            {ex.network: api.create_endpoint_config(ipv4_address=self.address)})
+            {ex.network: api.create_endpoint_config(ipv4_address=self.address)}) \
+            if ex.fixed_addresses else None
         created = api.create_container(
             spec.image, name=spec.task_name, hostname=spec.hostname or None,
             entrypoint=list(spec.command) or None, command=list(spec.args) or None,
@@ -199,9 +202,13 @@ class DockerController(Controller):
         if self._pending_exit is not None:
             self._on_exit(self._pending_exit)
         # Running as soon as the daemon says started, as Swarm's executor; the logs (all
-        # of them: `follow` starts at the beginning) and the PID follow without delaying it.
+        # of them: `follow` starts at the beginning) and the PID follow without delaying
+        # it. On the default bridge the address comes first: the mesh needs it.
         self._follow_logs()
-        self._spawn(self._read_pid())
+        if self._executor.fixed_addresses:
+            self._spawn(self._read_started())
+        else:
+            await self._read_started()
         if not self._has_check:
             if not self._stopping:  # a task being shut down is never reported running
                 self._set(TaskState.RUNNING, "started")
@@ -214,14 +221,21 @@ class DockerController(Controller):
             for waiter in waiters:
                 waiter.cancel()
 
-    async def _read_pid(self) -> None:
+    async def _read_started(self) -> None:
+        """The started container's PID, and its address where dockerd chose it."""
         try:
-            state = (await self._executor.call(self._executor.client.api.inspect_container,
-                                               self.container_id))["State"]
+            info = await self._executor.call(self._executor.client.api.inspect_container,
+                                             self.container_id)
         except docker.errors.APIError:
             return
+        state = info["State"]
         if self._exited.is_set() or not state.get("Running"):
             return
+        if not self.address:
+            net = (info["NetworkSettings"].get("Networks") or {}).get(self._executor.network) or {}
+            self.address = net.get("IPAddress", "")
+            if self.files.root.is_dir():  # (not removed meanwhile)
+                self._executor.write_hosts(self)  # its own line, as Docker writes it
         self.pid = state.get("Pid") or 0
         if self.pid and not self._status.state.terminal and not self._status.pid:
             # the same report, now with the container's PID (ContainerStatus.PID): the
@@ -386,7 +400,8 @@ class DockerController(Controller):
             except docker.errors.NotFound:
                 pass
         self.files.remove()
-        self._executor.addresses.release(self.spec.task_id)
+        if self._executor.fixed_addresses:
+            self._executor.addresses.release(self.spec.task_id)
 
     # -- inspection ----------------------------------------------------------------------
     def health(self) -> HealthState:

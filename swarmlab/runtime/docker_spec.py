@@ -26,7 +26,8 @@ from ..workloads.catalog import normalize
 from .base import HealthCheck, TaskRuntimeSpec, TaskState
 from .files import config_path, secret_path
 
-TASK_NETWORK = "swarmlab_tasks"
+TASK_NETWORK = "swarmlab_tasks"         # the task network of a dockerd without our --bip
+DEFAULT_BRIDGE = "bridge"
 NODE_LABEL = "swarmlab.runtime.node"     # which node's executor owns the container
 RUNTIME_LABEL = "swarmlab.runtime"
 NS = 1_000_000_000
@@ -44,6 +45,11 @@ def task_subnet(node_index: int) -> str:
 
 def subnet_gateway(subnet: str) -> str:
     return str(next(ipaddress.IPv4Network(subnet).hosts()))
+
+
+def dockerd_bip(subnet: str) -> str:
+    """The dockerd option that puts its default bridge on the node's task subnet."""
+    return f"--bip={subnet_gateway(subnet)}/{ipaddress.IPv4Network(subnet).prefixlen}"
 
 
 def peer_routes(peers: Mapping[int, str], own_subnet: str) -> dict[str, str]:

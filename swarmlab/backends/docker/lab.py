@@ -36,7 +36,7 @@ from ...lab import Lab, local, tls
 from ...lab.registry import (
     API_PORT, LabNotFound, LabRecord, NodeRecord, lab_dir, list_labs, load,
 )
-from ...runtime.docker_spec import task_subnet
+from ...runtime.docker_spec import dockerd_bip, task_subnet
 from . import faults, realswarm, resources, routes
 from .nodes import NodeOptions, start_nodes
 from .transfer import distribute
@@ -158,8 +158,10 @@ def _options(record: LabRecord, engine: str, owner: str) -> Callable[[str], Node
         labels = {OWNER_LABEL: owner}
         if engine == "docker-swarm":
             return NodeOptions(address=node.addr, labels=labels, dockerd_port=node.api_port)
+        # tasks run on dockerd's default bridge, on the node's own task subnet
         return NodeOptions(address=node.addr, labels=labels, command=agent_command(record, node),
-                           env={"SWARMLAB_RUNTIME": "docker"})
+                           env={"SWARMLAB_RUNTIME": "docker", "SWARMLAB_DOCKERD_ARGS":
+                                dockerd_bip(task_subnet(node.node_index))})
     return options
 
 
