@@ -130,9 +130,8 @@ class Worker:
         self.manager_url: str | None = None
         self._task: asyncio.Task | None = None
         self._changed = asyncio.Event()  # a task status moved: report it now
-        self.known = ""                  # fingerprint of the assignment last reconciled
         self.hold_s = 0.0                # how long the leader may hold a heartbeat
-        self._doc: dict = {}             # the leader's last full answer
+        self._doc: dict = {}             # the assignment last followed in full (its `Known`)
         self.connected = False
         self.lost: dict[str, dict] = {}  # assigned tasks this node no longer runs
         self.converge_s = timing_profile(daemon.profile).converge_delay_ms / 1000
@@ -168,13 +167,13 @@ class Worker:
             log.debug("%s: dispatcher unreachable (%s); trying another manager",
                       self.d.name, e)
             self.connected = False
-            self.session, self.manager_url, self.known = None, None, ""
+            self.session, self.manager_url, self._doc = None, None, {}
             await asyncio.sleep(RETRY_S + random.random() * RETRY_S)
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - the worker must keep going
             log.exception("%s: worker loop error", self.d.name)
-            self.known = ""
+            self._doc = {}  # the next heartbeat asks for the whole assignment again
             await asyncio.sleep(1.0)
 
     async def _report_loop(self, http: ClientSession) -> None:
@@ -215,26 +214,25 @@ class Worker:
             doc = await self._post(http, "/swarmlab/dispatcher/session",
                                    {"NodeID": self.d.node_id, "Addr": self.d.swarm_addr_str,
                                     "Hostname": self.d.name})
-            self.session, self.known = doc["SessionID"], ""
+            self.session, self._doc = doc["SessionID"], {}
             self.hold_s = doc.get("Period", 0) / NS / 2
         self._changed.clear()  # this heartbeat carries every status
         doc = await self._post(http, "/swarmlab/dispatcher/heartbeat", {
             "NodeID": self.d.node_id, "SessionID": self.session,
             "Statuses": self._statuses(), "Endpoints": self._endpoints(),
             "TLSInfo": self.d.security.tls_info(),
-            "Known": self.known, "Wait": self.hold_s}, hold_s=self.hold_s)
+            "Known": self._doc.get("Known", ""), "Wait": self.hold_s}, hold_s=self.hold_s)
         self.hold_s = doc.get("Period", 0) / NS / 2  # `swarm update --dispatcher-heartbeat`
         if doc.get("Unchanged"):
             # the same answer as last time: still follow it (a renewal that is due by
             # time, or one that failed, is tried again)
             await self.d.follow_role(self._doc)
             return
-        self._doc = doc
         self.d.remember_managers(doc.get("Managers") or [])
         await self.d.follow_role(doc)
         await self._reconcile(doc)
         await self.d.update_mesh(doc.get("Mesh") or {})
-        self.known = doc.get("Known", "")
+        self._doc = doc  # followed in full: the next heartbeat waits for a change to it
 
     def _statuses(self) -> list[dict]:
         return ([{"TaskID": tid, "Status": status_json(c.status)}
