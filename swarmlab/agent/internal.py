@@ -232,7 +232,7 @@ async def _report(d: "NodeDaemon", node_id: str, body: dict, extend: bool) -> No
         m.changes.fire()
     sid = body.get("SessionID", "")
 
-    def run() -> None:
+    def run() -> bool:
         disp = m.manager.dispatcher
         try:
             if extend:
@@ -241,9 +241,9 @@ async def _report(d: "NodeDaemon", node_id: str, body: dict, extend: bool) -> No
                 disp.update_task_status(node_id, sid, updates)
         except Exception as e:  # noqa: BLE001 - unknown session: the agent registers again
             raise APIError(400, f"session invalid: {e}") from None
-    await m.control.call(run)
-    if updates:
-        m.kick()
+        return disp.reports_queued
+    if await m.control.call(run):
+        m.kick()  # a status that is news: the next tick commits it now
 
 
 async def _assignment(d: "NodeDaemon", request: web.Request, node_id: str, sid: str,

@@ -172,9 +172,17 @@ class Dispatcher:
         self._session(node_id, session_id)
         if self.batch_status:
             for task_id, status in updates:
-                self._queued[task_id] = (node_id, status)
+                # an agent repeats every status in each heartbeat: queue what is news
+                stored = self.store.get("task", task_id)
+                if task_id in self._queued or stored is None or stored.status != status:
+                    self._queued[task_id] = (node_id, status)
             return []
         return self._apply_statuses([(node_id, tid, st) for tid, st in updates])
+
+    @property
+    def reports_queued(self) -> bool:
+        """Whether reports wait for `flush_task_status` (the next tick)."""
+        return bool(self._queued)
 
     def flush_task_status(self) -> list[str]:
         """Commit the queued reports of every node as one write; returns refused IDs."""

@@ -170,3 +170,24 @@ def test_a_tick_that_loses_leadership_mid_write_reports_and_goes_on():
 def _local(h):
     from swarmlab.store import LocalProposer
     return LocalProposer(h.store)
+
+
+def test_a_batched_report_equal_to_the_stored_status_is_not_queued():
+    """An agent repeats every task's status in each heartbeat: only a status that differs
+    from the store's is queued, so an idle node's heartbeat wakes no tick."""
+    h = Harness(workers=1, replicas=1)
+    s = h.manager.create_service(web(replicas=1))
+    h.run_until(lambda: len(h.running(s.id)) == 1)
+    d = h.manager.dispatcher
+    d.batch_status = True
+    (t,) = h.running(s.id)
+    agent = h.agents[t.node_id]
+    assert d.update_task_status(agent.node_id, agent.session, [(t.id, t.status)]) == []
+    assert not d.reports_queued
+    failed = TaskStatus(timestamp=h.clock.now_ns(), state=TaskState.FAILED, err="boom")
+    d.update_task_status(agent.node_id, agent.session, [(t.id, failed)])
+    assert d.reports_queued
+    d.update_task_status(agent.node_id, agent.session, [(t.id, t.status)])  # the latest report of a queued task replaces it
+    assert d.reports_queued
+    d.flush_task_status()
+    assert not d.reports_queued
