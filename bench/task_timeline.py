@@ -39,7 +39,7 @@ import docker
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from compare_swarm import UPDATE  # noqa: E402 - the same UpdateConfig as the comparison
+from compare_swarm import UPDATE, running  # noqa: E402 - the comparison's UpdateConfig and count
 from swarmlab.lab import Lab  # noqa: E402
 from swarmlab.runtime.docker_spec import parse_timestamp as stamp  # noqa: E402
 
@@ -135,9 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         c.services.create("swarmlab/web:1", name="web", update_config=UPDATE,
                           mode=docker.types.ServiceMode("replicated", replicas=a.replicas),
                           healthcheck=no_check)
-        lab.wait_for(lambda: sum(t["Status"]["State"] == "running"
-                                 for t in c.api.tasks(filters={"service": "web"})) == a.replicas,
-                     300, f"{a.replicas} replicas")
+        lab.wait_for(lambda: len(running(c, "web")) == a.replicas, 300, f"{a.replicas} replicas")
         created = time.perf_counter() - t0
         made.stop.set()
         made.join()

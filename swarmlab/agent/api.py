@@ -93,7 +93,7 @@ async def docker_errors(request: web.Request, handler: Callable[..., Awaitable])
 
 
 async def forward_to_leader(request: web.Request,
-                            handler: Callable[..., Awaitable] | None = None) -> web.StreamResponse:
+                            handler: Callable[..., Awaitable]) -> web.StreamResponse:
     daemon: NodeDaemon = request.app["daemon"]
     if request.headers.get("X-Swarmlab-Forwarded"):
         return error_response(503, NO_LEADER)
@@ -101,7 +101,7 @@ async def forward_to_leader(request: web.Request,
     if daemon.leader_api_url() is None and m is not None:
         # no leader known yet (just promoted, or an election): wait for one, as swarmkit
         await m.wait_for_leader(lambda: m.is_leader() or daemon.leader_api_url() is not None)
-        if m.is_leader() and handler is not None and not request.get("swarmlab.retried"):
+        if m.is_leader() and not request.get("swarmlab.retried"):
             request["swarmlab.retried"] = True  # this manager won: it answers itself, once
             return await docker_errors(request, handler)
     url = daemon.leader_api_url()

@@ -227,7 +227,7 @@ class NodeDaemon:
             # Raft would wait for a leader that no longer talks to it. Leave as a demoted
             # manager does (swarmkit's ErrMemberRemoved), then join again with a fresh log.
             log.info("%s: removed from Raft and promoted again: rejoining", self.name)
-            await self._leave_raft(renew=False)
+            await self._leave_raft()
         if want == "manager" and self.manager is None:
             peers = {int(k): (v.rpartition(":")[0], int(v.rpartition(":")[2]))
                      for k, v in (doc.get("RaftPeers") or {}).items()}
@@ -239,15 +239,15 @@ class NodeDaemon:
             self._save_state()
         elif want == "worker" and self.manager is not None and not doc.get("RaftMember"):
             log.info("%s: demoted to worker", self.name)
-            await self._leave_raft(renew=True)
+            await self._leave_raft()
+            await self.renew_certificate(None)  # a worker certificate
         elif self.manager is None and want and want != self.security.role:
             await self.renew_certificate(None)  # a demotion whose renewal failed: again
         elif renew or self.security.needs_renewal():
             await self.renew_certificate(self.manager.keys if self.manager else None)
 
-    async def _leave_raft(self, renew: bool) -> None:
-        """Stop being a manager: Raft closed, its log and keys gone; `renew` asks for a
-        worker certificate (a promotion that follows asks for a manager's instead)."""
+    async def _leave_raft(self) -> None:
+        """Stop being a manager: Raft closed, its log and keys gone."""
         m, self.manager = self.manager, None
         self.role = "worker"
         await m.close()
@@ -255,8 +255,6 @@ class NodeDaemon:
         m.keys.destroy()
         self.security.drop_ca()
         self._save_state()
-        if renew:
-            await self.renew_certificate(None)  # a worker certificate
 
     def _follow_cert_expiry(self, seconds: int | None) -> None:
         """A manager's CA issues for as long as the leader's says (`--cert-expiry`)."""

@@ -99,7 +99,6 @@ class ManagerRole:
         self.control = ControlThread(self.store, name=f"control-{hostname}")
         self.store.proposer = RaftProposer(self.control, self.loop, self._propose)
         self.control.on_applied = self._after_apply
-        self._applied = asyncio.Event()
         self._kicked = asyncio.Event()
         self.changes = Pulse()  # the store changed (every applied batch; loop thread)
         self.manager = Manager(self.store, WallClock(), random.SystemRandom(), node_id=node_id,
@@ -174,7 +173,7 @@ class ManagerRole:
     def leader_raft_id(self) -> int:
         return self.raft.node.leader if self.raft.node else 0
 
-    async def wait_for_leader(self, known: Callable[[], bool]) -> bool:
+    async def wait_for_leader(self, known: Callable[[], bool]) -> None:
         """Wait until `known()` (the leader and its address are known), as swarmkit's
         LeaderConn does: a manager just promoted, or one during an election, has no leader
         for a moment (a new manager starts without one). Gives up once it has been without
@@ -182,9 +181,8 @@ class ManagerRole:
         deadline = (self.raft.leaderless_since or time.monotonic()) + self.lost_quorum_s
         while not known():
             if time.monotonic() > deadline:
-                return False
+                return
             await asyncio.sleep(0.05)
-        return True
 
     def _propose(self, data: bytes) -> tuple[int, int]:
         return self.raft.propose(data)
@@ -217,16 +215,12 @@ class ManagerRole:
                     a = (host, int(port))
                     self.addresses[rid] = a
                     self.loop.call_soon_threadsafe(self.raft.add_peer, rid, a)
-        self.loop.call_soon_threadsafe(self._on_applied)
+        self.loop.call_soon_threadsafe(self.changes.fire)
         applied = self.control.applied_index
         if applied - self._last_snapshot >= SNAPSHOT_EVERY:
             data = self.store.snapshot()
             self._last_snapshot = applied
             self.loop.call_soon_threadsafe(self.raft.compact, applied, data)
-
-    def _on_applied(self) -> None:
-        self._applied.set()
-        self.changes.fire()
 
     # -- the leader's reconcile loop ----------------------------------------------------
     def kick(self) -> None:
@@ -235,11 +229,12 @@ class ManagerRole:
 
     async def _reconcile_loop(self) -> None:
         more = False  # the last tick wrote: its follow-up may be due once that is applied
+        applied = self.changes.current()
         while True:
-            wake = self._applied if more else self._kicked
+            wake = applied if more else self._kicked
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(wake.wait(), RECONCILE_PERIOD_S)
-            self._applied.clear()
+            applied = self.changes.current()  # what is applied from now on wakes the next
             self._kicked.clear()
             more = False
             if not self.is_leader():

@@ -171,14 +171,18 @@ class DockerExecutor(Executor):
         self.root.mkdir(parents=True, mode=0o700)
 
     @property
-    def fixed_addresses(self) -> bool:
-        """Whether a task's address is chosen before it starts (not on the default bridge)."""
+    def own_network(self) -> bool:
+        """Whether tasks go on our `swarmlab_tasks` bridge, with addresses chosen before
+        they start, rather than on dockerd's default bridge, where dockerd chooses them."""
         return self.network != DEFAULT_BRIDGE
 
     def _ensure_network(self) -> None:
-        if _subnet_of(self.client.networks.get(DEFAULT_BRIDGE)) == self.subnet:
-            self.network = DEFAULT_BRIDGE  # dockerd was started with our --bip
-            return
+        try:
+            if _subnet_of(self.client.networks.get(DEFAULT_BRIDGE)) == self.subnet:
+                self.network = DEFAULT_BRIDGE  # dockerd was started with our --bip
+                return
+        except docker.errors.NotFound:
+            pass  # a dockerd started with `--bridge=none`
         try:
             found = self.client.networks.get(self.network)
             self.subnet = _subnet_of(found)  # made by an earlier agent
@@ -300,7 +304,7 @@ class DockerExecutor(Executor):
         self._set_routes({})   # `unreachable 10.200.0.0/16` stays: a late packet must not leak
         if self._accepting:
             _run(["iptables", "-D", "DOCKER-USER", "-d", self.subnet, "-j", "ACCEPT"])
-        if self.network != DEFAULT_BRIDGE:
+        if self.own_network:
             try:
                 self.client.networks.get(self.network).remove()
             except docker.errors.APIError:

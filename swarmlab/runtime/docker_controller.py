@@ -126,7 +126,7 @@ class DockerController(Controller):
         try:
             _validate(self.spec.healthcheck)
             await self._executor.ready()
-            if self._executor.fixed_addresses:
+            if self._executor.own_network:
                 self.address = self._executor.addresses.allocate(self.spec.task_id)
             self.files.write(self.spec.secrets, self.spec.configs)
             self._executor.write_hosts(self)
@@ -149,7 +149,7 @@ class DockerController(Controller):
         host_ports = [p for p in spec.ports if p.publish_mode == "host"]
         networking = api.create_networking_config(
             {ex.network: api.create_endpoint_config(ipv4_address=self.address)}) \
-            if ex.fixed_addresses else None
+            if ex.own_network else None
         created = api.create_container(
             spec.image, name=spec.task_name, hostname=spec.hostname or None,
             entrypoint=list(spec.command) or None, command=list(spec.args) or None,
@@ -205,10 +205,15 @@ class DockerController(Controller):
         # of them: `follow` starts at the beginning) and the PID follow without delaying
         # it. On the default bridge the address comes first: the mesh needs it.
         self._follow_logs()
-        if self._executor.fixed_addresses:
+        if self._executor.own_network:
             self._spawn(self._read_started())
         else:
             await self._read_started()
+            if not self.address and not self._exited.is_set() and not self._status.state.terminal:
+                # dockerd did not say where it runs: no mesh could reach it
+                self._set(TaskState.FAILED, "started", "task: no address on the default bridge")
+                self._spawn(self._stop(self.spec.stop_grace_period_s))
+                return
         if not self._has_check:
             if not self._stopping:  # a task being shut down is never reported running
                 self._set(TaskState.RUNNING, "started")
@@ -400,8 +405,7 @@ class DockerController(Controller):
             except docker.errors.NotFound:
                 pass
         self.files.remove()
-        if self._executor.fixed_addresses:
-            self._executor.addresses.release(self.spec.task_id)
+        self._executor.addresses.release(self.spec.task_id)  # (none on the default bridge)
 
     # -- inspection ----------------------------------------------------------------------
     def health(self) -> HealthState:
