@@ -51,8 +51,8 @@ import docker
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from swarmlab.backends.docker import lab as docker_lab  # noqa: E402
-from swarmlab.backends.docker import realswarm  # noqa: E402
+from swarmlab.lab.dind import lab as docker_lab  # noqa: E402
+from swarmlab.lab.dind import realswarm  # noqa: E402
 from swarmlab.lab import Lab  # noqa: E402
 
 REPLICAS = 20
@@ -131,7 +131,7 @@ def run_engine(engine: str, profile: str, say, healthcheck: bool) -> dict[str, f
 # Who used the machine's CPU during the 20-replica step, by process kind: the same
 # containers start on both engines, so this shows how much of the step is the
 # orchestrator's own work (swarmlab's agents; for real Swarm, swarmkit runs in dockerd).
-CPU_KINDS = (("swarmlab.agent", "swarmlab agents"), ("swarmlab.workloads", "workloads"),
+CPU_KINDS = (("swarmlab.node", "swarmlab agents"), ("swarmlab.workloads", "workloads"),
              ("containerd-shim", "containerd-shim"), ("dockerd", "dockerd"),
              ("containerd", "containerd"), ("runc", "runc"))
 

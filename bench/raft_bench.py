@@ -31,7 +31,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from swarmlab.raft.transport import ClientError, RaftClient  # noqa: E402
+from swarmlab.raft.shell.transport import ClientError, RaftClient  # noqa: E402
 
 ENTRY = b"x" * 64
 STORAGES = {  # label -> (swarmlab server args, pysyncobj journal?)  None = not comparable
@@ -66,7 +66,7 @@ class Cluster:
         spec = ",".join(f"{j}={h}:{p}" for j, (h, p) in self.raft_addrs.items())
         data = os.path.join(self.dir, f"n{i}")
         if self.system == "swarmlab":
-            return [sys.executable, "-m", "swarmlab.raft.server", "--id", str(i), "--peers", spec,
+            return [sys.executable, "-m", "swarmlab.raft.shell.server", "--id", str(i), "--peers", spec,
                     "--data-dir", data, "--profile", self.profile, *STORAGES[self.storage][0]]
         h, p = self.addrs[i]
         return [sys.executable, os.path.abspath(__file__), "--pysyncobj-node", "--id", str(i),
@@ -328,7 +328,7 @@ def _write_docs(args, results: list[dict], refs: list[str]) -> None:
 def pysyncobj_node(argv: list[str]) -> None:
     """One PySyncObj process. Its Raft runs in PySyncObj's own thread (autoTick);
     `_PySyncObjFront` answers swarmlab client frames (put, status) on an asyncio loop."""
-    from swarmlab.raft.transport import parse_peers
+    from swarmlab.raft.shell.transport import parse_peers
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--pysyncobj-node", action="store_true")
@@ -376,7 +376,7 @@ class _PySyncObjFront:
         self.scheduled = False
 
     async def serve(self, addr: str) -> None:
-        from swarmlab.raft.transport import Conn
+        from swarmlab.raft.shell.transport import Conn
         self.loop = asyncio.get_running_loop()
         h, _, p = addr.rpartition(":")
         await self.loop.create_server(lambda: Conn(self.on_frame), h, int(p))
@@ -390,7 +390,7 @@ class _PySyncObjFront:
             self.loop.call_soon_threadsafe(self.flush)
 
     def flush(self) -> None:
-        from swarmlab.raft.codec import FrameKind, encode_value, frame
+        from swarmlab.raft.shell.codec import FrameKind, encode_value, frame
         with self.lock:
             batch, self.outbox, self.scheduled = self.outbox, [], False
         by_conn: dict = {}
@@ -400,7 +400,7 @@ class _PySyncObjFront:
             conn.write(frame(FrameKind.CLIENT_RESP, encode_value(answers)))
 
     def on_frame(self, conn, kind, body: bytes) -> None:
-        from swarmlab.raft.codec import decode_value
+        from swarmlab.raft.shell.codec import decode_value
         obj = self.obj
         for rid, op, arg in decode_value(body):
             if op == "status":

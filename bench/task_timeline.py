@@ -41,7 +41,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from compare_swarm import UPDATE, running  # noqa: E402 - the comparison's UpdateConfig and count
 from swarmlab.lab import Lab  # noqa: E402
-from swarmlab.runtime.docker_spec import parse_timestamp as stamp  # noqa: E402
+from swarmlab.runtime.dockerapi.spec import parse_timestamp as stamp  # noqa: E402
 
 PHASES = ("stop", "promote", "start", "report")
 CREATE = (("schedule", "new", "assigned"), ("deliver", "assigned", "preparing"))

@@ -1,4 +1,8 @@
-"""The node agent: one process per node, the equivalent of a machine's dockerd in swarm mode."""
-from .daemon import NodeDaemon
+"""The agent: the worker that runs a node's tasks, as swarmkit's `agent/` package.
 
-__all__ = ["NodeDaemon"]
+It follows the dispatcher's assignments and drives a runtime (`swarmlab.runtime`); what it
+needs from its node is the narrow protocol in `node_port.py`, never the node itself.
+"""
+from .worker import Worker
+
+__all__ = ["Worker"]

@@ -38,11 +38,11 @@ from aiohttp import ClientError, ClientSession, ClientTimeout
 from ..runtime import (
     Controller, FileMount, HealthCheck, PortConfig, TaskRuntimeSpec, TaskState as RState,
 )
-from ..raft.profiles import profile as timing_profile
+from ..profiles import profile as timing_profile
 from ..runtime import TaskStatus as RStatus
 
 if TYPE_CHECKING:
-    from .daemon import NodeDaemon
+    from ..node.daemon import NodeDaemon
 
 log = logging.getLogger("swarmlab.agent.worker")
 
@@ -103,7 +103,7 @@ def runtime_spec(task: dict, node_name: str, secrets: dict[str, dict],
 
 
 def status_json(st: RStatus) -> dict[str, Any]:
-    from ..api import format_time
+    from ..objects import format_time
     doc: dict[str, Any] = {"Timestamp": format_time(int(st.timestamp * NS)),
                            "State": st.state.docker_name, "Message": st.message}
     if st.err:

@@ -24,11 +24,11 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from ..api import (
+from ..objects import (
     Clock, Config, InvalidArgument, NodeDescription, NodeState, NodeStatus, NotFound, Secret,
     Task, TaskState, TaskStatus, new_id,
 )
-from ..raft.profiles import profile
+from ..profiles import profile
 from ..store import MemoryStore, WriteTx
 
 GRACE_MULTIPLIER = 3

@@ -7,7 +7,7 @@
         lab.kill(lab.leader())                 # and watch another manager take over
 
 The local backend runs nodes as processes on 127.0.x.y (see `local.py`); the
-docker backend (`swarmlab.backends.docker`) runs them as Docker-in-Docker
+docker backend (`swarmlab.lab.dind`) runs them as Docker-in-Docker
 containers. Either way each node serves the Engine API, so docker-py is the client.
 """
 from __future__ import annotations
@@ -62,7 +62,7 @@ class Lab:
             raise FileExistsError(f"a lab named {name!r} exists already "
                                   f"(swarmlab lab down --name {name})")
         if backend == "docker":
-            from ..backends.docker import lab as docker_lab
+            from .dind import lab as docker_lab
             return cls(docker_lab.up(name, managers=managers, workers=workers, nodes=nodes,
                                      profile=profile, engine=engine, images=images,
                                      tlsverify=tlsverify, progress=progress))
@@ -222,7 +222,7 @@ class Lab:
     # -- faults ------------------------------------------------------------------------------
     def _backend(self) -> Any:
         if self.record.backend == "docker":
-            from ..backends.docker import lab as docker_lab
+            from .dind import lab as docker_lab
             return docker_lab
         return None
 
@@ -369,7 +369,7 @@ def restore(path: str, name: str | None = None, nodes: int = 3,
             progress: Progress = print) -> Lab:
     """`swarmlab swarm restore FILE`: a new lab whose node1 holds the backed-up swarm state,
     then `swarm init --force-new-cluster` on it (after `swarm unlock` if it is locked)."""
-    from ..agent.backup import extract_backup
+    from ..node.backup import extract_backup
     with open(path, "rb") as f:
         data = f.read()
     lab = Lab.up(name, nodes=nodes, progress=progress)
@@ -405,7 +405,7 @@ def prune(progress: Progress = print) -> None:
             shutil.rmtree(rec.dir, ignore_errors=True)
             progress(f"removed stale lab {rec.name}")
     try:
-        from ..backends.docker import lab as docker_lab
+        from .dind import lab as docker_lab
         docker_lab.prune(progress)
     except ImportError:
         pass

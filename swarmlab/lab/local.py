@@ -79,7 +79,7 @@ def _log_path(lab: LabRecord, node: NodeRecord) -> str:
 def spawn(lab: LabRecord, node: NodeRecord) -> None:
     """Start one node as its own process (a restart)."""
     log = open(_log_path(lab, node), "ab")
-    cmd = [sys.executable, "-m", "swarmlab.agent", *node_argv(lab, node)]
+    cmd = [sys.executable, "-m", "swarmlab.node", *node_argv(lab, node)]
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL,
                          start_new_session=True)
     node.pid = p.pid
@@ -89,7 +89,7 @@ def spawn_all(lab: LabRecord, nodes: list[NodeRecord]) -> None:
     """Start many nodes from one launcher that imports the agent once and forks."""
     specs = [{"name": n.name, "argv": node_argv(lab, n), "log": _log_path(lab, n)}
              for n in nodes]
-    out = subprocess.run([sys.executable, "-m", "swarmlab.agent.launcher"],
+    out = subprocess.run([sys.executable, "-m", "swarmlab.node.launcher"],
                          input=json.dumps(specs), capture_output=True, text=True, timeout=60)
     if out.returncode != 0:
         raise RuntimeError(f"could not start the nodes: {out.stderr.strip()[-2000:]}")

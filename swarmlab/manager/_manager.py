@@ -20,14 +20,14 @@ import random
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..api import (
+from ..objects import (
     Clock, Cluster, ClusterSpec, Config, ConfigSpec, FailedPrecondition, JoinTokens,
     ManagerStatus, Network, NetworkSpec, Node, NodeDescription, NodeRole, NodeSpec, NodeState,
     NodeStatus, Reachability, Secret, SecretSpec, Service, ServiceSpec, new_id,
 )
 from ..dispatcher import Dispatcher
 from ..orchestrator import RECONCILERS, Context
-from ..raft.profiles import profile as timing_profile
+from ..profiles import profile as timing_profile
 from ..scheduler import schedule
 from ..store import MemoryStore, WriteTx
 from . import cluster as cluster_ops

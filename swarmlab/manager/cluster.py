@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..api import (
+from ..objects import (
     AlreadyExists, Cluster, ClusterSpec, DispatcherConfig, Driver, FailedPrecondition,
     InvalidArgument, Network, NetworkSpec, RaftConfig, SequenceError, Service, TaskState,
 )
-from ..raft.profiles import profile as timing_profile
+from ..profiles import profile as timing_profile
 from ..store import ReadTx, WriteTx
 
 NAME_CONFLICT = "name conflicts with an existing object"

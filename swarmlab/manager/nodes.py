@@ -11,7 +11,7 @@
 """
 from __future__ import annotations
 
-from ..api import (
+from ..objects import (
     FailedPrecondition, ManagerStatus, Node, NodeRole, NodeSpec, NodeState, Reachability,
     SequenceError, Task, TaskState, TaskStatus,
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from ..api import (
+from ..objects import (
     AlreadyExists, Config, ConfigSpec, FailedPrecondition, InvalidArgument, JobIteration,
     JobStatus, PublishMode, Secret, SecretSpec, SequenceError, Service, ServiceSpec,
     TaskState, UpdateState, UpdateStatus, Endpoint,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 
-from ..api import InvalidArgument, NodeRole
+from ..objects import InvalidArgument, NodeRole
 
 PREFIX = "SWMTKN"
 VERSION = "1"

@@ -8,7 +8,7 @@ With `endpoint_mode: dnsrr` the name resolves to the task addresses instead, and
 
 The process runtime's equivalent (docs/mesh.md):
 - each node keeps a VIP per service from its own VIP range (127.(100+i).0.x,
-  see swarmlab.runtime.addresses), so node agents sharing one loopback never
+  see swarmlab.net.addresses), so node agents sharing one loopback never
   collide, and a `Forwarder` on VIP:port per service port spreads connections
   over the task endpoints on all nodes: the IPVS part, in the agent;
 - names reach the tasks through their hosts file (`names()` ->
@@ -32,7 +32,7 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Callable
 
-from swarmlab.runtime.addresses import AddressPool
+from swarmlab.net.addresses import AddressPool
 
 from .balancer import Endpoint
 from .metrics import MeshMetrics

@@ -3,7 +3,7 @@
 Each mesh gets its own `CollectorRegistry` unless it is given one, so several
 node agents (or tests) in one process do not collide on metric names. Each node
 agent serves that registry (and a few node gauges) on `http://ADDR:9323/metrics`
-(`swarmlab.agent.metrics_http`); `scrape` and `total` read it from the outside.
+(`swarmlab.engine.metrics_http`); `scrape` and `total` read it from the outside.
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from swarmlab.runtime.addresses import task_port
+from swarmlab.net.addresses import task_port
 
 from .balancer import Endpoint
 from .discovery import ServiceDiscovery

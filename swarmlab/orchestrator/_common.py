@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from ..api import (
+from ..objects import (
     Endpoint, JobIteration, Node, NodeAvailability, NodeState, Service, StoreObject, Task,
     TaskState, TaskStatus, new_id,
 )

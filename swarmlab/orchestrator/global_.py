@@ -9,7 +9,7 @@ in the same job iteration.
 """
 from __future__ import annotations
 
-from ..api import Node, NodeAvailability, NodeState, Service, TaskState
+from ..objects import Node, NodeAvailability, NodeState, Service, TaskState
 from ..scheduler import matches_all, parse_all
 from ..store import ReadTx
 from ._common import Context, Writes, current_iteration, is_live, new_task, shut_down

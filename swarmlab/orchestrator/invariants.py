@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ..api import NodeAvailability, TaskState, UpdateOrder
+from ..objects import NodeAvailability, TaskState, UpdateOrder
 from ..store import Event, MemoryStore, ReadTx
 from .global_ import eligible, keeps_task
 

@@ -7,7 +7,7 @@ update --force` on a job) starts over; tasks of older iterations are shut down.
 """
 from __future__ import annotations
 
-from ..api import Service, TaskState
+from ..objects import Service, TaskState
 from ..store import ReadTx
 from ._common import Context, Writes, by_slot, current_iteration, is_live, new_task, shut_down
 

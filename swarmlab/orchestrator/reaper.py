@@ -7,7 +7,7 @@ cluster's `Orchestration.TaskHistoryRetentionLimit`).
 """
 from __future__ import annotations
 
-from ..api import TaskState
+from ..objects import TaskState
 from ..store import ReadTx
 from ._common import Context, Writes, by_slot, is_live, occupies_slot, shut_down
 

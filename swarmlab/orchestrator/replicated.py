@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ..api import Service, TaskState
+from ..objects import Service, TaskState
 from ..store import ReadTx
 from ._common import Context, Writes, by_slot, is_live, new_task, shut_down
 

@@ -19,7 +19,7 @@ than the history keeps (`TaskHistoryRetentionLimit`).
 """
 from __future__ import annotations
 
-from ..api import Node, RestartCondition, Service, Task, TaskState
+from ..objects import Node, RestartCondition, Service, Task, TaskState
 from ..store import ReadTx
 from ._common import (
     Context, Writes, by_slot, is_live, new_task, node_gone, node_usable, occupies_slot,

@@ -21,7 +21,7 @@ Simplification: a failure counts whenever it happens during the update, not only
 """
 from __future__ import annotations
 
-from ..api import (
+from ..objects import (
     FailureAction, Service, Task, TaskState, UpdateConfig, UpdateOrder, UpdateState,
     UpdateStatus,
 )

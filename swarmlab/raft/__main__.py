@@ -1,4 +1,4 @@
-"""`python -m swarmlab.raft ...` runs one manager process (see swarmlab.raft.server)."""
-from .server import main
+"""`python -m swarmlab.raft ...` runs one manager process (see swarmlab.raft.shell.server)."""
+from .shell.server import main
 
 main()

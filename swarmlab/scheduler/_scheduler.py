@@ -10,7 +10,7 @@ at once, so one pass spreads a whole batch of new tasks.
 """
 from __future__ import annotations
 
-from ..api import SECOND_NS, Task, TaskState, TaskStatus
+from ..objects import SECOND_NS, Task, TaskState, TaskStatus
 from ..store import ReadTx
 from .constraint import node_value
 from .filters import NodeInfo, Pipeline

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
-from ..api import InvalidArgument, Node
+from ..objects import InvalidArgument, Node
 
 _KEY = re.compile(r"(?i)^[a-z_][a-z0-9\-_.]+$")
 _VALUE = re.compile(r"(?i)^[a-z0-9:\-_\s.*()?+\[\]\\^$|/]+$")

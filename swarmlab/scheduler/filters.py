@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..api import Node, NodeAvailability, NodeState, PublishMode, Task
+from ..objects import Node, NodeAvailability, NodeState, PublishMode, Task
 from .constraint import Constraint, parse_all
 
 

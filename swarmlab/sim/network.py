@@ -24,7 +24,7 @@ REQUESTS = frozenset({MT.VOTE, MT.PRE_VOTE, MT.APP, MT.HEARTBEAT, MT.SNAP, MT.TI
 def message_size(m: Message) -> int:
     """Bytes this message takes on the wire (the codec's framing when available)."""
     try:
-        from ..raft.codec import encode_message  # the real wire format
+        from ..raft.shell.codec import encode_message  # the real wire format
     except ImportError:  # pragma: no cover - codec not built yet
         return 48 + sum(len(e.data) + 16 for e in m.entries) + (
             len(m.snapshot.data) + 32 if m.snapshot else 0)

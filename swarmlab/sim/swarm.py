@@ -19,7 +19,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..api import (
+from ..objects import (
     ContainerStatus, NodeDescription, NodeRole, SequenceError, SwarmError, TaskState, TaskStatus,
 )
 from ..manager import Manager
@@ -316,7 +316,7 @@ class SwarmSim:
         return self.any_manager().store.view()
 
     def ready_nodes(self) -> int:
-        from ..api import NodeState
+        from ..objects import NodeState
         return sum(1 for n in self.view().nodes() if n.status.state == NodeState.READY)
 
     def running(self, service: str) -> list[Any]:

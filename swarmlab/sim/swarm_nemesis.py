@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
-from ..api import (
+from ..objects import (
     ContainerSpec, Global, NodeAvailability, NodeState, Replicated, ServiceMode, ServiceSpec,
     TaskSpec, TaskState,
 )

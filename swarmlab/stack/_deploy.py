@@ -110,7 +110,7 @@ def _preflight(engine: Engine, project: ComposeProject, sp: StackPlan) -> _State
 
 def _check_service(project: ComposeProject, stack: str, full: str, spec: dict, state: _State) -> None:
     """The daemon's own checks, run before anything is written (see manager/services.py)."""
-    from swarmlab.api import ServiceSpec, SwarmError, from_json
+    from swarmlab.objects import ServiceSpec, SwarmError, from_json
     from swarmlab.scheduler import parse_all
     short = full[len(stack) + 1:]
     at = ("services", short)

@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..api import KINDS, StoreObject
+from ..objects import KINDS, StoreObject
 
 FORMAT_VERSION = 1
 

@@ -40,10 +40,10 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Iterable, Protocol, TypeVar
 
-from ..api import (
+from ..objects import (
     KINDS, Clock, InvalidArgument, NotFound, SequenceError, StoreObject, SwarmError, Version,
 )
-from ..api._errors import AlreadyExists
+from ..objects._errors import AlreadyExists
 from ._command import Action, Command, decode_command, encode_command
 from ._tx import ReadTx, WriteTx, backward
 

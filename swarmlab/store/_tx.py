@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Iterator, TypeVar
 
-from ..api import (
+from ..objects import (
     AlreadyExists, Cluster, InvalidArgument, Config, Network, Node, NotFound, Secret, SequenceError, Service,
     StoreObject, Task,
 )

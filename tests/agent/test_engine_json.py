@@ -1,5 +1,5 @@
 """The Engine API reads JSON the way Docker does (what docker-py sends must parse)."""
-from swarmlab.api import ServiceSpec, from_json
+from swarmlab.objects import ServiceSpec, from_json
 
 
 def test_keys_match_case_insensitively_like_go():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 
-from swarmlab.api import (
+from swarmlab.objects import (
     ContainerSpec, ContainerStatus, ManualClock, NodeDescription, NodePlatform, NodeRole,
     NodeState, ReplicatedJob, Replicated, ResourceAmounts, ServiceMode, ServiceSpec, Task,
     TaskSpec, TaskState, TaskStatus,
@@ -197,7 +197,7 @@ class Harness:
 
     def set_availability(self, name: str, availability: str) -> None:
         import dataclasses
-        from swarmlab.api import NodeAvailability
+        from swarmlab.objects import NodeAvailability
         node = self.node(name)
         self.manager.update_node(node.id, node.version.index, dataclasses.replace(
             node.spec, availability=NodeAvailability(availability)))

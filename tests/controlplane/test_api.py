@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from swarmlab.api import (
+from swarmlab.objects import (
     ContainerSpec, EndpointSpec, Global, Node, NodeSpec, Placement, PlacementPreference,
     PortConfig, PublishMode, Replicated, RestartCondition, RestartPolicy, Service,
     ServiceMode, ServiceSpec, SpreadOver, Task, TaskSpec, TaskState, TaskStateBackward,

@@ -4,7 +4,7 @@ import dataclasses
 import pytest
 
 from cp_harness import Harness, web
-from swarmlab.api import (
+from swarmlab.objects import (
     SECOND_NS, AlreadyExists, FailedPrecondition, NetworkAttachmentConfig, NetworkSpec,
     OrchestrationConfig, RestartPolicy, SequenceError, DispatcherConfig,
 )

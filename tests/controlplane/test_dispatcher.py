@@ -7,7 +7,7 @@ import random
 import pytest
 
 from cp_harness import Harness, web
-from swarmlab.api import (
+from swarmlab.objects import (
     SECOND_NS, ManualClock, NodeState, NotFound, SecretReference, SecretSpec,
     ConfigReference, ConfigSpec, TaskState, TaskStatus,
 )

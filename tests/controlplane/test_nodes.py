@@ -5,7 +5,7 @@ import re
 import pytest
 
 from cp_harness import FakeAgent, Harness, web
-from swarmlab.api import (
+from swarmlab.objects import (
     FailedPrecondition, InvalidArgument, NodeRole, NodeState, NotFound, Reachability,
     SequenceError, TaskState, UpdateState, UpdateConfig, SECOND_NS,
 )

@@ -3,7 +3,7 @@ import dataclasses
 from collections import Counter
 
 from cp_harness import Harness, job, web
-from swarmlab.api import (
+from swarmlab.objects import (
     SECOND_NS, ContainerSpec, Global, GlobalJob, NodeState, Placement, RestartCondition,
     RestartPolicy, ServiceMode, ServiceSpec, TaskSpec, TaskState,
 )
@@ -34,7 +34,7 @@ def test_global_service_follows_nodes():
     g = h.manager.create_service(ServiceSpec(name="agent", task_template=TaskSpec(
         container_spec=ContainerSpec(image="swarmlab/worker:1")), mode=ServiceMode(global_=Global())))
     h.run_until(lambda: len(h.running(g.id)) == 3)
-    from swarmlab.api import NodeRole
+    from swarmlab.objects import NodeRole
     node = h.manager.join(h.manager.join_token(NodeRole.WORKER), "w9")
     from cp_harness import FakeAgent
     h.agents[node.id] = FakeAgent(h, node.id)
@@ -171,7 +171,7 @@ def test_scale_down_keeps_replicas_spread():
 
 
 def test_global_service_rolling_update_keeps_one_task_per_node():
-    from swarmlab.api import UpdateConfig, UpdateState
+    from swarmlab.objects import UpdateConfig, UpdateState
     h = Harness(workers=3)
     spec = ServiceSpec(name="agent", task_template=TaskSpec(
         container_spec=ContainerSpec(image="x:1")), mode=ServiceMode(global_=Global()),

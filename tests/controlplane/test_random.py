@@ -7,7 +7,7 @@ import random
 import pytest
 
 from cp_harness import Harness, web
-from swarmlab.api import (
+from swarmlab.objects import (
     ContainerSpec, Global, NodeAvailability, NodeState, ServiceMode, ServiceSpec, TaskSpec,
     TaskState, UpdateConfig, UpdateOrder, SECOND_NS,
 )
@@ -93,7 +93,7 @@ def test_random_operations_keep_the_invariants(seed):
 
 
 def test_the_checker_catches_what_it_looks_for():
-    from swarmlab.api import Node, NodeSpec, Service, Task, TaskStatus
+    from swarmlab.objects import Node, NodeSpec, Service, Task, TaskStatus
     from swarmlab.store import MemoryStore
     store = MemoryStore()
     svc = Service(id="s1", spec=web("s"))

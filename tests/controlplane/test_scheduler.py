@@ -4,7 +4,7 @@ from collections import Counter
 import pytest
 
 from cp_harness import Harness, web
-from swarmlab.api import (
+from swarmlab.objects import (
     EndpointSpec, InvalidArgument, Placement, PlacementPreference, PortConfig, PublishMode,
     ResourceAmounts, Resources, SpreadOver, TaskState,
 )
@@ -130,7 +130,7 @@ def test_ingress_ports_get_dockers_dynamic_range_and_conflicts_are_refused():
 
 
 def test_constraint_keys_match_like_docker():
-    from swarmlab.api import (
+    from swarmlab.objects import (
         EngineDescription, Node, NodeDescription, NodePlatform, NodeRole, NodeSpec,
     )
     from swarmlab.scheduler import parse
@@ -162,7 +162,7 @@ def test_invalid_constraint_on_update_changes_nothing():
 
 
 def test_nodes_where_the_service_keeps_failing_go_last():
-    from swarmlab.api import (
+    from swarmlab.objects import (
         SECOND_NS, Node, NodeDescription, NodeState, NodeStatus, Service, Task, TaskStatus,
     )
     from swarmlab.scheduler import schedule

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from swarmlab.api import (
+from swarmlab.objects import (
     ContainerSpec, NodeAvailability, Placement, Replicated, ServiceMode,
     ServiceSpec, TaskSpec, TaskState, UpdateConfig, UpdateState, from_json,
 )

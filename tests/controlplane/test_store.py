@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from swarmlab.api import (
+from swarmlab.objects import (
     InvalidArgument, ManualClock, Node, NodeSpec, NotFound, SequenceError, Task, TaskState,
     TaskStatus,
 )

@@ -5,7 +5,7 @@ from collections import Counter
 import pytest
 
 from cp_harness import Harness, web
-from swarmlab.api import (
+from swarmlab.objects import (
     SECOND_NS, FailedPrecondition, FailureAction, SequenceError, TaskState, UpdateConfig,
     UpdateOrder, UpdateState,
 )

@@ -44,7 +44,7 @@ def new_lab_name(prefix: str = "t") -> str:
 @pytest.fixture
 def lab_pruner(docker_host):
     """Hands out lab names; prunes each at teardown and checks nothing is left."""
-    from swarmlab.backends.docker import leftovers, prune
+    from swarmlab.lab.dind import leftovers, prune
     labs: list[str] = []
 
     def _new(prefix: str = "t") -> str:
@@ -59,7 +59,7 @@ def lab_pruner(docker_host):
 
 @pytest.fixture(scope="module")
 def two_nodes(images, docker_host):
-    from swarmlab.backends.docker import distribute, leftovers, prune, start_nodes
+    from swarmlab.lab.dind import distribute, leftovers, prune, start_nodes
     lab = new_lab_name("m")
     try:
         started = time.monotonic()
@@ -81,7 +81,7 @@ def docker_lab(home, prefix: str, what: str, **up):
     """A docker-backend lab for a test module, with its own SWARMLAB_HOME: brought down and
     pruned by label whatever happens, then checked that no container, network or volume
     is left. `what` names the start-up time in the measurements."""
-    from swarmlab.backends.docker import leftovers, prune
+    from swarmlab.lab.dind import leftovers, prune
     from swarmlab.lab import Lab
 
     old_home = os.environ.get("SWARMLAB_HOME")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 import tarfile
 
-from swarmlab.backends.docker.security import capability_mode, missing_capabilities
+from swarmlab.lab.dind.security import capability_mode, missing_capabilities
 from swarmlab.images.build import inputs_digest, package_files, tarball, workload_config
 from swarmlab.images.rootfs import RootfsSpec
 from swarmlab.workloads import lookup

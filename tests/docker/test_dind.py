@@ -153,7 +153,7 @@ def test_iptables_partition_cuts_and_heals(two_nodes):
     wait_until(lambda: node_fetch(one, to_two) == 0, timeout=30)
     wait_until(lambda: node_fetch(two, to_one) == 0, timeout=30)
 
-    from swarmlab.backends.docker.faults import cut, heal
+    from swarmlab.lab.dind.faults import cut, heal
     cut(one, [two])                                   # rules on node1 only
     try:
         assert node_fetch(one, to_two) != 0           # node1 -> node2 cut
@@ -168,7 +168,7 @@ def test_iptables_partition_cuts_and_heals(two_nodes):
 
 
 def test_dev_code_mount_and_prune(images, lab_pruner, docker_host, measure):
-    from swarmlab.backends.docker import leftovers, prune, start_nodes
+    from swarmlab.lab.dind import leftovers, prune, start_nodes
     from swarmlab.images import NODE_RUNTIME_IMAGE
     lab = lab_pruner("d")
     started = time.monotonic()
@@ -186,7 +186,7 @@ def test_dev_code_mount_and_prune(images, lab_pruner, docker_host, measure):
 
 CHILD = """
 import os, signal, sys
-from swarmlab.backends.docker import start_nodes
+from swarmlab.lab.dind import start_nodes
 start_nodes(sys.argv[1], ["n1"])
 print("up", flush=True)
 if sys.argv[2] == "crash":
@@ -199,7 +199,7 @@ def test_nodes_are_pruned_at_exit_and_after_a_crash(images, lab_pruner):
     import sys
     from pathlib import Path
 
-    from swarmlab.backends.docker import leftovers, prune
+    from swarmlab.lab.dind import leftovers, prune
     root = str(Path(__file__).resolve().parents[2])
     nothing = {"containers": [], "networks": [], "volumes": []}
     lab = lab_pruner("x")

@@ -236,8 +236,8 @@ def test_prune_removes_what_a_crashed_owner_left(docker_host, images, tmp_path, 
     import subprocess
     import sys
 
-    from swarmlab.backends.docker import lab as docker_lab
-    from swarmlab.backends.docker import leftovers, prune
+    from swarmlab.lab.dind import lab as docker_lab
+    from swarmlab.lab.dind import leftovers, prune
     from swarmlab.lab import registry
     monkeypatch.setenv("SWARMLAB_HOME", str(tmp_path / "home"))
     name = f"P{secrets.token_hex(3)}"

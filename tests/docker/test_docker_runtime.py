@@ -200,7 +200,7 @@ async def logs(ex, spec, node_address):
 @scenario
 async def secrets(ex, spec, node_address):
     from swarmlab.runtime import FileMount
-    from swarmlab.runtime.process import filesystem_type
+    from swarmlab.runtime.process.executor import filesystem_type
     files = dict(secrets=(FileMount("password", b"hunter2", uid=1000, gid=1000, mode=0o400),
                           FileMount("api/token", b"tok", mode=0o440)),
                  configs=(FileMount("/app.conf", b"debug=1", mode=0o444),))
@@ -358,7 +358,7 @@ async def peer_fetch(ex, spec, node_address, peer_index: int, peer_address: str,
 
 
 async def run_scenario(name: str, node_address: str, kwargs: dict) -> dict:
-    from swarmlab.runtime.docker import DockerExecutor
+    from swarmlab.runtime.dockerapi.executor import DockerExecutor
     global NODE
     NODE = kwargs.pop("node", NODE)
     ex = DockerExecutor(NODE, node_index=kwargs.pop("index", NODE_INDEX), node_address=node_address)
@@ -409,9 +409,9 @@ if pytest is not None:
         """Two DinD nodes (started in parallel), the lab images loaded, this file in."""
         import secrets as tokens
 
-        from swarmlab.backends.docker import distribute, leftovers, prune, start_nodes
-        from swarmlab.backends.docker.nodes import NodeOptions
-        from swarmlab.runtime.docker_spec import dockerd_bip, task_subnet
+        from swarmlab.lab.dind import distribute, leftovers, prune, start_nodes
+        from swarmlab.lab.dind.nodes import NodeOptions
+        from swarmlab.runtime.dockerapi.spec import dockerd_bip, task_subnet
         lab = f"r{tokens.token_hex(3)}"
         # NODE's dockerd has its default bridge on its task subnet, as a lab's nodes do;
         # PEER's dockerd does not, so its tasks go on a user-defined bridge instead

@@ -28,7 +28,7 @@ def real(docker_lab, tmp_path_factory):
 
 
 def test_real_swarm_forms_on_the_nodes(real):
-    from swarmlab.backends.docker import lab as docker_lab
+    from swarmlab.lab.dind import lab as docker_lab
     c = docker_lab.client(real.record)
     nodes = c.api.nodes()
     assert sorted(n["Description"]["Hostname"] for n in nodes) == [f"node{k}" for k in range(1, 6)]
@@ -41,7 +41,7 @@ def test_real_swarm_forms_on_the_nodes(real):
 
 
 def test_services_converge_but_ingress_needs_ipvs(real):
-    from swarmlab.backends.docker import lab as docker_lab
+    from swarmlab.lab.dind import lab as docker_lab
     c = docker_lab.client(real.record)
     c.services.create("swarmlab/web:1", name="www",
                       mode=docker.types.ServiceMode("replicated", replicas=3),
@@ -61,7 +61,7 @@ def test_services_converge_but_ingress_needs_ipvs(real):
 
 
 def test_faults_act_on_the_real_swarm(real):
-    from swarmlab.backends.docker import lab as docker_lab
+    from swarmlab.lab.dind import lab as docker_lab
     c = docker_lab.client(real.record, "node1")
     c.services.create("swarmlab/web:1", name="keep",
                       mode=docker.types.ServiceMode("replicated", replicas=3))

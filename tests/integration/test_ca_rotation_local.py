@@ -18,7 +18,7 @@ import time
 import docker
 import pytest
 
-from swarmlab.agent.raftshell import raft_id_of
+from swarmlab.node.manager_raft import raft_id_of
 from swarmlab.ca import CertificateError, NodeCertificates, RootCA, client_context, new_key_and_csr
 
 from test_mtls_local import INVALID_TOKEN, post, raft_dial

@@ -84,7 +84,7 @@ def test_engine_api_requires_client_certificates(lab_factory, lab_home, tmp_path
 @pytest.mark.docker
 def test_engine_api_over_tls_on_the_docker_backend(lab_home, docker_host):
     """The same option on Docker-in-Docker nodes: certificates copied into each node."""
-    from swarmlab.backends.docker import leftovers, prune
+    from swarmlab.lab.dind import leftovers, prune
     from swarmlab.lab import Lab
     os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
     name = f"tls{os.getpid() % 100000}"

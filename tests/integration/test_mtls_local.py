@@ -19,15 +19,15 @@ import time
 import docker
 import pytest
 
-from swarmlab.agent.raftshell import raft_id_of
-from swarmlab.agent.security import NodeSecurity
+from swarmlab.node.manager_raft import raft_id_of
+from swarmlab.node.security import NodeSecurity
 from swarmlab.ca import (
     NodeCertificates, RootCA, client_context, generate_join_token, new_key_and_csr, role_of,
     node_id_of,
 )
 from swarmlab.crypto import KeyManager
 from swarmlab.lab import Lab, _docker_client
-from swarmlab.raft.codec import FrameKind, encode_value, frame
+from swarmlab.raft.shell.codec import FrameKind, encode_value, frame
 
 WORKER_OU_REFUSAL = "Permission denied: remote certificate not part of OUs: [swarm-manager]"
 INVALID_TOKEN = "A valid join token is necessary to join this cluster"

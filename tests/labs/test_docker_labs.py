@@ -44,7 +44,7 @@ def test_the_notebooks_name_their_labs():
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("name", list(NOTEBOOKS))
 def test_lab_passes_nbval_on_the_docker_backend(engine, name, tmp_path):
-    from swarmlab.backends.docker import leftovers, prune
+    from swarmlab.lab.dind import leftovers, prune
     lab = NOTEBOOKS[name]
     prune(lab)  # a crashed earlier run's
     env = dict(os.environ, PYTHONPATH=str(ROOT), SWARMLAB_HOME=str(tmp_path / "home"),

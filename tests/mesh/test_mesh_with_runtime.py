@@ -16,7 +16,7 @@ import pytest
 from swarmlab.mesh import RoutingMesh
 from swarmlab.mesh.discovery import ServiceDiscovery
 from swarmlab.runtime import HealthCheck, ProcessExecutor, TaskRuntimeSpec, TaskState
-from swarmlab.runtime.process import SHM_ROOT
+from swarmlab.runtime.process.executor import SHM_ROOT
 
 CHECK = HealthCheck(("CMD", "python3", "-m", "swarmlab.workloads.healthcheck"),
                     interval_s=0.3, timeout_s=2.0, retries=2, start_period_s=5.0)

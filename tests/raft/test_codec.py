@@ -3,7 +3,7 @@ import msgpack
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from swarmlab.raft.codec import (
+from swarmlab.raft.shell.codec import (
     HEADER_SIZE, MAX_FRAME_BYTES, CodecError, FrameDecoder, FrameKind, decode_message,
     encode_message, frame, message_frame, parse_header,
 )

@@ -12,7 +12,7 @@ from swarmlab.raft import (
     NotLeader, ProposalDropped, RaftNode, Role, Snapshot,
 )
 
-CORE_FILES = ["core.py", "log.py", "progress.py", "messages.py", "trace.py", "profiles.py"]
+CORE_FILES = ["core.py", "log.py", "progress.py", "messages.py", "trace.py"]
 FORBIDDEN = {"asyncio", "socket", "time", "os", "threading", "selectors", "subprocess", "io"}
 
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from swarmlab.raft.file_storage import FileStorage, read_records
+from swarmlab.raft.shell.file_storage import FileStorage, read_records
 from swarmlab.raft.messages import Entry, EntryType, HardState, Snapshot
 from swarmlab.raft.storage import MemoryStorage
 
@@ -80,7 +80,7 @@ def test_crash_between_snapshot_and_log_rewrite(tmp_path):
     s.close()
     # Write only the snapshot file, as _write_snapshot would, then "crash".
     t = FileStorage(tmp_path)
-    t._replace(t.snap_path, __import__("swarmlab.raft.file_storage", fromlist=["x"]).encode_record(
+    t._replace(t.snap_path, __import__("swarmlab.raft.shell.file_storage", fromlist=["x"]).encode_record(
         [5, 1, [1], b"five"]))
     t.close()
     st_ = FileStorage(tmp_path).load()

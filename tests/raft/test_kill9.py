@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from swarmlab.raft.transport import ClientError, RaftClient
+from swarmlab.raft.shell.transport import ClientError, RaftClient
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -47,7 +47,7 @@ class Cluster:
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
         self.procs[i] = subprocess.Popen(
-            [sys.executable, "-m", "swarmlab.raft.server", "--id", str(i), "--peers", self.spec,
+            [sys.executable, "-m", "swarmlab.raft.shell.server", "--id", str(i), "--peers", self.spec,
              "--data-dir", os.path.join(self.data_dir, f"n{i}"), "--storage", "file",
              "--snapshot-every", "2000", *self.extra], env=env)
 

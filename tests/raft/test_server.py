@@ -5,12 +5,12 @@ import socket
 
 import pytest
 
-from swarmlab.raft.codec import HEADER, FrameKind, encode_value, frame, message_frame
-from swarmlab.raft.file_storage import FileStorage
+from swarmlab.raft.shell.codec import HEADER, FrameKind, encode_value, frame, message_frame
+from swarmlab.raft.shell.file_storage import FileStorage
 from swarmlab.raft.messages import Entry, Message, MessageType as MT
-from swarmlab.raft.server import RaftServer
+from swarmlab.raft.shell.server import RaftServer
 from swarmlab.raft.storage import MemoryStorage
-from swarmlab.raft.transport import ClientError, NotLeaderError, RaftClient, parse_peers
+from swarmlab.raft.shell.transport import ClientError, NotLeaderError, RaftClient, parse_peers
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -195,7 +195,7 @@ def test_a_follower_far_behind_gets_a_snapshot(tmp_path):
 
 
 def test_flush_to_a_peer_whose_connection_just_died():
-    from swarmlab.raft.transport import Conn, PeerLink
+    from swarmlab.raft.shell.transport import Conn, PeerLink
 
     async def main():
         link = PeerLink(1, 2, ("127.0.0.2", 1), "127.0.0.1")

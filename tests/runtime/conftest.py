@@ -11,7 +11,7 @@ import pytest
 from runtime_helpers import settle
 
 from swarmlab.runtime import ProcessExecutor, TaskRuntimeSpec
-from swarmlab.runtime.process import SHM_ROOT
+from swarmlab.runtime.process.executor import SHM_ROOT
 
 _INDEX = itertools.count(140)  # high node numbers: no clash with labs on 127.10x
 

@@ -5,8 +5,9 @@ import ipaddress
 
 import pytest
 
-from swarmlab.runtime import AddressPool, HealthCheck, TaskRejected, TaskState, node_network
-from swarmlab.runtime.addresses import AddressPoolExhausted, task_port
+from swarmlab.net import AddressPool, node_network
+from swarmlab.runtime import HealthCheck, TaskRejected, TaskState
+from swarmlab.net.addresses import AddressPoolExhausted, task_port
 from swarmlab.runtime.files import config_path, secret_path
 from swarmlab.runtime.health import HealthPolicy, probe_argv
 
@@ -107,6 +108,6 @@ def test_start_interval_applies_only_while_starting_in_the_start_period():
 def test_the_task_root_is_known_to_be_on_tmpfs():
     from pathlib import Path
 
-    from swarmlab.runtime.process import SHM_ROOT, filesystem_type
+    from swarmlab.runtime.process.executor import SHM_ROOT, filesystem_type
     assert filesystem_type(SHM_ROOT / "x" / "y") == "tmpfs"
     assert filesystem_type(Path("/proc/self")) == "proc"

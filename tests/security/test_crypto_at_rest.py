@@ -14,7 +14,7 @@ from swarmlab.crypto import (
     DecryptionError, EncryptedStorage, InvalidUnlockKey, KeyManager, MalformedUnlockKey,
     NotLocked, SwarmLocked, new_unlock_key, open_encrypted, parse_unlock_key, rotate_dek,
 )
-from swarmlab.raft.file_storage import FileStorage
+from swarmlab.raft.shell.file_storage import FileStorage
 from swarmlab.raft.messages import Entry, EntryType, HardState, Snapshot
 from swarmlab.raft.storage import MemoryStorage
 

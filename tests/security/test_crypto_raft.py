@@ -6,9 +6,9 @@ import socket
 import pytest
 
 from swarmlab.crypto import KeyManager, SwarmLocked, open_encrypted
-from swarmlab.raft.file_storage import FileStorage
-from swarmlab.raft.server import RaftServer
-from swarmlab.raft.transport import RaftClient
+from swarmlab.raft.shell.file_storage import FileStorage
+from swarmlab.raft.shell.server import RaftServer
+from swarmlab.raft.shell.transport import RaftClient
 
 from test_crypto_at_rest import assert_nowhere
 

@@ -44,4 +44,4 @@ def _is_agent(pid: str, home: str) -> bool:
             cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return False
-    return "swarmlab.agent" in cmd and home in cmd
+    return "swarmlab.node" in cmd and home in cmd

@@ -5,7 +5,7 @@ import base64
 import textwrap
 
 from swarmlab import stack
-from swarmlab.api import ServiceSpec, from_json, to_json
+from swarmlab.objects import ServiceSpec, from_json, to_json
 
 FULL = textwrap.dedent("""
     version: "3.8"

@@ -1,0 +1,400 @@
+"""Route handlers of the Engine API: swarm, nodes, services, tasks, secrets, configs.
+
+Every handler that touches cluster state goes through `NodeDaemon.manager_call`,
+which refuses on a worker with Docker's message and runs the work on the
+manager's control thread.
+"""
+from __future__ import annotations
+
+import base64
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from ..objects import (
+    ConfigSpec, NodeSpec, SecretSpec, ServiceSpec, TaskState, from_json,
+)
+from ..node.manager_role import raft_id_of
+from .api import APIError, add_routes, parse_filters, query_bool, query_version, read_json
+
+if TYPE_CHECKING:
+    from ..store import ReadTx
+    from ..node.daemon import NodeDaemon
+
+
+def _daemon(request: web.Request) -> "NodeDaemon":
+    return request.app["daemon"]
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status)
+
+
+# -- the engine --------------------------------------------------------------------------
+
+async def ping(request: web.Request) -> web.Response:
+    d = _daemon(request)
+    headers = {"API-Version": "1.44", "Docker-Experimental": "false", "OSType": "linux",
+               "Swarm": d.swarm_header()}
+    body = "" if request.method == "HEAD" else "OK"
+    return web.Response(text=body, headers=headers, content_type="text/plain")
+
+
+async def version(request: web.Request) -> web.Response:
+    return _json(_daemon(request).version())
+
+
+async def info(request: web.Request) -> web.Response:
+    return _json(await _daemon(request).info())
+
+
+# -- swarm -------------------------------------------------------------------------------
+
+async def swarm_inspect(request: web.Request) -> web.Response:
+    return _json(await _daemon(request).swarm_inspect())
+
+
+async def swarm_init(request: web.Request) -> web.Response:
+    return _json(await _daemon(request).swarm_init(await read_json(request)))
+
+
+async def swarm_join(request: web.Request) -> web.Response:
+    await _daemon(request).swarm_join(await read_json(request))
+    return web.Response(status=200)
+
+
+async def swarm_leave(request: web.Request) -> web.Response:
+    await _daemon(request).swarm_leave(query_bool(request, "force"))
+    return web.Response(status=200)
+
+
+async def swarm_update(request: web.Request) -> web.Response:
+    d = _daemon(request)
+    await d.swarm_update(query_version(request), await read_json(request),
+                         rotate_worker=query_bool(request, "rotateWorkerToken"),
+                         rotate_manager=query_bool(request, "rotateManagerToken"),
+                         rotate_unlock=query_bool(request, "rotateManagerUnlockKey"))
+    return web.Response(status=200)
+
+
+async def swarm_unlock(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    await _daemon(request).swarm_unlock(str(body.get("UnlockKey", "")))
+    return web.Response(status=200)
+
+
+async def swarm_unlockkey(request: web.Request) -> web.Response:
+    return _json(_daemon(request).unlock_key())
+
+
+# -- nodes -------------------------------------------------------------------------------
+
+def _match(filters: dict[str, list[str]], key: str, *values: str) -> bool:
+    want = filters.get(key)
+    return not want or any(v in want or any(v.startswith(w) for w in want)
+                           for v in values if v)
+
+
+async def nodes_list(request: web.Request) -> web.Response:
+    d = _daemon(request)
+    f = parse_filters(request)
+
+    def read(tx: "ReadTx") -> list:
+        out = []
+        for n in tx.nodes():
+            if not (_match(f, "id", n.id) and _match(f, "name", n.hostname)
+                    and _match(f, "role", n.spec.role.value)
+                    and _match(f, "membership", "accepted")):
+                continue
+            out.append(d.render_node(n))
+        return out
+    return _json(await d.manager_read(read))
+
+
+async def node_inspect(request: web.Request) -> web.Response:
+    d = _daemon(request)
+    ref = request.match_info["id"]
+    return _json(await d.manager_read(lambda tx: d.render_node(tx.lookup("node", ref))))
+
+
+async def node_update(request: web.Request) -> web.Response:
+    d = _daemon(request)
+    ref, version_ = request.match_info["id"], query_version(request)
+    spec = from_json(NodeSpec, await read_json(request))
+    await d.manager_call(lambda m: m.update_node(ref, version_, spec))
+    return web.Response(status=200)
+
+
+async def node_remove(request: web.Request) -> web.Response:
+    d = _daemon(request)
+    ref, force = request.match_info["id"], query_bool(request, "force")
+    await d.manager_call(lambda m: m.remove_node(ref, force))
+    return web.Response(status=200)
+
+
+# -- services ----------------------------------------------------------------------------
+
+async def services_list(request: web.Request) -> web.Response:
+    d = _daemon(request)
+    f = parse_filters(request)
+    status = query_bool(request, "status")
+
+    def read(tx: "ReadTx") -> list:
+        out = []
+        for s in tx.services():
+            labels = [f"{k}={v}" for k, v in s.spec.labels.items()] + list(s.spec.labels)
+            if not (_match(f, "id", s.id) and _match(f, "name", s.spec.name)
+                    and _match(f, "label", *labels)):
+                continue
+            doc = s.to_json()
+            if status:
+                doc["ServiceStatus"] = _service_status(tx, s)
+            out.append(doc)
+        return out
+    return _json(await d.manager_read(read))
+
+
+def _service_status(tx: "ReadTx", service: Any) -> dict:
+    tasks = [t for t in tx.tasks(service.id) if t.desired_state <= TaskState.RUNNING]
+    running = sum(1 for t in tasks if t.status.state == TaskState.RUNNING)
+    if service.spec.mode.replicated:
+        desired = service.spec.mode.replicated.replicas
+    else:
+        desired = len({t.node_id for t in tasks})
+    return {"RunningTasks": running, "DesiredTasks": desired, "CompletedTasks": 0}
+
+
+async def service_create(request: web.Request) -> web.Response:
+    d = _daemon(request)
+    spec = from_json(ServiceSpec, await read_json(request))
+    service = await d.manager_call(lambda m: m.create_service(spec))
+    return _json({"ID": service.id, "Warnings": None}, status=201)
+
+
+async def service_inspect(request: web.Request) -> web.Response:
+    d = _daemon(request)
+    ref = request.match_info["id"]
+    return _json(await d.manager_read(lambda tx: tx.lookup("service", ref).to_json()))
+
+
+async def service_update(request: web.Request) -> web.Response:
+    d = _daemon(request)
+    ref, version_ = request.match_info["id"], query_version(request)
+    body = await read_json(request)
+    if request.query.get("rollback") == "previous":
+        await d.manager_call(lambda m: m.rollback_service(ref, version_))
+    else:
+        spec = from_json(ServiceSpec, body)
+        await d.manager_call(lambda m: m.update_service(ref, version_, spec))
+    return _json({"Warnings": None})
+
+
+async def service_remove(request: web.Request) -> web.Response:
+    d = _daemon(request)
+    ref = request.match_info["id"]
+    await d.manager_call(lambda m: m.remove_service(ref))
+    return web.Response(status=200)
+
+
+async def service_logs(request: web.Request) -> web.StreamResponse:
+    return await _daemon(request).service_logs(request, request.match_info["id"], task=False)
+
+
+async def task_logs(request: web.Request) -> web.StreamResponse:
+    return await _daemon(request).service_logs(request, request.match_info["id"], task=True)
+
+
+# -- tasks -------------------------------------------------------------------------------
+
+async def tasks_list(request: web.Request) -> web.Response:
+    d = _daemon(request)
+    f = parse_filters(request)
+
+    def read(tx: "ReadTx") -> list:
+        services = {s.id: s for s in tx.services()}
+        nodes = {n.id: n for n in tx.nodes()}
+        want_services = {services[s].id if s in services else _resolve(tx, "service", s)
+                         for s in f.get("service", [])}
+        want_nodes = {_resolve(tx, "node", n) for n in f.get("node", [])}
+        out = []
+        for t in tx.all("task"):
+            if want_services and t.service_id not in want_services:
+                continue
+            if want_nodes and t.node_id not in want_nodes:
+                continue
+            if "desired-state" in f and t.desired_state.name.lower() not in f["desired-state"]:
+                continue
+            if not _match(f, "id", t.id):
+                continue
+            if "name" in f and not any(_task_name(t, services, nodes).startswith(n)
+                                       for n in f["name"]):
+                continue
+            out.append(t.to_json())
+        return out
+    return _json(await d.manager_read(read))
+
+
+def _resolve(tx: "ReadTx", kind: str, ref: str) -> str:
+    try:
+        return tx.lookup(kind, ref).id
+    except Exception:  # noqa: BLE001 - an unknown name filters everything out
+        return "\0" + ref
+
+
+def _task_name(t: Any, services: dict, nodes: dict) -> str:
+    svc = services.get(t.service_id)
+    name = svc.spec.name if svc else t.service_id
+    return f"{name}.{t.slot}" if t.slot else f"{name}.{t.node_id}"
+
+
+async def task_inspect(request: web.Request) -> web.Response:
+    d = _daemon(request)
+    ref = request.match_info["id"]
+    return _json(await d.manager_read(lambda tx: tx.lookup("task", ref).to_json()))
+
+
+# -- secrets and configs -----------------------------------------------------------------
+
+def _secret_like(kind: str, spec_cls: type) -> list[tuple[str, str, Any]]:
+    plural = kind + "s"
+
+    async def list_(request: web.Request) -> web.Response:
+        d = _daemon(request)
+        f = parse_filters(request)
+        return _json(await d.manager_read(lambda tx: [
+            d.render_secret_like(o) for o in tx.all(kind)
+            if _match(f, "id", o.id) and _match(f, "name", o.spec.name)
+            and _has_labels(o.spec.labels, f.get("label", []))]))
+
+    async def create(request: web.Request) -> web.Response:
+        d = _daemon(request)
+        body = await read_json(request)
+        data = body.get("Data")
+        if data is not None:
+            try:
+                base64.b64decode(data, validate=True)
+            except ValueError:
+                raise APIError(400, f"invalid {kind} data: not base64") from None
+        spec = from_json(spec_cls, body)
+        create_fn = "create_secret" if kind == "secret" else "create_config"
+        obj = await d.manager_call(lambda m: getattr(m, create_fn)(spec))
+        return _json({"ID": obj.id}, status=201)
+
+    async def inspect(request: web.Request) -> web.Response:
+        d = _daemon(request)
+        ref = request.match_info["id"]
+        return _json(await d.manager_read(lambda tx: d.render_secret_like(tx.lookup(kind, ref))))
+
+    async def remove(request: web.Request) -> web.Response:
+        d = _daemon(request)
+        ref = request.match_info["id"]
+        remove_fn = "remove_secret" if kind == "secret" else "remove_config"
+        await d.manager_call(lambda m: getattr(m, remove_fn)(ref))
+        return web.Response(status=204)
+
+    return [("GET", f"/{plural}", list_), ("POST", f"/{plural}/create", create),
+            ("GET", f"/{plural}/{{id}}", inspect), ("DELETE", f"/{plural}/{{id}}", remove)]
+
+
+# -- networks (Docker answers these in the engine's flat shape, not the swarm one) -----------
+
+def _network_json(n: Any) -> dict:
+    from ..objects import format_time
+    driver = n.spec.driver_configuration.name if n.spec.driver_configuration else "overlay"
+    return {"Name": n.spec.name, "Id": n.id, "Created": format_time(n.created_at),
+            "Scope": "swarm", "Driver": driver or "overlay", "EnableIPv6": False,
+            "Internal": False, "Attachable": n.spec.attachable, "Ingress": n.spec.ingress,
+            "Labels": dict(n.spec.labels), "Options": {}, "Containers": {}}
+
+
+def _has_labels(labels: dict[str, str], wanted: list[str]) -> bool:
+    """Docker's `label` filter: every `key` or `key=value` given must be there."""
+    have = {f"{k}={v}" for k, v in labels.items()} | set(labels)
+    return all(lab in have for lab in wanted)
+
+
+async def networks_list(request: web.Request) -> web.Response:
+    d = _daemon(request)
+    f = parse_filters(request)
+
+    def keep(n: Any) -> bool:
+        return (_match(f, "id", n.id) and _match(f, "name", n.spec.name)
+                and _has_labels(n.spec.labels, f.get("label", [])))
+    return _json(await d.manager_read(lambda tx: [_network_json(n) for n in tx.all("network")
+                                                  if keep(n)]))
+
+
+async def network_inspect(request: web.Request) -> web.Response:
+    d = _daemon(request)
+    ref = request.match_info["id"]
+    return _json(await d.manager_read(lambda tx: _network_json(tx.lookup("network", ref))))
+
+
+async def network_create(request: web.Request) -> web.Response:
+    from ..objects import Driver, NetworkSpec
+    d = _daemon(request)
+    body = await read_json(request)
+    if not body.get("Name"):
+        raise APIError(400, "network name is required")
+    spec = NetworkSpec(name=body["Name"], labels=dict(body.get("Labels") or {}),
+                       driver_configuration=Driver(name=body.get("Driver") or "overlay"),
+                       attachable=bool(body.get("Attachable")))
+    net = await d.manager_call(lambda m: m.create_network(spec))
+    return _json({"Id": net.id, "Warning": ""}, status=201)
+
+
+async def network_remove(request: web.Request) -> web.Response:
+    d = _daemon(request)
+    ref = request.match_info["id"]
+    await d.manager_call(lambda m: m.remove_network(ref))
+    return web.Response(status=204)
+
+
+async def raft_status(request: web.Request) -> web.Response:
+    return _json(await _daemon(request).raft_status())
+
+
+async def raft_trace(request: web.Request) -> web.Response:
+    """This manager's recorded Raft events (`?since=` a time in seconds)."""
+    d = _daemon(request)
+    if d.manager is None:
+        return _json([])
+    since = float(request.query.get("since", "0") or 0)
+    names = await d.manager_read(lambda tx: {str(raft_id_of(n.id)): n.hostname
+                                             for n in tx.nodes()}, local=True)
+    out = []
+    for ev in list(d.manager.raft.trace.events):
+        if ev.time is not None and ev.time < since:
+            continue
+        doc = ev.to_dict()
+        doc["node"] = names.get(str(ev.node), str(ev.node))
+        for k in ("src", "dst", "to", "leader"):
+            if k in doc:
+                doc[k] = names.get(str(doc[k]), doc[k])
+        out.append(doc)
+    return _json(out)
+
+
+def setup_routes(app: web.Application) -> None:
+    routes: list[tuple[str, str, Any]] = [
+        ("GET", "/_ping", ping), ("HEAD", "/_ping", ping), ("GET", "/version", version),
+        ("GET", "/info", info),
+        ("GET", "/swarm", swarm_inspect), ("POST", "/swarm/init", swarm_init),
+        ("POST", "/swarm/join", swarm_join), ("POST", "/swarm/leave", swarm_leave),
+        ("POST", "/swarm/update", swarm_update), ("POST", "/swarm/unlock", swarm_unlock),
+        ("GET", "/swarm/unlockkey", swarm_unlockkey),
+        ("GET", "/nodes", nodes_list), ("GET", "/nodes/{id}", node_inspect),
+        ("POST", "/nodes/{id}/update", node_update), ("DELETE", "/nodes/{id}", node_remove),
+        ("GET", "/services", services_list), ("POST", "/services/create", service_create),
+        ("GET", "/services/{id}", service_inspect),
+        ("POST", "/services/{id}/update", service_update),
+        ("DELETE", "/services/{id}", service_remove),
+        ("GET", "/services/{id}/logs", service_logs),
+        ("GET", "/tasks", tasks_list), ("GET", "/tasks/{id}", task_inspect),
+        ("GET", "/tasks/{id}/logs", task_logs),
+        ("GET", "/networks", networks_list), ("GET", "/networks/{id}", network_inspect),
+        ("POST", "/networks/create", network_create), ("DELETE", "/networks/{id}", network_remove),
+        ("GET", "/swarmlab/raft", raft_status), ("GET", "/swarmlab/trace", raft_trace),
+    ]
+    routes += _secret_like("secret", SecretSpec) + _secret_like("config", ConfigSpec)
+    add_routes(app, routes)

@@ -1,0 +1,5 @@
+"""The process runtime: each task a local process with its own 127.x address."""
+from .controller import ProcessController
+from .executor import ProcessExecutor
+
+__all__ = ["ProcessController", "ProcessExecutor"]
