@@ -1,5 +1,9 @@
-"""Timing profiles: how long a tick is in real time, and how many ticks make a heartbeat
-and an election timeout."""
+"""Timing profiles: how long a tick is in real time, how many ticks make a heartbeat and an
+election timeout, and the node-level periods that follow from them.
+
+One `TimingProfile` object is passed from the node's entry point to everything that needs
+a period (Raft's shell, the dispatcher, the control plane, the worker); only the edges
+(argv, the CLI, a lab's record) hold its name."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,7 +40,12 @@ PROFILES: dict[str, TimingProfile] = {
 }
 
 
+LAB = PROFILES["lab"]
+SWARM = PROFILES["swarm"]
+
+
 def profile(name: str) -> TimingProfile:
+    """The profile a name stands for: only the edges (argv, the CLI, a lab's record) hold names."""
     try:
         return PROFILES[name]
     except KeyError:

@@ -38,7 +38,6 @@ from aiohttp import ClientError, ClientSession, ClientTimeout
 from ..runtime import (
     Controller, FileMount, HealthCheck, PortConfig, TaskRuntimeSpec, TaskState as RState,
 )
-from ..profiles import profile as timing_profile
 from ..runtime import TaskStatus as RStatus
 
 if TYPE_CHECKING:
@@ -134,7 +133,7 @@ class Worker:
         self._doc: dict = {}             # the assignment last followed in full (its `Known`)
         self.connected = False
         self.lost: dict[str, dict] = {}  # assigned tasks this node no longer runs
-        self.converge_s = timing_profile(daemon.profile).converge_delay_ms / 1000
+        self.converge_s = daemon.profile.converge_delay_ms / 1000
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop())

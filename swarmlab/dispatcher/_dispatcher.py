@@ -28,7 +28,7 @@ from ..objects import (
     Clock, Config, InvalidArgument, NodeDescription, NodeState, NodeStatus, NotFound, Secret,
     Task, TaskState, TaskStatus, new_id,
 )
-from ..profiles import profile
+from ..profiles import TimingProfile
 from ..store import MemoryStore, WriteTx
 
 GRACE_MULTIPLIER = 3
@@ -69,9 +69,9 @@ class Dispatcher:
 
     @classmethod
     def for_profile(cls, store: MemoryStore, clock: Clock, rng: random.Random,
-                    profile_name: str) -> "Dispatcher":
+                    profile: TimingProfile) -> "Dispatcher":
         """Docker's 5 s heartbeat with the `swarm` profile, faster with `lab`."""
-        period_ns = profile(profile_name).dispatcher_heartbeat_ms * 1_000_000
+        period_ns = profile.dispatcher_heartbeat_ms * 1_000_000
         return cls(store, clock, rng, heartbeat_period_ns=period_ns)
 
     @property

@@ -27,7 +27,7 @@ from ..objects import (
 )
 from ..dispatcher import Dispatcher
 from ..orchestrator import RECONCILERS, Context
-from ..profiles import profile as timing_profile
+from ..profiles import LAB, TimingProfile
 from ..scheduler import schedule
 from ..store import MemoryStore, WriteTx
 from . import cluster as cluster_ops
@@ -55,7 +55,7 @@ class TickReport:
 class Manager:
     def __init__(self, store: MemoryStore, clock: Clock, rng: random.Random, *,
                  node_id: str = "", membership: RaftMembership | None = None,
-                 profile: str = "lab", heartbeat_period_ns: int | None = None,
+                 profile: TimingProfile = LAB, heartbeat_period_ns: int | None = None,
                  is_leader: Callable[[], bool] = lambda: True) -> None:
         self.store = store
         self.clock = clock
@@ -64,7 +64,7 @@ class Manager:
         self.membership = membership
         self.is_leader = is_leader
         self.profile = profile
-        period = heartbeat_period_ns or timing_profile(profile).dispatcher_heartbeat_ms * 1_000_000
+        period = heartbeat_period_ns or profile.dispatcher_heartbeat_ms * 1_000_000
         self.dispatcher = Dispatcher(store, clock, rng, heartbeat_period_ns=period)
         self._leading = False
 

@@ -14,14 +14,13 @@ from ..objects import (
     AlreadyExists, Cluster, ClusterSpec, DispatcherConfig, Driver, FailedPrecondition,
     InvalidArgument, Network, NetworkSpec, RaftConfig, SequenceError, Service, TaskState,
 )
-from ..profiles import profile as timing_profile
+from ..profiles import TimingProfile
 from ..store import ReadTx, WriteTx
 
 NAME_CONFLICT = "name conflicts with an existing object"
 
 
-def cluster_spec_for(profile_name: str) -> ClusterSpec:
-    p = timing_profile(profile_name)
+def cluster_spec_for(p: TimingProfile) -> ClusterSpec:
     return ClusterSpec(
         raft=RaftConfig(election_tick=p.election_tick, heartbeat_tick=p.heartbeat_tick),
         dispatcher=DispatcherConfig(heartbeat_period=p.dispatcher_heartbeat_ms * 1_000_000))

@@ -30,13 +30,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=a.log_level.upper(), stream=sys.stderr,
                         format=f"%(asctime)s {a.name} %(name)s %(levelname)s %(message)s")
     sys.setswitchinterval(0.0005)  # the Raft disk thread needs the GIL briefly per fsync
+    from ..profiles import profile as timing_profile
     from .daemon import NodeDaemon
     from ..engine.tls import from_args
     engine_tls = from_args(a.tlsverify, a.tlscacert, a.tlscert, a.tlskey)
 
     async def run() -> None:
         d = NodeDaemon(a.name, a.addr, a.state_dir, api_port=a.api_port,
-                       swarm_port=a.swarm_port, profile=a.profile, node_index=a.node_index,
+                       swarm_port=a.swarm_port, profile=timing_profile(a.profile),
+                       node_index=a.node_index,
                        faults_file=a.faults_file, runtime_dir=a.runtime_dir,
                        engine_tls=engine_tls)
         stop = asyncio.Event()

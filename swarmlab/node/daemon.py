@@ -25,6 +25,7 @@ from .. import __version__
 from ..objects import (
     FailedPrecondition, InvalidArgument, NodeRole, NodeState, new_id, to_json,
 )
+from ..profiles import LAB, TimingProfile
 from ..ca import CertificateError, NodeCertificates, RootCA, fetch_root_ca
 from ..crypto import (
     SWARM_LOCKED, InvalidUnlockKey, KeyManager, KeyManagerError, MalformedUnlockKey,
@@ -45,7 +46,7 @@ ALREADY_IN_SWARM = ("This node is already part of a swarm. Use \"docker swarm le
 
 class NodeDaemon:
     def __init__(self, name: str, addr: str, state_dir: str | pathlib.Path, *,
-                 api_port: int = 2375, swarm_port: int = 2377, profile: str = "lab",
+                 api_port: int = 2375, swarm_port: int = 2377, profile: TimingProfile = LAB,
                  node_index: int = 0, faults_file: str | None = None,
                  runtime_dir: str | None = None, engine_tls: Any = None) -> None:
         self.runtime_dir = runtime_dir

@@ -25,7 +25,7 @@ from ..raft.core import NotLeader
 from ..crypto import KeyManager, open_encrypted
 from ..raft.shell.file_storage import FileStorage
 from ..raft.messages import ConfChange, ConfChangeType, Entry, Role
-from ..profiles import profile as timing_profile
+from ..profiles import TimingProfile
 from ..store import MemoryStore
 from .control import ControlThread, RaftProposer
 from .manager_raft import SwarmRaftServer, raft_id_of
@@ -82,7 +82,7 @@ class _StoreMachine:
 
 class ManagerRole:
     def __init__(self, node_id: str, hostname: str, swarm_addr: tuple[str, int],
-                 state_dir: pathlib.Path, profile: str,
+                 state_dir: pathlib.Path, profile: TimingProfile,
                  peers: dict[int, tuple[str, int]] | None = None,
                  blocked: Callable[[str], bool] | None = None,
                  keys: KeyManager | None = None, security: Any = None) -> None:
@@ -124,7 +124,7 @@ class ManagerRole:
         # swarmkit's lostQuorumTimeout: a manager without a leader for longer than the
         # longest election timeout (at least 2 s: a new manager learns the leader within
         # about 0.5 s on a loaded machine) answers "no leader" at once; before, it waits
-        self.lost_quorum_s = max(2.0, timing_profile(profile).election_timeout_ms[1] / 1000)
+        self.lost_quorum_s = max(2.0, profile.election_timeout_ms[1] / 1000)
         self.confirmed_member = False  # the leader's store has listed it as a Raft member
 
     async def start(self, bootstrap: bool, join_via: Callable[[], list[str]] | None = None) -> None:

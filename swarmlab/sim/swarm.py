@@ -19,6 +19,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..profiles import LAB, TimingProfile
 from ..objects import (
     ContainerStatus, NodeDescription, NodeRole, SequenceError, SwarmError, TaskState, TaskStatus,
 )
@@ -121,7 +122,7 @@ class SimAgent:
 
 class SwarmSim:
     def __init__(self, seed: int, managers: int = 3, workers: int = 2, tick_s: float = 0.1,
-                 profile: str = "lab") -> None:
+                 profile: TimingProfile = LAB) -> None:
         self.seed = seed
         self.rng = random.Random(seed)
         self.tick_s = tick_s

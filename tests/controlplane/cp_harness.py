@@ -17,6 +17,7 @@ from swarmlab.objects import (
 )
 from swarmlab.dispatcher import SessionInvalid
 from swarmlab.manager import Manager
+from swarmlab.profiles import LAB
 from swarmlab.store import MemoryStore
 
 STEPS = [TaskState.ACCEPTED, TaskState.PREPARING, TaskState.READY, TaskState.STARTING,
@@ -126,7 +127,7 @@ class Harness:
             store = MemoryStore(proposer, clock=self.clock, name=f"m{i + 1}")
             self.stores.append(store)
             self.managers.append(Manager(store, self.clock, random.Random(seed * 100 + i),
-                                         profile="lab", is_leader=lambda i=i: self.leader == i))
+                                         profile=LAB, is_leader=lambda i=i: self.leader == i))
         self.managers[0].rng = self.rng
         self.step_s = step_s
         self.m1 = self.manager.init("m1", addr="10.0.0.1", description=_desc("m1"))

@@ -13,6 +13,7 @@ from swarmlab.objects import (
 )
 from swarmlab.dispatcher import LEADERSHIP_CHANGE, Dispatcher, SessionInvalid
 from swarmlab.manager import Manager
+from swarmlab.profiles import LAB, SWARM
 from swarmlab.store import MemoryStore
 
 import swarmlab
@@ -22,11 +23,11 @@ CORE = ["api", "store", "scheduler", "orchestrator", "dispatcher", "manager"]
 
 def test_heartbeat_period_follows_the_timing_profile():
     store, clock = MemoryStore(), ManualClock()
-    swarm = Dispatcher.for_profile(store, clock, random.Random(0), "swarm")
-    lab = Dispatcher.for_profile(store, clock, random.Random(0), "lab")
+    swarm = Dispatcher.for_profile(store, clock, random.Random(0), SWARM)
+    lab = Dispatcher.for_profile(store, clock, random.Random(0), LAB)
     assert swarm.heartbeat_period_ns == 5 * SECOND_NS  # Docker's default
     assert lab.heartbeat_period_ns < swarm.heartbeat_period_ns
-    m = Manager(store, clock, random.Random(0), profile="swarm")
+    m = Manager(store, clock, random.Random(0), profile=SWARM)
     assert m.dispatcher.heartbeat_period_ns == 5 * SECOND_NS
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from swarmlab.raft.shell.codec import HEADER, FrameKind, encode_value, frame, message_frame
 from swarmlab.raft.shell.file_storage import FileStorage
+from swarmlab.profiles import LAB
 from swarmlab.raft.messages import Entry, Message, MessageType as MT
 from swarmlab.raft.shell.server import RaftServer
 from swarmlab.raft.storage import MemoryStorage
@@ -52,7 +53,7 @@ async def leader_of(servers):
 
 
 async def start_cluster(peers, storage_for, **kw):
-    servers = {i: RaftServer(i, peers, storage_for(i), "lab", seed=i, **kw) for i in peers}
+    servers = {i: RaftServer(i, peers, storage_for(i), LAB, seed=i, **kw) for i in peers}
     for s in servers.values():
         await s.start()
     return servers
@@ -181,7 +182,7 @@ def test_a_follower_far_behind_gets_a_snapshot(tmp_path):
             idxs = await asyncio.gather(*(c.put(b"s%d" % i) for i in range(100)))
             c.close()
             assert servers[lead].node.log.snapshot.index > 20
-            fresh = RaftServer(lagger, peers, MemoryStorage(), "lab", seed=7, snapshot_every=20)
+            fresh = RaftServer(lagger, peers, MemoryStorage(), LAB, seed=7, snapshot_every=20)
             servers[lagger] = fresh
             await fresh.start()
             async def caught_up():

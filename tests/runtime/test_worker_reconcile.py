@@ -11,6 +11,7 @@ import types
 from runtime_helpers import arun
 
 from swarmlab.agent.worker import Worker
+from swarmlab.profiles import LAB
 from swarmlab.runtime import TaskState
 
 
@@ -38,7 +39,7 @@ def test_a_task_deleted_while_it_stops_is_removed_once_stopped(node):
     tid = spec().task_id
 
     async def scenario():
-        w = Worker(types.SimpleNamespace(name=ex.node_name, profile="lab"), ex)
+        w = Worker(types.SimpleNamespace(name=ex.node_name, profile=LAB), ex)
         await w._reconcile({"Tasks": [_task(tid, marker, "running")]})
         while w.controllers[tid].status.state != TaskState.RUNNING:
             await asyncio.sleep(0.05)

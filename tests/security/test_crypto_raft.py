@@ -6,6 +6,7 @@ import socket
 import pytest
 
 from swarmlab.crypto import KeyManager, SwarmLocked, open_encrypted
+from swarmlab.profiles import LAB
 from swarmlab.raft.shell.file_storage import FileStorage
 from swarmlab.raft.shell.server import RaftServer
 from swarmlab.raft.shell.transport import RaftClient
@@ -39,7 +40,7 @@ def storage(tmp_path, i, keys):
 
 
 async def run_cluster(peers, storages):
-    servers = {i: RaftServer(i, peers, storages[i], "lab", seed=i, snapshot_every=16)
+    servers = {i: RaftServer(i, peers, storages[i], LAB, seed=i, snapshot_every=16)
                for i in peers}
     for s in servers.values():
         await s.start()

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from .codec import FrameKind, encode_value, frame
 from ..core import Config, NotLeader, ProposalDropped, RaftNode
 from ..messages import Entry, EntryType, HardState, Message, MessageType, NodeId, Ready
-from ...profiles import TimingProfile, profile as get_profile
+from ...profiles import LAB, TimingProfile, profile as get_profile
 from ..storage import MemoryStorage, Storage
 from .transport import Address, Conn, Transport
 
@@ -70,12 +70,12 @@ class AppendLog:
 
 class RaftServer:
     def __init__(self, node_id: NodeId, peers: dict[NodeId, Address], storage: Storage,
-                 profile: TimingProfile | str = "lab", state_machine: StateMachine | None = None,
+                 profile: TimingProfile = LAB, state_machine: StateMachine | None = None,
                  snapshot_every: int = 0, seed: int | None = None) -> None:
         self.id = node_id
         self.peers = peers
         self.storage = storage
-        self.profile = get_profile(profile) if isinstance(profile, str) else profile
+        self.profile = profile
         self.sm = state_machine if state_machine is not None else AppendLog()
         self.snapshot_every = snapshot_every
         self.rng = random.Random(seed)
@@ -352,7 +352,7 @@ def main(argv: list[str] | None = None) -> None:
     # The disk thread needs the GIL briefly around each fsync; the default 5 ms
     # switch interval would add up to 10 ms to every write while the loop is busy.
     sys.setswitchinterval(0.0005)
-    server = RaftServer(args.id, peers, storage, args.profile, snapshot_every=args.snapshot_every)
+    server = RaftServer(args.id, peers, storage, get_profile(args.profile), snapshot_every=args.snapshot_every)
     try:
         asyncio.run(server.serve_forever())
     except KeyboardInterrupt:
