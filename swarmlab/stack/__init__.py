@@ -15,7 +15,8 @@ from ._convert import IMAGE_LABEL, NAMESPACE, StackPlan, plan
 from ._deploy import DeployResult, deploy
 from ._errors import ComposeError, StackError
 from ._inspect import RemoveResult, ServiceRow, StackRow, TaskRow, ls, ps, rm, services
-from ._load import ComposeProject, load
+from ._load import load
+from ._project import ComposeProject
 from .samples import sample_path
 
 __all__ = [

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import ComposeError
-from ._load import ComposeProject
+from ._project import ComposeProject
 from ._units import Port, command, duration_ns, nano_cpus, ram_bytes, short_ports
 
 NAMESPACE = "com.docker.stack.namespace"

@@ -16,7 +16,8 @@ from typing import Any, Callable
 from ._convert import NAMESPACE, StackPlan, plan
 from ._engine import Engine
 from ._errors import ComposeError, StackError
-from ._load import ComposeProject, load
+from ._load import load
+from ._project import ComposeProject
 
 Progress = Callable[[str], None]
 _DNS_NAME = re.compile(r"^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$")

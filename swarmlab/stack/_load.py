@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any, Mapping
 
+from ._convert import check
 from ._errors import ComposeError
 from ._interpolate import interpolate
+from ._project import ComposeProject
 from ._schema import validate
 from ._yaml import Marks, parse
 
@@ -48,35 +49,6 @@ NOT_RUN = ("volumes", "tmpfs", "tty", "stdin_open", "init", "read_only", "dns",
            "env_file")
 
 
-@dataclass(frozen=True)
-class ComposeProject:
-    """A validated, interpolated compose file (several files merged, in order)."""
-
-    filename: str
-    workdir: str
-    version: str
-    config: dict
-    marks: Marks = field(repr=False, compare=False)
-    unsupported: tuple[str, ...] = ()
-    deprecated: tuple[tuple[str, str], ...] = ()
-    not_run: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = ()
-
-    @property
-    def services(self) -> dict[str, dict]:
-        return {k: v or {} for k, v in (self.config.get("services") or {}).items()}
-
-    def section(self, name: str) -> dict[str, dict]:
-        return {k: v or {} for k, v in (self.config.get(name) or {}).items()}
-
-    def line(self, *path: Any) -> int:
-        return self.marks.line(path)
-
-    def error(self, path: tuple, message: str) -> ComposeError:
-        from ._yaml import dotted
-        return ComposeError(self.filename, self.marks.line(path), dotted(path), message)
-
-
 def load(source: Any, env: Mapping[str, str] | None = None) -> ComposeProject:
     """Load compose text, a file path ("-" is stdin), or a list of paths merged in order.
     `env` is what `${VAR}` reads (default: the process environment)."""
@@ -86,7 +58,6 @@ def load(source: Any, env: Mapping[str, str] | None = None) -> ComposeProject:
         raise ComposeError("<none>", 1, "", "No files specified")
     projects = [_load_one(item, env) for item in items]
     project = projects[0] if len(projects) == 1 else _merge(projects)
-    from ._convert import check
     check(project)
     return project
 
