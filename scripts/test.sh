@@ -2,10 +2,14 @@
 # Installs everything the tests need on a fresh machine, then runs the whole suite.
 # Usage: bash scripts/test.sh [extra pytest args]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+. scripts/_python.sh   # an active venv/conda, a Python pip may install into, or .venv
+swarmlab_python "$root"
+export PATH="$(dirname "$PY"):$PATH"   # its swarmlab and jupyter commands first
 
-echo "== installing swarmlab and its test dependencies"
-python3 -m pip install --quiet --disable-pip-version-check -e ".[all]"
+echo "== installing swarmlab and its test dependencies into $PY"
+"$PY" -m pip install --quiet --disable-pip-version-check -e ".[all]"
 
 # Debian packages: debootstrap builds the images' root filesystems without a registry;
 # chromium is the browser the JupyterLab test drives (Playwright uses it, no download).
@@ -20,11 +24,11 @@ fi
 
 if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
   echo "== Docker engine found: building the lab images (cached by content)"
-  python3 -m swarmlab.images build
+  "$PY" -m swarmlab.images build
 else
   echo "== no Docker engine: the Docker-backend tests will be skipped"
 fi
 
 echo "== running the tests"
 export TESTCONTAINERS_RYUK_DISABLED=true
-python3 -m pytest -q -p no:cacheprovider "$@"
+"$PY" -m pytest -q -p no:cacheprovider "$@"

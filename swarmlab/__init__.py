@@ -1,5 +1,7 @@
 """swarmlab: a teaching lab kit for container orchestration in the style of Docker Swarm."""
-__version__ = "0.1.0"
+from ._version import __version__
+
+__all__ = ["Lab", "__version__"]
 
 
 def __getattr__(name: str):  # `from swarmlab import Lab` without importing it up front
