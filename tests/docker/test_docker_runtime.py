@@ -627,7 +627,7 @@ if pytest is not None:
     # -- the pure part (docker_spec): no engine needed ---------------------------------
     def test_spec_becomes_swarms_container_config():
         from swarmlab.runtime import HealthCheck, TaskRuntimeSpec, TaskState
-        from swarmlab.runtime import docker_spec as ds
+        from swarmlab.runtime.dockerapi import spec as ds
         spec = TaskRuntimeSpec("t1", "www.1.t1", "www", "n1", "swarmlab/web:1",
                                env=("A=1", "SWARMLAB_NODE=mine"))
         assert ds.container_labels(spec, "NODEID")["com.docker.swarm.task.name"] == "www.1.t1"
@@ -646,7 +646,7 @@ if pytest is not None:
         assert ds.no_such_image("docker.io/nginx") == "No such image: nginx:latest"
 
     def test_subnets_routes_and_log_frames():
-        from swarmlab.runtime import docker_spec as ds
+        from swarmlab.runtime.dockerapi import spec as ds
         assert ds.task_subnet(3) == "10.200.3.0/24" and ds.subnet_gateway("10.200.3.0/24") == "10.200.3.1"
         assert [str(a) for a in ds.task_pool("10.200.3.0/24")] == ["10.200.3.2", "10.200.3.254"]
         assert ds.peer_routes({1: "192.168.9.2", 3: "192.168.9.4"}, "10.200.3.0/24") == \
