@@ -153,7 +153,6 @@ def test_addresses_stand_below_the_runtime_and_the_mesh():
     assert not bad, bad
 
 
-@pytest.mark.xfail(strict=True, reason="open: the layering step is not finished (see the closing note)")
 def test_figures_are_pure():
     banned = ("swarmlab.lab", "swarmlab.widgets", "swarmlab.node", "swarmlab.engine",
               "swarmlab.cli", "docker", "aiohttp", "requests", "urllib", "socket",

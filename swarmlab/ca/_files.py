@@ -5,8 +5,8 @@
     <state_dir>/certificates/swarm-node.key      this node's private key (0600; encrypted
                                                  with the KEK when the swarm is autolocked)
 
-Files are replaced atomically (write, fsync, rename), so a crash during renewal leaves
-either the old or the new certificate, never half of one.
+Files are replaced with `swarmlab.files.write_atomic` (write, fsync, rename), so a crash
+during renewal leaves either the old or the new certificate, never half of one.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from ..files import write_atomic
 from ._certs import (
     RootCA, cluster_of, create_csr, generate_key, key_pem, load_chain, load_key, node_id_of,
     role_of,
@@ -33,24 +34,6 @@ def cert_paths(state_dir: str | os.PathLike[str]) -> tuple[pathlib.Path, pathlib
     """(root CA, node certificate, node key) paths under a node's state directory."""
     d = pathlib.Path(state_dir) / CERT_DIR
     return d / ROOT_CA_FILE, d / NODE_CERT_FILE, d / NODE_KEY_FILE
-
-
-def write_atomic(path: pathlib.Path, data: bytes, mode: int = 0o644) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
 
 
 @dataclass(frozen=True)

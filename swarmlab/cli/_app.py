@@ -2,41 +2,22 @@
 
 `swarmlab [--lab NAME] [--node NODE] [--host URL] COMMAND ...`, then Docker's command
 shapes (`swarm`, `node`, `service`, `secret`, `config`, `stack`) and swarmlab's own
-(`lab`, `images`, `raft`). Each command module registers its parsers; handlers get a
-Ctx (which node to talk to, where to print) and the parsed arguments.
+(`lab`, `images`, `raft`). Each command module registers its parsers with `_base`'s
+helpers (and never imports this module back); handlers get a Ctx (which node to talk
+to, where to print) and the parsed arguments.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from dataclasses import dataclass, field
-from typing import TextIO
 
 import docker.errors
 import requests
 
+from ._base import Ctx
 from ._errors import CliError, Unreachable, format_api_error
 from ._target import Target
-
-
-@dataclass
-class Ctx:
-    target: Target
-    out: TextIO = field(default_factory=lambda: sys.stdout)
-    err: TextIO = field(default_factory=lambda: sys.stderr)
-    stdin: TextIO = field(default_factory=lambda: sys.stdin)
-
-    def print(self, text: str = "", end: str = "\n") -> None:
-        self.out.write(text + end)
-        self.out.flush()
-
-    def warn(self, text: str) -> None:
-        self.err.write(text + "\n")
-        self.err.flush()
-
-    def call(self, fn, *args, **kwargs):
-        return self.target.call(fn, *args, **kwargs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,23 +101,3 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `swarmlab node ls | head -1`: the reader left, as docker does
         sys.stdout = open(os.devnull, "w")
         return 0
-
-
-def add_parser(sub, name: str, help_: str, **kw) -> argparse.ArgumentParser:
-    """A subcommand parser with Docker's one-line description."""
-    return sub.add_parser(name, help=help_, description=help_, **kw)
-
-
-def group(sub, name: str, help_: str):
-    """A command group (`swarmlab node ...`) whose subcommand is required."""
-    p = add_parser(sub, name, help_)
-    return p.add_subparsers(dest=f"{name}_command", metavar="COMMAND", required=True)
-
-
-def add_format(p: argparse.ArgumentParser, what: str = "list") -> None:
-    if what == "inspect":
-        p.add_argument("-f", "--format", help="Format output using a custom template:\n"
-                       "'json': Print in JSON format; 'TEMPLATE': Print output using the given Go template")
-    else:
-        p.add_argument("--format", help="Format output using a custom template: 'table', "
-                       "'table TEMPLATE', 'json', 'TEMPLATE'")

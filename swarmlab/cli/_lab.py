@@ -1,11 +1,9 @@
 """`swarmlab lab up|down|ls|kill|pause|unpause|restart|partition|heal|prune` and
-`swarmlab images build`: thin calls into `swarmlab.lab` and `swarmlab.images`,
-imported only when used so that the swarm commands work without them."""
+`swarmlab images build`: thin calls of `Lab` and `swarmlab.images`, imported only
+when used so that the swarm commands work without them."""
 from __future__ import annotations
 
-import inspect as pyinspect
-
-from ._app import Ctx, add_parser, group
+from ._base import Ctx, add_parser, group
 from ._errors import CliError
 from ._table import render_list
 
@@ -52,44 +50,32 @@ def register(sub) -> None:
     p.set_defaults(func=build)
 
 
-def _lab_module():
+def _lab_class():
     try:
-        from swarmlab import lab
+        from swarmlab.lab import Lab
     except ImportError as err:
         raise CliError(f"Error: swarmlab.lab is not available: {err}") from err
-    return lab
+    return Lab
 
 
 def _name(ctx: Ctx, args) -> str:
     return getattr(args, "name", None) or ctx.target.lab_name()
 
 
-def _fn(module, name: str):
-    fn = getattr(module, name, None)
-    if fn is None:
-        raise CliError(f"Error: this swarmlab has no `lab {name}` yet")
-    return fn
-
-
 def up(ctx: Ctx, args) -> None:
     if args.nodes is not None and (args.managers is not None or args.workers is not None):
         raise CliError("--nodes cannot be combined with --managers or --workers", code=2)
-    fn = _fn(_lab_module(), "up")
     kwargs = dict(backend=args.backend, managers=args.managers, workers=args.workers,
                   nodes=args.nodes, profile=args.profile, progress=ctx.print)
     if args.engine != "swarmlab":
-        params = pyinspect.signature(fn).parameters
-        if "engine" not in params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            raise CliError(f"Error: --engine {args.engine} is not available in this swarmlab")
         kwargs["engine"] = args.engine
     if args.tlsverify:
         kwargs["tlsverify"] = True
-    record = fn(_name(ctx, args), **kwargs)
-    if record is not None:
-        _print_nodes(ctx, record)
-        if getattr(record, "tlsverify", False):
-            from swarmlab.lab.tls import cert_path
-            ctx.print(f"Engine API over TLS: DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH={cert_path(record)}")
+    record = _lab_class().up(_name(ctx, args), **kwargs).record
+    _print_nodes(ctx, record)
+    if record.tlsverify:
+        from swarmlab.lab.tls import cert_path
+        ctx.print(f"Engine API over TLS: DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH={cert_path(record)}")
 
 
 def _print_nodes(ctx: Ctx, record) -> None:
@@ -99,30 +85,26 @@ def _print_nodes(ctx: Ctx, record) -> None:
 
 
 def simple(ctx: Ctx, args) -> None:
-    fn = _fn(_lab_module(), args.action)
+    lab_class = _lab_class()
     if args.action == "prune":
-        fn()
+        lab_class.prune(progress=ctx.print)
     elif args.action == "down":
-        fn(_name(ctx, args), progress=ctx.print)
+        lab_class.attach(_name(ctx, args)).down(progress=ctx.print)
     else:
-        fn(_name(ctx, args))
+        lab_class.attach(_name(ctx, args)).heal()
 
 
 def on_node(ctx: Ctx, args) -> None:
-    _fn(_lab_module(), args.action)(_name(ctx, args), args.node)
+    getattr(_lab_class().attach(_name(ctx, args)), args.action)(args.node)
 
 
 def partition(ctx: Ctx, args) -> None:
-    _fn(_lab_module(), "partition")(_name(ctx, args), list(args.nodes))
+    _lab_class().attach(_name(ctx, args)).partition(*args.nodes)
 
 
 def ls(ctx: Ctx, args) -> None:
-    from swarmlab.lab import registry
-
-    module = _lab_module()
-    records = module.ls() if hasattr(module, "ls") else registry.list_labs()
     rows = [{"Name": r.name, "Backend": r.backend, "Profile": r.profile, "Nodes": str(len(r.nodes))}
-            for r in records]
+            for r in _lab_class().ls()]
     ctx.print(render_list(rows, None, "{{.Name}}\t{{.Backend}}\t{{.Profile}}\t{{.Nodes}}",
                           {"Name": "NAME", "Backend": "BACKEND", "Profile": "PROFILE", "Nodes": "NODES"}),
               end="")

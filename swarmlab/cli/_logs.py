@@ -12,7 +12,7 @@ import urllib.parse
 
 import docker.errors
 
-from ._duration import parse_duration
+from ..units import parse_duration
 
 
 def add_log_flags(p) -> None:

@@ -1,12 +1,10 @@
 """`swarmlab node ls|inspect|ps|update|promote|demote|rm`, Docker's columns and messages."""
 from __future__ import annotations
 
-import re
-
-from ._app import Ctx, add_format, add_parser, group
+from ._base import Ctx, add_format, add_parser, group
 from ._errors import CliError, collect, raise_collected, retry_out_of_sequence
 from ._pretty import node_pretty
-from ._table import capitalize, render_inspect, render_list
+from ._table import capitalize, natural_key, render_inspect, render_list
 from ._tasks import add_ps_flags, filters, print_tasks
 
 NODE_TABLE = ("{{.ID}} {{if .Self}}*{{else}} {{end}}\t{{.Hostname}}\t{{.Status}}\t"
@@ -56,10 +54,6 @@ def register(sub) -> None:
     p.add_argument("-f", "--force", action="store_true", help="Force remove a node from the swarm")
     p.add_argument("nodes", nargs="+", metavar="NODE")
     p.set_defaults(func=rm)
-
-
-def natural_key(text: str) -> list:
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text or "")]
 
 
 def manager_status(node: dict) -> str:

@@ -2,15 +2,16 @@
 
 `-p 8080:80/udp` and `-p published=8080,target=80,mode=host`, `--secret src` and
 `--secret source=s,target=t,uid=0,gid=0,mode=0400`, `--mount type=volume,src=..,dst=..`,
-`--limit-memory 512M`, `--limit-cpu 0.5`, `--label k=v`, `-e KEY`. Errors are
-ValueError with Docker's wording, turned into usage errors by the parser.
+`--limit-memory 512M`, `--limit-cpu 0.5`, `--update-delay 10s`, `--label k=v`, `-e KEY`.
+Sizes, CPUs and durations are read by `swarmlab.units`, as the compose loader reads them.
+Errors are ValueError with Docker's wording, turned into usage errors by the parser.
 """
 from __future__ import annotations
 
 import csv
 import os
-import re
-from decimal import Decimal, InvalidOperation
+
+from .. import units
 
 # -- publish ---------------------------------------------------------------------
 
@@ -164,27 +165,22 @@ def parse_mount(value: str) -> dict:
 
 # -- sizes, cpus, key=value lists --------------------------------------------------
 
-_MEM = re.compile(r"^(\d+(?:\.\d+)?) ?([kKmMgGtTpP])?[iI]?[bB]?$")
-_MEM_MULT = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-
-
 def parse_mem_bytes(text: str) -> int:
     """go-units RAMInBytes: `512m`, `1G`, `1.5GiB`, `1024` (binary multiples)."""
-    m = _MEM.match(text.strip())
-    if not m:
-        raise ValueError(f"invalid size: '{text}'")
-    return int(Decimal(m.group(1)) * _MEM_MULT[(m.group(2) or "").lower()])
+    return units.ram_in_bytes(text)
 
 
 def parse_nano_cpus(text: str) -> int:
-    """Docker's NanoCPUs: `0.5` -> 500000000; more than 9 decimals is refused."""
-    try:
-        value = Decimal(text) * 1_000_000_000
-    except InvalidOperation:
-        raise ValueError(f"failed to parse {text} as a rational number") from None
-    if value != value.to_integral_value():
-        raise ValueError("value is too precise")
-    return int(value)
+    """Docker's NanoCPUs: `0.5` -> 500000000; finer than one nano-CPU is refused."""
+    return units.parse_cpus(text)
+
+
+def parse_positive_duration(text: str) -> int:
+    """Docker's DurationOpt: a Go duration that must not be negative."""
+    ns = units.parse_duration(text)
+    if ns < 0:
+        raise ValueError("duration cannot be negative")
+    return ns
 
 
 def kv_map(items: list[str] | None) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import re
 
-from ._duration import format_duration
+from ..units import format_duration
 from ._table import capitalize
 
 

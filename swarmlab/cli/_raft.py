@@ -10,7 +10,7 @@ import json
 import docker.errors
 import requests
 
-from ._app import Ctx, add_parser, group
+from ._base import Ctx, add_parser, group
 from ._errors import daemon_message
 from ._table import render_list
 from ._target import PROBE_TIMEOUT_S, api_client, probe_info, raft_status

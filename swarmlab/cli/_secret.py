@@ -1,12 +1,11 @@
 """`swarmlab secret create|ls|inspect|rm` and `swarmlab config create|ls|inspect|rm`."""
 from __future__ import annotations
 
-from ._app import Ctx, add_format, add_parser, group
+from ._base import Ctx, add_format, add_parser, group
 from ._errors import CliError, collect, raise_collected
-from ._node import natural_key
 from ._opts import kv_map
 from ._pretty import config_pretty, secret_pretty
-from ._table import render_inspect, render_list
+from ._table import natural_key, render_inspect, render_list
 from ._tasks import since
 
 TABLES = {

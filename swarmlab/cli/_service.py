@@ -4,14 +4,14 @@ from __future__ import annotations
 import docker.errors
 
 from . import _progress
-from ._app import Ctx, add_format, add_parser, group
+from ._base import Ctx, add_format, add_parser, group
 from ._errors import CliError, collect, raise_collected, retry_out_of_sequence
 from ._logs import add_log_flags, print_logs
 from ._pretty import service_pretty
 from ._service_flags import add_create, add_update
 from ._service_lists import SpecError
 from ._service_spec import create_spec, update_spec
-from ._table import render_inspect, render_list
+from ._table import natural_key, render_inspect, render_list
 from ._target import post
 from ._tasks import add_ps_flags, filters, print_tasks, strip_digest, truncate_id
 
@@ -144,8 +144,6 @@ def ports_text(service: dict) -> str:
 
 def service_rows(services: list[dict], tasks: list[dict] | None = None,
                  active: set[str] | None = None) -> list[dict]:
-    from ._node import natural_key
-
     rows = []
     for s in sorted(services, key=lambda s: natural_key(s["Spec"]["Name"])):
         image = ((s["Spec"].get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image", "")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import _duration, _opts
+from . import _opts
 
 
 def _typed(fn, flag: str):
@@ -22,7 +22,7 @@ def _typed(fn, flag: str):
 
 
 def duration(flag: str):
-    return _typed(_duration.parse_positive_duration, flag)
+    return _typed(_opts.parse_positive_duration, flag)
 
 
 def _uint(text: str) -> int:

@@ -8,7 +8,7 @@ does them, client-side).
 """
 from __future__ import annotations
 
-from ._app import Ctx, add_format, add_parser, group
+from ._base import Ctx, add_format, add_parser, group
 from ._errors import CliError
 from ._service import SERVICE_HEADERS, SERVICE_TABLE, service_rows
 from ._table import render_list

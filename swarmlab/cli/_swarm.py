@@ -8,7 +8,7 @@ import time
 
 import docker.errors
 
-from ._app import Ctx, add_parser, group
+from ._base import Ctx, add_parser, group
 from ._errors import CliError, format_api_error, retry_out_of_sequence
 from ._service_flags import duration
 from ._target import post
@@ -389,8 +389,8 @@ def backup(ctx: Ctx, args) -> None:
 def restore(ctx: Ctx, args) -> None:
     """`swarmlab swarm restore FILE`: a new lab holding the backed-up state on node1, then
     `swarm init --force-new-cluster` there."""
-    from swarmlab import lab as labmod
+    from swarmlab.lab import Lab
     name = args.name or ctx.target.lab_name()
-    lab = labmod.restore(args.file, name=name, nodes=args.nodes,
-                         unlock_key=args.unlock_key, progress=ctx.print)
+    lab = Lab.restore(args.file, name=name, nodes=args.nodes,
+                      unlock_key=args.unlock_key, progress=ctx.print)
     ctx.print(f"Lab {lab.name} holds the restored swarm; node1 is its manager")

@@ -9,11 +9,17 @@ template; `--format json` prints each row as compact JSON with sorted keys, as D
 from __future__ import annotations
 
 import json
+import re
 from typing import Iterable
 
 from ._template import render
 
 MIN_WIDTH, PADDING = 10, 3
+
+
+def natural_key(text: str) -> list:
+    """Sort key that orders `node10` after `node2`, as Docker sorts names in lists."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text or "")]
 
 
 def tabwrite(lines: Iterable[str]) -> str:

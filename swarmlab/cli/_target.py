@@ -25,11 +25,9 @@ TLS_BY_URL: dict[str, object] = {}  # https URL -> docker-py TLSConfig (labs wit
 
 
 def api_client(url: str, timeout: float = CALL_TIMEOUT_S) -> docker.APIClient:
+    from swarmlab.lab.clients import api_client as make
     tls = TLS_BY_URL.get(url) or (_env_tls() if url.startswith("https://") else None)
-    client = docker.APIClient(base_url=url, version=API_VERSION, timeout=timeout, tls=tls or False)
-    if tls:  # else REQUESTS_CA_BUNDLE would replace the lab's CA (requests#3829)
-        client.trust_env = False
-    return client
+    return make(url, tls, timeout, API_VERSION)
 
 
 def _env_tls():

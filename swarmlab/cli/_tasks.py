@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from ._duration import human_duration
+from ..units import human_duration
 from ._table import capitalize, render_list
 
 TASK_TABLE = ("{{.ID}}\t{{.Name}}\t{{.Image}}\t{{.Node}}\t{{.DesiredState}}\t"

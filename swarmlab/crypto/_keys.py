@@ -33,6 +33,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
+from ..files import write_atomic
+
 UNLOCK_KEY_PREFIX = "SWMKEY-1-"
 KEY_BYTES = 32
 KEYS_DIR = "keys"
@@ -110,23 +112,6 @@ def parse_unlock_key(key: str) -> bytes:
 def kek_from_unlock_key(key: str) -> bytes:
     raw = parse_unlock_key(key)
     return HKDF(hashes.SHA256(), KEY_BYTES, salt=None, info=b"swarmlab raft kek").derive(raw)
-
-
-def _write_private(path: pathlib.Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
 
 
 class KeyManager:
@@ -291,8 +276,8 @@ class KeyManager:
         doc = {"Version": 1, "Autolock": self.autolock, "DEK": self._wrap(self._dek),
                "PendingDEK": self._wrap(self._pending) if self._pending else None}
         if not self.autolock:
-            _write_private(self.dir / KEK_FILE, self._kek or b"")
-        _write_private(self.dir / DEK_FILE, json.dumps(doc, indent=1).encode())
+            write_atomic(self.dir / KEK_FILE, self._kek or b"", 0o600)
+        write_atomic(self.dir / DEK_FILE, json.dumps(doc, indent=1).encode(), 0o600)
         if self.autolock:
             (self.dir / KEK_FILE).unlink(missing_ok=True)
         self._doc = doc

@@ -24,8 +24,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from ..clock import Clock
 from ..objects import (
-    Clock, Config, InvalidArgument, NodeDescription, NodeState, NodeStatus, NotFound, Secret,
+    Config, InvalidArgument, NodeDescription, NodeState, NodeStatus, NotFound, Secret,
     Task, TaskState, TaskStatus, new_id,
 )
 from ..profiles import TimingProfile

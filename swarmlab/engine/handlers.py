@@ -1,8 +1,8 @@
 """Route handlers of the Engine API: swarm, nodes, services, tasks, secrets, configs.
 
-Every handler that touches cluster state goes through `NodeDaemon.manager_call`,
-which refuses on a worker with Docker's message and runs the work on the
-manager's control thread.
+Every handler that touches cluster state goes through the gateway (`app["gateway"]`),
+which refuses on a worker with Docker's message and runs the work on the manager's
+control thread; the swarm membership routes ask the node (`app["node"]`, a `NodeView`).
 """
 from __future__ import annotations
 
@@ -12,18 +12,25 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ..objects import (
-    ConfigSpec, NodeSpec, SecretSpec, ServiceSpec, TaskState, from_json,
+    ConfigSpec, NodeSpec, SecretSpec, ServiceSpec, from_json,
 )
-from ..node.manager_role import raft_id_of
-from .api import APIError, add_routes, parse_filters, query_bool, query_version, read_json
+from . import render
+from .api import add_routes, parse_filters, query_bool, query_version, read_json
+from .errors import NOT_IN_SWARM, APIError
+from .gateway import Gateway, ManagerSeat
+from .logs import stream_logs
+from .node_view import NodeView
 
 if TYPE_CHECKING:
     from ..store import ReadTx
-    from ..node.daemon import NodeDaemon
 
 
-def _daemon(request: web.Request) -> "NodeDaemon":
-    return request.app["daemon"]
+def _gw(request: web.Request) -> Gateway[ManagerSeat]:
+    return request.app["gateway"]
+
+
+def _node(request: web.Request) -> NodeView:
+    return request.app["node"]
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -33,58 +40,59 @@ def _json(data: Any, status: int = 200) -> web.Response:
 # -- the engine --------------------------------------------------------------------------
 
 async def ping(request: web.Request) -> web.Response:
-    d = _daemon(request)
     headers = {"API-Version": "1.44", "Docker-Experimental": "false", "OSType": "linux",
-               "Swarm": d.swarm_header()}
+               "Swarm": _node(request).swarm_header()}
     body = "" if request.method == "HEAD" else "OK"
     return web.Response(text=body, headers=headers, content_type="text/plain")
 
 
 async def version(request: web.Request) -> web.Response:
-    return _json(_daemon(request).version())
+    return _json(render.version())
 
 
 async def info(request: web.Request) -> web.Response:
-    return _json(await _daemon(request).info())
+    return _json(await render.info(_node(request), _gw(request)))
 
 
 # -- swarm -------------------------------------------------------------------------------
 
 async def swarm_inspect(request: web.Request) -> web.Response:
-    return _json(await _daemon(request).swarm_inspect())
+    cluster = await _gw(request).read(lambda tx: tx.cluster(), local=True)
+    if cluster is None:
+        raise APIError(503, NOT_IN_SWARM)
+    return _json(render.render_cluster(cluster))
 
 
 async def swarm_init(request: web.Request) -> web.Response:
-    return _json(await _daemon(request).swarm_init(await read_json(request)))
+    return _json(await _node(request).swarm_init(await read_json(request)))
 
 
 async def swarm_join(request: web.Request) -> web.Response:
-    await _daemon(request).swarm_join(await read_json(request))
+    await _node(request).swarm_join(await read_json(request))
     return web.Response(status=200)
 
 
 async def swarm_leave(request: web.Request) -> web.Response:
-    await _daemon(request).swarm_leave(query_bool(request, "force"))
+    await _node(request).swarm_leave(query_bool(request, "force"))
     return web.Response(status=200)
 
 
 async def swarm_update(request: web.Request) -> web.Response:
-    d = _daemon(request)
-    await d.swarm_update(query_version(request), await read_json(request),
-                         rotate_worker=query_bool(request, "rotateWorkerToken"),
-                         rotate_manager=query_bool(request, "rotateManagerToken"),
-                         rotate_unlock=query_bool(request, "rotateManagerUnlockKey"))
+    await _node(request).swarm_update(query_version(request), await read_json(request),
+                                      rotate_worker=query_bool(request, "rotateWorkerToken"),
+                                      rotate_manager=query_bool(request, "rotateManagerToken"),
+                                      rotate_unlock=query_bool(request, "rotateManagerUnlockKey"))
     return web.Response(status=200)
 
 
 async def swarm_unlock(request: web.Request) -> web.Response:
     body = await read_json(request)
-    await _daemon(request).swarm_unlock(str(body.get("UnlockKey", "")))
+    await _node(request).swarm_unlock(str(body.get("UnlockKey", "")))
     return web.Response(status=200)
 
 
 async def swarm_unlockkey(request: web.Request) -> web.Response:
-    return _json(_daemon(request).unlock_key())
+    return _json(_node(request).unlock_key())
 
 
 # -- nodes -------------------------------------------------------------------------------
@@ -96,7 +104,7 @@ def _match(filters: dict[str, list[str]], key: str, *values: str) -> bool:
 
 
 async def nodes_list(request: web.Request) -> web.Response:
-    d = _daemon(request)
+    gw = _gw(request)
     f = parse_filters(request)
 
     def read(tx: "ReadTx") -> list:
@@ -106,36 +114,36 @@ async def nodes_list(request: web.Request) -> web.Response:
                     and _match(f, "role", n.spec.role.value)
                     and _match(f, "membership", "accepted")):
                 continue
-            out.append(d.render_node(n))
+            out.append(render.render_node(n, gw.manager))
         return out
-    return _json(await d.manager_read(read))
+    return _json(await gw.read(read))
 
 
 async def node_inspect(request: web.Request) -> web.Response:
-    d = _daemon(request)
+    gw = _gw(request)
     ref = request.match_info["id"]
-    return _json(await d.manager_read(lambda tx: d.render_node(tx.lookup("node", ref))))
+    return _json(await gw.read(lambda tx: render.render_node(tx.lookup("node", ref), gw.manager)))
 
 
 async def node_update(request: web.Request) -> web.Response:
-    d = _daemon(request)
+    gw = _gw(request)
     ref, version_ = request.match_info["id"], query_version(request)
     spec = from_json(NodeSpec, await read_json(request))
-    await d.manager_call(lambda m: m.update_node(ref, version_, spec))
+    await gw.call(lambda m: m.update_node(ref, version_, spec))
     return web.Response(status=200)
 
 
 async def node_remove(request: web.Request) -> web.Response:
-    d = _daemon(request)
+    gw = _gw(request)
     ref, force = request.match_info["id"], query_bool(request, "force")
-    await d.manager_call(lambda m: m.remove_node(ref, force))
+    await gw.call(lambda m: m.remove_node(ref, force))
     return web.Response(status=200)
 
 
 # -- services ----------------------------------------------------------------------------
 
 async def services_list(request: web.Request) -> web.Response:
-    d = _daemon(request)
+    gw = _gw(request)
     f = parse_filters(request)
     status = query_bool(request, "status")
 
@@ -148,66 +156,58 @@ async def services_list(request: web.Request) -> web.Response:
                 continue
             doc = s.to_json()
             if status:
-                doc["ServiceStatus"] = _service_status(tx, s)
+                doc["ServiceStatus"] = render.service_status(tx, s)
             out.append(doc)
         return out
-    return _json(await d.manager_read(read))
-
-
-def _service_status(tx: "ReadTx", service: Any) -> dict:
-    tasks = [t for t in tx.tasks(service.id) if t.desired_state <= TaskState.RUNNING]
-    running = sum(1 for t in tasks if t.status.state == TaskState.RUNNING)
-    if service.spec.mode.replicated:
-        desired = service.spec.mode.replicated.replicas
-    else:
-        desired = len({t.node_id for t in tasks})
-    return {"RunningTasks": running, "DesiredTasks": desired, "CompletedTasks": 0}
+    return _json(await gw.read(read))
 
 
 async def service_create(request: web.Request) -> web.Response:
-    d = _daemon(request)
+    gw = _gw(request)
     spec = from_json(ServiceSpec, await read_json(request))
-    service = await d.manager_call(lambda m: m.create_service(spec))
+    service = await gw.call(lambda m: m.create_service(spec))
     return _json({"ID": service.id, "Warnings": None}, status=201)
 
 
 async def service_inspect(request: web.Request) -> web.Response:
-    d = _daemon(request)
+    gw = _gw(request)
     ref = request.match_info["id"]
-    return _json(await d.manager_read(lambda tx: tx.lookup("service", ref).to_json()))
+    return _json(await gw.read(lambda tx: tx.lookup("service", ref).to_json()))
 
 
 async def service_update(request: web.Request) -> web.Response:
-    d = _daemon(request)
+    gw = _gw(request)
     ref, version_ = request.match_info["id"], query_version(request)
     body = await read_json(request)
     if request.query.get("rollback") == "previous":
-        await d.manager_call(lambda m: m.rollback_service(ref, version_))
+        await gw.call(lambda m: m.rollback_service(ref, version_))
     else:
         spec = from_json(ServiceSpec, body)
-        await d.manager_call(lambda m: m.update_service(ref, version_, spec))
+        await gw.call(lambda m: m.update_service(ref, version_, spec))
     return _json({"Warnings": None})
 
 
 async def service_remove(request: web.Request) -> web.Response:
-    d = _daemon(request)
+    gw = _gw(request)
     ref = request.match_info["id"]
-    await d.manager_call(lambda m: m.remove_service(ref))
+    await gw.call(lambda m: m.remove_service(ref))
     return web.Response(status=200)
 
 
 async def service_logs(request: web.Request) -> web.StreamResponse:
-    return await _daemon(request).service_logs(request, request.match_info["id"], task=False)
+    return await stream_logs(_gw(request), _node(request).tls, request,
+                             request.match_info["id"], task=False)
 
 
 async def task_logs(request: web.Request) -> web.StreamResponse:
-    return await _daemon(request).service_logs(request, request.match_info["id"], task=True)
+    return await stream_logs(_gw(request), _node(request).tls, request,
+                             request.match_info["id"], task=True)
 
 
 # -- tasks -------------------------------------------------------------------------------
 
 async def tasks_list(request: web.Request) -> web.Response:
-    d = _daemon(request)
+    gw = _gw(request)
     f = parse_filters(request)
 
     def read(tx: "ReadTx") -> list:
@@ -231,7 +231,7 @@ async def tasks_list(request: web.Request) -> web.Response:
                 continue
             out.append(t.to_json())
         return out
-    return _json(await d.manager_read(read))
+    return _json(await gw.read(read))
 
 
 def _resolve(tx: "ReadTx", kind: str, ref: str) -> str:
@@ -248,9 +248,9 @@ def _task_name(t: Any, services: dict, nodes: dict) -> str:
 
 
 async def task_inspect(request: web.Request) -> web.Response:
-    d = _daemon(request)
+    gw = _gw(request)
     ref = request.match_info["id"]
-    return _json(await d.manager_read(lambda tx: tx.lookup("task", ref).to_json()))
+    return _json(await gw.read(lambda tx: tx.lookup("task", ref).to_json()))
 
 
 # -- secrets and configs -----------------------------------------------------------------
@@ -259,15 +259,15 @@ def _secret_like(kind: str, spec_cls: type) -> list[tuple[str, str, Any]]:
     plural = kind + "s"
 
     async def list_(request: web.Request) -> web.Response:
-        d = _daemon(request)
+        gw = _gw(request)
         f = parse_filters(request)
-        return _json(await d.manager_read(lambda tx: [
-            d.render_secret_like(o) for o in tx.all(kind)
+        return _json(await gw.read(lambda tx: [
+            render.render_secret_like(o) for o in tx.all(kind)
             if _match(f, "id", o.id) and _match(f, "name", o.spec.name)
             and _has_labels(o.spec.labels, f.get("label", []))]))
 
     async def create(request: web.Request) -> web.Response:
-        d = _daemon(request)
+        gw = _gw(request)
         body = await read_json(request)
         data = body.get("Data")
         if data is not None:
@@ -277,19 +277,19 @@ def _secret_like(kind: str, spec_cls: type) -> list[tuple[str, str, Any]]:
                 raise APIError(400, f"invalid {kind} data: not base64") from None
         spec = from_json(spec_cls, body)
         create_fn = "create_secret" if kind == "secret" else "create_config"
-        obj = await d.manager_call(lambda m: getattr(m, create_fn)(spec))
+        obj = await gw.call(lambda m: getattr(m, create_fn)(spec))
         return _json({"ID": obj.id}, status=201)
 
     async def inspect(request: web.Request) -> web.Response:
-        d = _daemon(request)
+        gw = _gw(request)
         ref = request.match_info["id"]
-        return _json(await d.manager_read(lambda tx: d.render_secret_like(tx.lookup(kind, ref))))
+        return _json(await gw.read(lambda tx: render.render_secret_like(tx.lookup(kind, ref))))
 
     async def remove(request: web.Request) -> web.Response:
-        d = _daemon(request)
+        gw = _gw(request)
         ref = request.match_info["id"]
         remove_fn = "remove_secret" if kind == "secret" else "remove_config"
-        await d.manager_call(lambda m: getattr(m, remove_fn)(ref))
+        await gw.call(lambda m: getattr(m, remove_fn)(ref))
         return web.Response(status=204)
 
     return [("GET", f"/{plural}", list_), ("POST", f"/{plural}/create", create),
@@ -298,15 +298,6 @@ def _secret_like(kind: str, spec_cls: type) -> list[tuple[str, str, Any]]:
 
 # -- networks (Docker answers these in the engine's flat shape, not the swarm one) -----------
 
-def _network_json(n: Any) -> dict:
-    from ..objects import format_time
-    driver = n.spec.driver_configuration.name if n.spec.driver_configuration else "overlay"
-    return {"Name": n.spec.name, "Id": n.id, "Created": format_time(n.created_at),
-            "Scope": "swarm", "Driver": driver or "overlay", "EnableIPv6": False,
-            "Internal": False, "Attachable": n.spec.attachable, "Ingress": n.spec.ingress,
-            "Labels": dict(n.spec.labels), "Options": {}, "Containers": {}}
-
-
 def _has_labels(labels: dict[str, str], wanted: list[str]) -> bool:
     """Docker's `label` filter: every `key` or `key=value` given must be there."""
     have = {f"{k}={v}" for k, v in labels.items()} | set(labels)
@@ -314,56 +305,57 @@ def _has_labels(labels: dict[str, str], wanted: list[str]) -> bool:
 
 
 async def networks_list(request: web.Request) -> web.Response:
-    d = _daemon(request)
+    gw = _gw(request)
     f = parse_filters(request)
 
     def keep(n: Any) -> bool:
         return (_match(f, "id", n.id) and _match(f, "name", n.spec.name)
                 and _has_labels(n.spec.labels, f.get("label", [])))
-    return _json(await d.manager_read(lambda tx: [_network_json(n) for n in tx.all("network")
+    return _json(await gw.read(lambda tx: [render.render_network(n) for n in tx.all("network")
                                                   if keep(n)]))
 
 
 async def network_inspect(request: web.Request) -> web.Response:
-    d = _daemon(request)
+    gw = _gw(request)
     ref = request.match_info["id"]
-    return _json(await d.manager_read(lambda tx: _network_json(tx.lookup("network", ref))))
+    return _json(await gw.read(lambda tx: render.render_network(tx.lookup("network", ref))))
 
 
 async def network_create(request: web.Request) -> web.Response:
     from ..objects import Driver, NetworkSpec
-    d = _daemon(request)
+    gw = _gw(request)
     body = await read_json(request)
     if not body.get("Name"):
         raise APIError(400, "network name is required")
     spec = NetworkSpec(name=body["Name"], labels=dict(body.get("Labels") or {}),
                        driver_configuration=Driver(name=body.get("Driver") or "overlay"),
                        attachable=bool(body.get("Attachable")))
-    net = await d.manager_call(lambda m: m.create_network(spec))
+    net = await gw.call(lambda m: m.create_network(spec))
     return _json({"Id": net.id, "Warning": ""}, status=201)
 
 
 async def network_remove(request: web.Request) -> web.Response:
-    d = _daemon(request)
+    gw = _gw(request)
     ref = request.match_info["id"]
-    await d.manager_call(lambda m: m.remove_network(ref))
+    await gw.call(lambda m: m.remove_network(ref))
     return web.Response(status=204)
 
 
 async def raft_status(request: web.Request) -> web.Response:
-    return _json(await _daemon(request).raft_status())
+    return _json(await render.raft_status(_node(request).name, _gw(request)))
 
 
 async def raft_trace(request: web.Request) -> web.Response:
     """This manager's recorded Raft events (`?since=` a time in seconds)."""
-    d = _daemon(request)
-    if d.manager is None:
+    gw = _gw(request)
+    m = gw.manager
+    if m is None:
         return _json([])
     since = float(request.query.get("since", "0") or 0)
-    names = await d.manager_read(lambda tx: {str(raft_id_of(n.id)): n.hostname
-                                             for n in tx.nodes()}, local=True)
+    names = await gw.read(lambda tx: {str(m.raft_id_of(n.id)): n.hostname
+                                      for n in tx.nodes()}, local=True)
     out = []
-    for ev in list(d.manager.raft.trace.events):
+    for ev in m.trace_events():
         if ev.time is not None and ev.time < since:
             continue
         doc = ev.to_dict()

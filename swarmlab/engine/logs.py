@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import struct
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
-from .api import add_routes
+from .gateway import Gateway, ManagerSeat, internal_url_of
 
-if TYPE_CHECKING:
-    from ..node.daemon import NodeDaemon
+PeerTLS = Callable[[str], dict[str, Any]]  # aiohttp arguments to call a node by its ID (a SAN)
 
 
 def frame(stream: str, text: str) -> bytes:
@@ -24,28 +23,12 @@ def frame(stream: str, text: str) -> bytes:
     return struct.pack(">BxxxL", 2 if stream == "stderr" else 1, len(data)) + data
 
 
-async def local_logs(request: web.Request) -> web.Response:
-    from ..node.internal import require_manager_caller
-    d: NodeDaemon = request.app["daemon"]
-    require_manager_caller(request)  # only a manager gathers logs (mutual TLS)
-    ids = {t for t in request.query.get("tasks", "").split(",") if t}
-    tail = request.query.get("tail")
-    n = int(tail) if tail and tail.isdigit() else None
-    lines = d.worker.logs(ids, n) if d.worker else []
-    return web.json_response([[name, ln.timestamp, ln.stream, ln.line] for name, ln in lines])
-
-
-async def stream_logs(d: "NodeDaemon", request: web.Request, ref: str, task: bool) -> web.StreamResponse:
-    def find(tx: Any) -> list[tuple[str, str]]:
-        if task:
-            t = tx.lookup("task", ref)
-            tasks = [t]
-        else:
-            tasks = tx.tasks(tx.lookup("service", ref).id)
-        nodes = {n.id: n for n in tx.nodes()}
-        return [(t.id, nodes[t.node_id].status.addr, nodes[t.node_id].hostname, t.node_id)
-                for t in tasks if t.node_id in nodes]
-    found = await d.manager_read(find, local=True)  # streamed from here (-f): not forwarded
+async def stream_logs(gw: Gateway[ManagerSeat], tls: PeerTLS, request: web.Request, ref: str,
+                      task: bool) -> web.StreamResponse:
+    """Each task's lines from the node that holds it (`/swarmlab/local-logs` on its
+    internal API, over mutual TLS), merged by time."""
+    # streamed from here (-f): not forwarded
+    found = await gw.read(lambda tx: _holders(tx, ref, task), local=True)
     by_host: dict[tuple[str, str, str], list[str]] = {}
     for tid, host, hostname, node_id in found:
         by_host.setdefault((host, hostname, node_id), []).append(tid)
@@ -54,11 +37,10 @@ async def stream_logs(d: "NodeDaemon", request: web.Request, ref: str, task: boo
     lines: list[tuple[float, str, str]] = []
     async with ClientSession(timeout=ClientTimeout(total=5)) as http:
         async def fetch(addr: str, hostname: str, node_id: str, ids: list[str]) -> None:
-            url = d.internal_url_of(addr) + "/swarmlab/local-logs"
+            url = internal_url_of(addr) + "/swarmlab/local-logs"
             try:
                 async with http.get(url, params={"tasks": ",".join(ids), "tail": tail},
-                                    ssl=d.security.client_context(),
-                                    server_hostname=node_id) as r:  # a SAN
+                                    **tls(node_id)) as r:
                     for name, ts, stream, line in await r.json():
                         prefix = f"{name}@{hostname}    | "
                         lines.append((ts, stream, prefix + _ts(ts, timestamps) + line))
@@ -74,12 +56,17 @@ async def stream_logs(d: "NodeDaemon", request: web.Request, ref: str, task: boo
     return resp
 
 
+def _holders(tx: Any, ref: str, task: bool) -> list[tuple[str, str, str, str]]:
+    """(task ID, node address, hostname, node ID) of the task, or of the service's tasks."""
+    tasks = [tx.lookup("task", ref)] if task else tx.tasks(tx.lookup("service", ref).id)
+    nodes = {n.id: n for n in tx.nodes()}
+    return [(t.id, nodes[t.node_id].status.addr, nodes[t.node_id].hostname, t.node_id)
+            for t in tasks if t.node_id in nodes]
+
+
 def _ts(ts: float, on: bool) -> str:
     if not on:
         return ""
     from ..objects import format_time
     return format_time(int(ts * 1e9)) + " "
 
-
-def setup_log_routes(app: web.Application) -> None:
-    add_routes(app, [("GET", "/swarmlab/local-logs", local_logs)])

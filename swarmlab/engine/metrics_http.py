@@ -16,14 +16,15 @@ address, port 9323 (Docker's documented example). What it exposes:
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any, Iterator
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
-if TYPE_CHECKING:
-    from ..node.daemon import NodeDaemon
+from ..runtime import TaskState
+from .gateway import Gateway, ManagerSeat
+from .node_view import NodeFacts
 
 log = logging.getLogger("swarmlab.node.metrics")
 
@@ -31,27 +32,27 @@ METRICS_PORT = 9323  # Docker's documented example: dockerd --metrics-addr 127.0
 
 
 class NodeCollector:
-    """Node and Raft gauges, computed from the daemon at scrape time."""
+    """Node and Raft gauges, computed from the node at scrape time."""
 
-    def __init__(self, daemon: "NodeDaemon") -> None:
-        self.d = daemon
+    def __init__(self, node: NodeFacts, gw: Gateway[ManagerSeat]) -> None:
+        self.node, self.gw = node, gw
 
     def _gauge(self, name: str, doc: str, value: float) -> GaugeMetricFamily:
         g = GaugeMetricFamily(name, doc, labels=["node"])
-        g.add_metric([self.d.name], value)
+        g.add_metric([self.node.name], value)
         return g
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        d = self.d
-        manager = d.manager is not None and d.role == "manager"
+        m = self.gw.manager
+        manager = m is not None and self.node.role == "manager"
         yield self._gauge("swarm_node_manager", "Whether this node is a manager or not",
                           1 if manager else 0)
         yield self._gauge("swarmlab_node_tasks_running", "Tasks running on this node",
-                          _running_tasks(d.worker))
-        if not manager:
+                          _running_tasks(self.node.worker))
+        if m is None or not manager:
             return
         try:
-            st = d.manager.status()
+            st = m.status()
         except Exception:  # noqa: BLE001 - Raft not started yet (or stopping): no Raft gauges
             return
         yield self._gauge("swarm_manager_leader", "Indicates if this manager node is a leader",
@@ -66,22 +67,16 @@ class NodeCollector:
 def _running_tasks(worker: Any) -> int:
     if worker is None:
         return 0
-    from ..runtime import TaskState
     return sum(1 for c in list(worker.controllers.values())
                if c.status.state == TaskState.RUNNING)
 
 
-def registry_for(daemon: "NodeDaemon") -> CollectorRegistry:
-    """The mesh's registry (its counters) plus the node collector."""
-    registry = daemon.mesh.metrics.registry
-    registry.register(NodeCollector(daemon))
-    return registry
-
-
-async def serve_metrics(daemon: "NodeDaemon", port: int = METRICS_PORT) -> web.AppRunner | None:
-    """Serve `GET /metrics` on the node's address; None (and a warning) if the port is
-    taken: metrics are worth less than a node that starts."""
-    registry = registry_for(daemon)
+async def serve_metrics(node: NodeFacts, gw: Gateway[ManagerSeat], registry: CollectorRegistry,
+                        port: int = METRICS_PORT) -> web.AppRunner | None:
+    """Serve `GET /metrics` on the node's address: `registry` (the mesh's counters) plus
+    the node collector. None (and a warning) if the port is taken: metrics are worth less
+    than a node that starts."""
+    registry.register(NodeCollector(node, gw))
 
     async def metrics(_: web.Request) -> web.Response:
         body = generate_latest(registry)
@@ -92,9 +87,9 @@ async def serve_metrics(daemon: "NodeDaemon", port: int = METRICS_PORT) -> web.A
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
-        await web.TCPSite(runner, daemon.addr, port, reuse_address=True).start()
+        await web.TCPSite(runner, node.addr, port, reuse_address=True).start()
     except OSError as e:
-        log.warning("%s: no metrics endpoint on %s:%d (%s)", daemon.name, daemon.addr, port, e)
+        log.warning("%s: no metrics endpoint on %s:%d (%s)", node.name, node.addr, port, e)
         await runner.cleanup()
         return None
     return runner

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,8 +18,12 @@ import time
 import urllib.request
 from typing import Any, Callable
 
+from ..files import write_atomic
 from . import tls
-from .registry import LabRecord, NodeRecord, list_labs
+from .backend import LabOptions
+from .clients import node_client
+from .registry import API_PORT, LabRecord, NodeRecord, list_labs
+from .swarm import Shape, form_swarm, raft_leader, shape
 
 Progress = Callable[[str], None]
 TASK_NET_BASE = 100  # node index i owns 127.(100+i).0.0/16 for its tasks (runtime.addresses)
@@ -169,7 +174,8 @@ def stop(node: NodeRecord, grace: float = 5.0) -> None:
     _reap(node.pid)
 
 
-def kill(node: NodeRecord) -> None:
+def kill_tree(node: NodeRecord) -> None:
+    """SIGKILL to the node and every task below it, at once."""
     signal_tree(node.pid, signal.SIGKILL)
     _reap(node.pid)
 
@@ -188,13 +194,115 @@ def write_partition(lab: LabRecord, cut: list[str]) -> None:
         return [n.addr, f"127.{TASK_NET_BASE + n.node_index}."]
     side = [h for n in lab.nodes if n.name in cut for h in hosts(n)]
     rest = [h for n in lab.nodes if n.name not in cut for h in hosts(n)]
-    tmp = lab.dir / "faults.json.tmp"
-    tmp.write_text(json.dumps({"groups": [side, rest]}))
-    os.replace(tmp, lab.dir / "faults.json")
+    write_atomic(lab.dir / "faults.json", json.dumps({"groups": [side, rest]}).encode())
 
 
-def heal(lab: LabRecord) -> None:
+def clear_partition(lab: LabRecord) -> None:
     try:
         os.unlink(lab.dir / "faults.json")
     except FileNotFoundError:
         pass
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def plan(name: str, count: int, options: LabOptions) -> LabRecord:
+    """node k at 127.0.<slot>.k, on a loopback range and task ranges no lab uses."""
+    slot = free_slot(count)
+    indexes = free_node_indexes(count, slot)
+    port = tls.TLS_PORT if options.tlsverify else API_PORT
+    return LabRecord(name=name, backend="local", profile=options.profile,
+                     tlsverify=options.tlsverify, nodes=[
+                         NodeRecord(f"node{k + 1}", f"127.0.{slot}.{k + 1}", api_port=port,
+                                    node_index=indexes[k], tls=options.tlsverify)
+                         for k in range(count)])
+
+
+class LocalBackend:
+    """The `Backend` of local labs: each node a process of this machine (see above)."""
+
+    def up(self, name: str, shape: Shape, options: LabOptions,
+           progress: Progress) -> LabRecord:
+        record = plan(name, shape.count, options)
+        record.save()
+        if options.tlsverify:
+            tls.create(record)
+        t0 = time.monotonic()
+        try:
+            spawn_all(record, record.nodes)
+            record.save()
+            for n in record.nodes:
+                wait_api(n, context=tls.ssl_context(record))
+            progress(f"{shape.count} nodes up in {time.monotonic() - t0:.1f}s")
+            if shape.form:
+                form_swarm(record, shape.managers, progress)
+        except BaseException:
+            self._destroy(record)
+            raise
+        return record
+
+    def restore(self, name: str, backup: bytes, nodes: int, options: LabOptions,
+                progress: Progress) -> LabRecord:
+        from ..node.backup import extract_backup
+        record = self.up(name, shape(nodes=nodes), options, progress)
+        n1 = record.nodes[0]
+        try:
+            stop(n1)
+            extract_backup(backup, record.node_dir(n1.name))
+            self._start(record, n1)
+        except BaseException:
+            self._destroy(record)
+            raise
+        progress(f"restored the swarm state into {n1.name}")
+        return record
+
+    def kill(self, record: LabRecord, node: str) -> None:
+        kill_tree(record.node(node))
+
+    def pause(self, record: LabRecord, node: str) -> None:
+        signal_tree(record.node(node).pid, signal.SIGSTOP)
+
+    def unpause(self, record: LabRecord, node: str) -> None:
+        signal_tree(record.node(node).pid, signal.SIGCONT)
+
+    def restart(self, record: LabRecord, node: str) -> None:
+        n = record.node(node)
+        kill_tree(n)
+        self._start(record, n)
+
+    def _start(self, record: LabRecord, node: NodeRecord) -> None:
+        spawn(record, node)
+        record.save()
+        wait_api(node, context=tls.ssl_context(record))
+
+    def partition(self, record: LabRecord, nodes: list[str]) -> None:
+        write_partition(record, nodes)
+
+    def heal(self, record: LabRecord) -> None:
+        clear_partition(record)
+
+    def down(self, record: LabRecord, progress: Progress = _quiet) -> None:
+        import concurrent.futures
+        with concurrent.futures.ThreadPoolExecutor(max(1, len(record.nodes))) as pool:
+            list(pool.map(stop, record.nodes))
+        for n in record.nodes:
+            shutil.rmtree(f"/dev/shm/swarmlab/{record.name}-{n.name}", ignore_errors=True)
+
+    def _destroy(self, record: LabRecord) -> None:
+        self.down(record)
+        shutil.rmtree(record.dir, ignore_errors=True)
+
+    def prune(self, progress: Progress) -> None:
+        """Forget local labs none of whose nodes runs any more."""
+        for rec in list_labs():
+            if rec.backend == "local" and not any(alive(n.pid) for n in rec.nodes):
+                shutil.rmtree(rec.dir, ignore_errors=True)
+                progress(f"removed stale lab {rec.name}")
+
+    def leader(self, record: LabRecord) -> str | None:
+        return raft_leader(record)
+
+    def client(self, record: LabRecord, node: str) -> Any:
+        return node_client(record, record.node(node))

@@ -16,6 +16,8 @@ import os
 import pathlib
 from dataclasses import asdict, dataclass, field
 
+from ..files import write_atomic
+
 DEFAULT_LAB = "course"
 API_PORT = 2375  # Docker's unencrypted API port
 SWARM_PORT = 2377  # Docker's swarm management port
@@ -75,10 +77,8 @@ class LabRecord:
         return self.dir / "nodes" / node
 
     def save(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.dir / "lab.json.tmp"
-        tmp.write_text(json.dumps(asdict(self), indent=2))
-        os.replace(tmp, self.dir / "lab.json")
+        self.dir.mkdir(parents=True, exist_ok=True)  # not private, as write_atomic would make it
+        write_atomic(self.dir / "lab.json", json.dumps(asdict(self), indent=2).encode())
 
 
 def home() -> pathlib.Path:

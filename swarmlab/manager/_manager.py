@@ -20,8 +20,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Callable
 
+from ..clock import Clock
 from ..objects import (
-    Clock, Cluster, ClusterSpec, Config, ConfigSpec, FailedPrecondition, JoinTokens,
+    Cluster, ClusterSpec, Config, ConfigSpec, FailedPrecondition, JoinTokens,
     ManagerStatus, Network, NetworkSpec, Node, NodeDescription, NodeRole, NodeSpec, NodeState,
     NodeStatus, Reachability, Secret, SecretSpec, Service, ServiceSpec, new_id,
 )

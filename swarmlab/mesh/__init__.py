@@ -1,10 +1,10 @@
 """The routing mesh and service discovery, in the agent, without IPVS (docs/mesh.md)."""
-from .balancer import Backend, Balancer
+from ..net.balancer import Backend, Balancer
+from ..net.forward import Forwarder
 from .discovery import ServiceDiscovery
 from .ingress import RoutingMesh
 from .metrics import MeshMetrics
 from .plan import MeshPlan, PublishedPort, ServiceEndpoint, TaskEndpoint, apply, plan
-from .proxy import Forwarder
 
 __all__ = [
     "Backend", "Balancer", "Forwarder", "MeshMetrics", "MeshPlan", "PublishedPort",

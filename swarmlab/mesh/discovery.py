@@ -32,11 +32,11 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Callable
 
-from swarmlab.net.addresses import AddressPool
+from ..net.addresses import AddressPool
 
-from .balancer import Endpoint
+from ..net.balancer import Endpoint
 from .metrics import MeshMetrics
-from .proxy import Forwarder
+from ..net.forward import Forwarder
 
 log = logging.getLogger("swarmlab.mesh")
 ENDPOINT_MODES = ("vip", "dnsrr")

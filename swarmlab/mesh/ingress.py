@@ -19,9 +19,9 @@ import logging
 
 from prometheus_client import CollectorRegistry
 
-from .balancer import Endpoint
+from ..net.balancer import Endpoint
 from .metrics import MeshMetrics
-from .proxy import Forwarder
+from ..net.forward import Forwarder
 
 log = logging.getLogger("swarmlab.mesh")
 

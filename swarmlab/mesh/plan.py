@@ -16,9 +16,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from swarmlab.net.addresses import task_port
+from ..net.addresses import task_port
 
-from .balancer import Endpoint
+from ..net.balancer import Endpoint
 from .discovery import ServiceDiscovery
 from .ingress import RoutingMesh
 

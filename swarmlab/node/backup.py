@@ -15,6 +15,7 @@ services, secrets, configs and nodes are there again.
 """
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import pathlib
@@ -30,13 +31,17 @@ from ..raft.shell.file_storage import FileStorage
 from ..raft.messages import EntryType, HardState, Snapshot
 from ..store import MemoryStore
 from ..engine.api import add_routes
+from ..engine.gateway import Gateway
+from ..engine.node_view import NodeFacts
 
 if TYPE_CHECKING:
-    from .daemon import NodeDaemon
+    from .manager_role import ManagerRole
+
+    NodeGateway = Gateway[ManagerRole]
 
 
-async def make_backup(d: "NodeDaemon") -> bytes:
-    m = d._require_manager()
+async def make_backup(gw: "NodeGateway", swarm_dir: pathlib.Path, node_id: str) -> bytes:
+    m = gw.require_manager()
     index, data = await m.control.call(lambda: (m.control.applied_index, m.store.snapshot()))
     term = m.raft.node.log.term(index) if index >= m.raft.node.log.first_index() - 1 else \
         m.raft.node.term
@@ -44,11 +49,11 @@ async def make_backup(d: "NodeDaemon") -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         root = pathlib.Path(tmp) / "swarm"
         (root / "raft").mkdir(parents=True)
-        shutil.copytree(d.swarm_dir / "keys", root / "keys")
+        shutil.copytree(swarm_dir / "keys", root / "keys")
         # the node's certificate and the CA (its key encrypted with the KEK, as the DEK)
-        shutil.copytree(d.swarm_dir / "certificates", root / "certificates")
+        shutil.copytree(swarm_dir / "certificates", root / "certificates")
         (root / "state.json").write_text(json.dumps(
-            {"NodeID": d.node_id, "Role": "manager", "Managers": {}}))
+            {"NodeID": node_id, "Role": "manager", "Managers": {}}))
         storage = open_encrypted(FileStorage(str(root / "raft")), m.keys)
         storage.save(HardState(term, 0, index), [], Snapshot(index, term, voters, data))
         storage.close()
@@ -92,12 +97,17 @@ def rewrite_as_single_voter(swarm_dir: pathlib.Path, keys: KeyManager, raft_id: 
     return index
 
 
-async def backup_route(request: web.Request) -> web.Response:
-    d: NodeDaemon = request.app["daemon"]
-    data = await make_backup(d)
-    return web.Response(body=data, content_type="application/gzip",
-                        headers={"Content-Disposition": f"attachment; filename={d.name}.swarm.tgz"})
+async def force_new_cluster(swarm_dir: pathlib.Path, keys: KeyManager, raft_id: int) -> int:
+    """`rewrite_as_single_voter` off the event loop (it reads and writes the whole log)."""
+    return await asyncio.get_running_loop().run_in_executor(
+        None, rewrite_as_single_voter, swarm_dir, keys, raft_id)
 
 
-def setup_backup_routes(app: web.Application) -> None:
+def setup_backup_routes(app: web.Application, swarm_dir: pathlib.Path) -> None:
+    """`GET /swarmlab/backup` on the Engine API: the backup of `swarm_dir` as a tar.gz."""
+    async def backup_route(request: web.Request) -> web.Response:
+        node: NodeFacts = request.app["node"]
+        data = await make_backup(request.app["gateway"], swarm_dir, node.node_id)
+        return web.Response(body=data, content_type="application/gzip", headers={
+            "Content-Disposition": f"attachment; filename={node.name}.swarm.tgz"})
     add_routes(app, [("GET", "/swarmlab/backup", backup_route)])

@@ -3,8 +3,8 @@
 Theory of operation (swarmkit's `ca/reconciler.go` and `controlapi/ca_rotation.go`):
 - The CA of record, with its key, is the cluster object's `RootCA` (`RootCA.to_json()`),
   replicated by Raft and so encrypted at rest with the log. The leader reads it before it
-  issues a certificate; the API never shows it (`render_cluster` puts Docker's `TLSInfo`
-  and `RootRotationInProgress` in its place).
+  issues a certificate; the API never shows it (`engine.render.render_cluster` puts
+  Docker's `TLSInfo` and `RootRotationInProgress` in its place).
 - `Spec.CAConfig.ForceRotate` changed (what `swarm ca --rotate` sends): the leader makes
   a new root key whose certificate the old root cross-signs, and stores it in the same
   write as the spec. The anchor (and the tokens' digest) stays the old root for now.
@@ -25,44 +25,49 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from ..objects import ClusterSpec, SwarmError
 from ..objects._objects import TLSInfo
 from ..ca import CertificateError, RootCA, cert_pem, issuer_info, issuer_of
-from ..engine.api import APIError, ForwardToLeader
+from ..engine.errors import APIError
+from ..engine.gateway import Gateway
+from .security import NodeSecurity
 
 if TYPE_CHECKING:
     from cryptography import x509
 
-    from .daemon import NodeDaemon
+    from .manager_role import ManagerRole
+
+    NodeGateway = Gateway[ManagerRole]
 
 log = logging.getLogger("swarmlab.node.ca")
 
 # -- the CA of record ---------------------------------------------------------------------
-async def store_ca(d: "NodeDaemon") -> RootCA:
+async def store_ca(gw: "NodeGateway", security: NodeSecurity) -> RootCA:
     """The leader's CA, as the cluster object holds it (adopted here if it changed). A
     swarm whose cluster object has none yet (just initialised) gets this manager's."""
-    m = d._require_manager()
-    cluster = await m.control.call(lambda: m.store.view().cluster())
+    m = gw.require_manager()
+    cluster = await gw.read(lambda tx: tx.cluster(), local=True)
     doc = cluster.root_ca if cluster is not None else {}
     if not doc:
-        if d.security.ca is None:
+        if security.ca is None:
             raise APIError(503, "this manager has no CA")
-        await _write_root_ca(d, d.security.ca)
-        return d.security.ca
-    if doc != d.security.ca_doc:
-        d.security.set_ca(RootCA.from_json(doc), m.keys)
-        d.security.ca_doc = doc
-    assert d.security.ca is not None
-    return d.security.ca
+        await _write_root_ca(gw, security, security.ca)
+        return security.ca
+    if doc != security.ca_doc:
+        security.set_ca(RootCA.from_json(doc), m.keys)
+        security.ca_doc = doc
+    assert security.ca is not None
+    return security.ca
 
 
-async def _write_root_ca(d: "NodeDaemon", ca: RootCA, *, expect: dict | None = None,
+async def _write_root_ca(gw: "NodeGateway", security: NodeSecurity, ca: RootCA, *,
+                         expect: dict | None = None,
                          tokens: tuple[str, str] | None = None) -> bool:
     """Replace the cluster's RootCA (if it still is `expect`, when given)."""
     from ..objects import JoinTokens
-    m = d._require_manager()
+    m = gw.require_manager()
     doc = ca.to_json()
 
     def write(tx: Any) -> bool:
@@ -74,22 +79,31 @@ async def _write_root_ca(d: "NodeDaemon", ca: RootCA, *, expect: dict | None = N
             changes["join_tokens"] = JoinTokens(worker=tokens[0], manager=tokens[1])
         tx.update(cluster.replace(**changes))
         return True
-    done = await m.control.call(lambda: m.store.update(write))
+    done = await gw.update(write)
     if done:
-        d.security.set_ca(ca, m.keys)
-        d.security.ca_doc = doc
+        security.set_ca(ca, m.keys)
+        security.ca_doc = doc
     return bool(done)
 
 
-async def update_cluster(d: "NodeDaemon", version: int, spec: ClusterSpec) -> None:
+async def update_spec(gw: "NodeGateway", security: NodeSecurity, version: int,
+                      spec: ClusterSpec,
+                      tell_managers: Callable[[dict], Awaitable[None]]) -> None:
+    """`swarm update`'s spec, if it changes the cluster's (read from the leader)."""
+    current = await gw.read(lambda tx: tx.cluster())
+    if current is not None and current.spec != spec:  # CA rotation, --cert-expiry
+        await update_cluster(gw, security, version, spec, tell_managers)
+
+
+async def update_cluster(gw: "NodeGateway", security: NodeSecurity, version: int,
+                         spec: ClusterSpec,
+                         tell_managers: Callable[[dict], Awaitable[None]]) -> None:
     """`swarm update` on the leader: the spec, and in the same write a rotated CA
     (`CAConfig.ForceRotate` changed) or its new `NodeCertExpiry`."""
     from ..manager import cluster as cluster_ops
-    m = d._require_manager()
-    if not m.is_leader():
-        raise ForwardToLeader()
-    ca = await store_ca(d)
-    current = await m.control.call(lambda: m.store.view().cluster())
+    m = gw.leading()
+    ca = await store_ca(gw, security)
+    current = await gw.read(lambda tx: tx.cluster(), local=True)
     new_ca = ca
     if current is not None and spec.ca_config.force_rotate != \
             current.spec.ca_config.force_rotate:
@@ -103,56 +117,30 @@ async def update_cluster(d: "NodeDaemon", version: int, spec: ClusterSpec) -> No
         cluster = cluster_ops.update_cluster(tx, version, spec)
         if new_ca is not ca:
             tx.update(cluster.replace(root_ca=doc))
-    await m.control.call(lambda: m.store.update(write))
+    await gw.update(write)
     if new_ca is ca:
         return
-    d.security.set_ca(new_ca, m.keys)
-    d.security.ca_doc = doc
+    security.set_ca(new_ca, m.keys)
+    security.ca_doc = doc
     if new_ca.signer_cert != ca.signer_cert:
-        log.warning("%s: root CA rotation started", d.name)
+        log.warning("%s: root CA rotation started", gw.name)
     if new_ca.node_expiry != ca.node_expiry:  # managers that keep a copy adopt it at once
-        await d._tell_managers({"NodeCertExpiry": int(new_ca.node_expiry.total_seconds())})
-
-
-# -- what the API shows -------------------------------------------------------------------
-def render_cluster(cluster: Any) -> dict:
-    """The cluster as Docker's `GET /swarm` shows it: no key; `TLSInfo` is the anchor and
-    the wanted issuer (the new root while rotating), `RootRotationInProgress`."""
-    doc = cluster.to_json()
-    root = doc.pop("RootCA", None) or {}
-    out: dict[str, Any] = {}
-    for k, v in doc.items():
-        if k == "JoinTokens" and root:
-            out.update(_tls_fields(root))
-        out[k] = v
-    return out
-
-
-def _tls_fields(root: dict) -> dict:
-    from ..ca import load_chain
-    signer = load_chain(root.get("SignerCert") or root["CACert"])[0]
-    subject, public_key = issuer_info(signer)
-    return {"TLSInfo": {"TrustRoot": root["CACert"], "CertIssuerSubject": subject,
-                        "CertIssuerPublicKey": public_key},
-            "RootRotationInProgress": bool(root.get("Intermediates"))}
+        await tell_managers({"NodeCertExpiry": int(new_ca.node_expiry.total_seconds())})
 
 
 # -- the leader's side of a heartbeat -------------------------------------------------------
-async def on_heartbeat(d: "NodeDaemon", node_id: str, peer: "x509.Certificate | None",
-                       reported: dict | None) -> dict:
+async def on_heartbeat(gw: "NodeGateway", security: NodeSecurity, node_id: str,
+                       peer: "x509.Certificate | None", reported: dict | None) -> dict:
     """Record the node's TLSInfo, finish a rotation every node has followed, and tell the
     node which roots to trust and whether to renew."""
-    m = d._require_manager()
-
-    def read() -> tuple[dict, Any]:
-        view = m.store.view()
+    def read(view: Any) -> tuple[dict, Any]:
         cluster, node = view.cluster(), view.node(node_id)
         return (cluster.root_ca if cluster else {}), node
-    doc, node = await m.control.call(read)  # one hop to the control thread, most times
+    doc, node = await gw.read(read, local=True)  # one hop to the control thread, most times
     try:
-        ca = d.security.ca if doc and doc == d.security.ca_doc else await store_ca(d)
+        ca = security.ca if doc and doc == security.ca_doc else await store_ca(gw, security)
     except (APIError, SwarmError, CertificateError) as e:
-        log.warning("%s: no CA to check node %s against: %s", d.name, node_id, e)
+        log.warning("%s: no CA to check node %s against: %s", gw.name, node_id, e)
         return {}
     assert ca is not None
     answer: dict[str, Any] = {
@@ -166,31 +154,28 @@ async def on_heartbeat(d: "NodeDaemon", node_id: str, peer: "x509.Certificate | 
         info = TLSInfo(trust_root=str((reported or {}).get("TrustRoot", "")),
                        cert_issuer_subject=subject, cert_issuer_public_key=public_key)
         if node is not None and node.description.tls_info != info:
-            await _record_tls_info(d, node_id, info)
+            await _record_tls_info(gw, node_id, info)
     if ca.rotating:
-        await _maybe_finish(d, ca)
+        await _maybe_finish(gw, security, ca)
     return answer
 
 
-async def _record_tls_info(d: "NodeDaemon", node_id: str, info: TLSInfo) -> None:
-    m = d._require_manager()
-
+async def _record_tls_info(gw: "NodeGateway", node_id: str, info: TLSInfo) -> None:
     def write(tx: Any) -> None:
         node = tx.node(node_id)
         if node is None or node.description.tls_info == info:
             return
         tx.update(node.replace(description=dataclasses.replace(node.description,
                                                                tls_info=info)))
-    await m.control.call(lambda: m.store.update(write))
+    await gw.update(write)
 
 
-async def _maybe_finish(d: "NodeDaemon", ca: RootCA) -> None:
+async def _maybe_finish(gw: "NodeGateway", security: NodeSecurity, ca: RootCA) -> None:
     """Every node holds a certificate of the new root: it becomes the anchor."""
     from ..manager import tokens
     assert ca.signer_cert is not None
     want = issuer_info(ca.signer_cert)
-    m = d._require_manager()
-    nodes = await m.control.call(lambda: m.store.view().nodes())
+    nodes = await gw.read(lambda tx: tx.nodes(), local=True)
     behind = [n.description.hostname for n in nodes
               if n.description.tls_info is None or
               (n.description.tls_info.cert_issuer_subject,
@@ -198,20 +183,20 @@ async def _maybe_finish(d: "NodeDaemon", ca: RootCA) -> None:
     if behind:
         return
     done = ca.finish_rotation()
-    if await _write_root_ca(d, done, expect=d.security.ca_doc,
+    if await _write_root_ca(gw, security, done, expect=security.ca_doc,
                             tokens=tokens.for_ca(done.digest())):
-        log.warning("%s: root CA rotation complete (%d nodes)", d.name, len(nodes))
+        log.warning("%s: root CA rotation complete (%d nodes)", gw.name, len(nodes))
 
 
 # -- the node's side ------------------------------------------------------------------------
-async def follow(d: "NodeDaemon", doc: dict, keys: Any) -> bool:
-    """Adopt the roots the leader says to trust; True if the node must renew now."""
+def adopt_roots(name: str, security: NodeSecurity, doc: dict, keys: Any) -> bool:
+    """Adopt the roots the leader says to trust; True if they changed (the node's TLS
+    listeners reload). Whether to renew now is the answer's `RenewCertificate`."""
     roots = doc.get("TrustRoots")
-    if roots and d.security.adopt_trust("".join(roots).encode(), keys):
-        log.info("%s: now trusting %d root CA(s)", d.name, len(roots))
-        await d.reload_tls()
-    return bool(doc.get("RenewCertificate"))
+    if roots and security.adopt_trust("".join(roots).encode(), keys):
+        log.info("%s: now trusting %d root CA(s)", name, len(roots))
+        return True
+    return False
 
 
-__all__ = ["follow", "on_heartbeat", "render_cluster", "store_ca",
-           "update_cluster"]
+__all__ = ["adopt_roots", "on_heartbeat", "store_ca", "update_cluster", "update_spec"]

@@ -70,3 +70,9 @@ class Firewall:
         if not self.groups or not host:
             return False
         return self.group_of(host) != self.group_of(self.my_addr)
+
+    def blocks_url(self, url: str | None) -> bool:
+        """Whether the host of `url` (scheme://host:port) is cut off from this node."""
+        if not url:
+            return False
+        return self.blocks_host(url.split("//", 1)[-1].rsplit(":", 1)[0])

@@ -17,13 +17,13 @@ import ssl
 import time
 from typing import Any, Callable
 
-from ..raft.shell.codec import CodecError, FrameKind, decode_value, encode_value, frame
+from ..raft.shell.codec import CodecError, FrameKind, decode_value
 from ..raft.core import Config, RaftNode
 from ..raft.messages import ConfChange, Message, NodeId
 from ..raft.shell.server import RaftServer
 from ..raft.trace import TraceRecorder
 from ..ca import PermissionDenied, peer_identity, require_manager, role_hostname
-from ..raft.shell.transport import BACKOFF_S, Address, Conn, PeerLink, Transport, _ignore_frames
+from ..raft.shell.transport import Address, Conn, PeerLink, Transport
 
 log = logging.getLogger("swarmlab.node.raft")
 
@@ -41,24 +41,9 @@ class TLSPeerLink(PeerLink):
 
     client_context: Callable[[], ssl.SSLContext]
 
-    async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        backoff = BACKOFF_S[0]
-        while True:
-            try:
-                _, conn = await loop.create_connection(
-                    lambda: Conn(_ignore_frames), *self.addr, local_addr=(self.local_host, 0),
-                    ssl=self.client_context(), server_hostname=role_hostname("manager"))
-            except (OSError, ssl.SSLError) as e:
-                log.debug("node %d: cannot reach peer %d: %s", self.my_id, self.peer, e)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, BACKOFF_S[1])
-                continue
-            conn.write(frame(FrameKind.HELLO, encode_value(self.my_id)))
-            self.conn, backoff = conn, BACKOFF_S[0]
-            await conn.closed
-            self.conn = None
-            self.queue.clear()
+    async def _connect(self, **options: Any) -> Conn:
+        return await super()._connect(ssl=self.client_context(),
+                                      server_hostname=role_hostname("manager"), **options)
 
 
 class SwarmTransport(Transport):
@@ -170,7 +155,7 @@ class SwarmRaftServer(RaftServer):
         if state is not None:
             self._saved_tv = (state.hard_state.term, state.hard_state.vote)
             if state.snapshot.data:
-                self.sm.restore(state.snapshot.data, state.snapshot.index)
+                self.sm.restore(state.snapshot)
         p = self.profile
         cfg = Config(self.id, election_tick=p.election_tick, heartbeat_tick=p.heartbeat_tick)
         voters = (self.id,) if bootstrap else ()

@@ -19,14 +19,16 @@ import random
 import time
 from typing import Any, Callable
 
-from ..objects import NodeRole, WallClock
+from ..clock import WallClock
+from ..objects import NodeRole
 from ..manager import Manager, quorum_after_removal
 from ..raft.core import NotLeader
 from ..crypto import KeyManager, open_encrypted
 from ..raft.shell.file_storage import FileStorage
-from ..raft.messages import ConfChange, ConfChangeType, Entry, Role
+from ..raft.messages import ConfChange, ConfChangeType, Role
+from ..raft.trace import TraceEvent
 from ..profiles import TimingProfile
-from ..store import MemoryStore
+from ..store import MemoryStore, StoreMachine
 from .control import ControlThread, RaftProposer
 from .manager_raft import SwarmRaftServer, raft_id_of
 
@@ -61,25 +63,6 @@ class Pulse:
         self._event = asyncio.Event()
 
 
-class _StoreMachine:
-    """The Raft server's state machine: committed entries go to the control thread."""
-
-    def __init__(self, role: "ManagerRole") -> None:
-        self.role = role
-
-    def on_apply(self, entry: Entry) -> None:
-        self.role.control.deliver([entry])
-
-    def snapshot(self) -> bytes:  # compaction is driven from the control thread instead
-        raise RuntimeError("the manager compacts from its control thread")
-
-    def restore(self, data: bytes, index: int = 0) -> None:
-        node = self.role.raft.node
-        if not index and node is not None:
-            index = node.log.snapshot.index  # an installed snapshot: the log now starts there
-        self.role.control.restore(data, index)
-
-
 class ManagerRole:
     def __init__(self, node_id: str, hostname: str, swarm_addr: tuple[str, int],
                  state_dir: pathlib.Path, profile: TimingProfile,
@@ -101,10 +84,10 @@ class ManagerRole:
         self.control.on_applied = self._after_apply
         self._kicked = asyncio.Event()
         self.changes = Pulse()  # the store changed (every applied batch; loop thread)
-        self.manager = Manager(self.store, WallClock(), random.SystemRandom(), node_id=node_id,
-                               membership=_Membership(self), profile=profile,
-                               is_leader=self.is_leader)
-        self.manager.dispatcher.batch_status = True  # heartbeats never wait for Raft
+        self.control_plane = Manager(self.store, WallClock(), random.SystemRandom(),
+                                     node_id=node_id, membership=_Membership(self),
+                                     profile=profile, is_leader=self.is_leader)
+        self.control_plane.dispatcher.batch_status = True  # heartbeats never wait for Raft
         all_peers = dict(peers or {})
         all_peers[self.raft_id] = swarm_addr
         # The Raft log and snapshots are encrypted at rest (docs/security.md)
@@ -113,7 +96,7 @@ class ManagerRole:
             self.keys.create(autolock=False)
         storage = open_encrypted(FileStorage(str(state_dir / "raft")), self.keys)
         self.raft = SwarmRaftServer(self.raft_id, all_peers, storage, profile,
-                               state_machine=_StoreMachine(self), snapshot_every=0,
+                               state_machine=StoreMachine(self.store, thread=self.control),
                                security=security)
         self.raft.transport.blocked = blocked
         self.addresses: dict[int, tuple[str, int]] = dict(all_peers)  # raft id -> swarm addr
@@ -170,6 +153,17 @@ class ManagerRole:
         node = self.raft.node
         return node is not None and node.role is Role.LEADER
 
+    async def lead_alone(self, timeout: float) -> bool:
+        """The only voter campaigns at once (no election timeout to wait): whether it leads
+        within `timeout`."""
+        self.raft.campaign()
+        deadline = time.monotonic() + timeout
+        while not self.is_leader():
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
+
     def leader_raft_id(self) -> int:
         return self.raft.node.leader if self.raft.node else 0
 
@@ -194,6 +188,15 @@ class ManagerRole:
                 "Term": n.term, "Commit": n.log.committed, "Applied": self.control.applied_index,
                 "LastIndex": n.log.last_index(), "LeaderRaftID": n.leader,
                 "Voters": list(n.voters)}
+
+    @staticmethod
+    def raft_id_of(node_id: str) -> int:
+        """A swarm node's Raft id (the Engine API names Raft's members by their nodes)."""
+        return raft_id_of(node_id)
+
+    def trace_events(self) -> list[TraceEvent]:
+        """This manager's recorded Raft events, oldest first."""
+        return list(self.raft.trace.events)
 
     def reachable(self) -> set[int]:
         """Raft ids the leader heard from recently (all voters when not leading)."""
@@ -240,7 +243,7 @@ class ManagerRole:
             if not self.is_leader():
                 continue
             try:
-                report = await self.control.call(self.manager.tick)
+                report = await self.control.call(self.control_plane.tick)
                 more = bool(report.waiting or report.writes)
             except Exception:  # noqa: BLE001 - the loop must survive any one tick
                 log.exception("reconcile tick failed")

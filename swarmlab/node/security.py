@@ -21,7 +21,7 @@ from ..ca import (
     load_key, needs_renewal, new_key_and_csr, remove_certificates, server_context,
     client_context,
 )
-from ..ca._files import write_atomic
+from ..files import write_atomic
 
 CA_FILE = "swarm-root-ca.json"
 
@@ -99,6 +99,19 @@ class NodeSecurity:
         self.ca = None
         (self.swarm_dir / CERT_DIR / CA_FILE).unlink(missing_ok=True)
 
+    def create_ca(self, cluster_id: str, node_id: str, addr: str, expiry_ns: int,
+                  keys: object) -> RootCA:
+        """`swarm init`: the swarm's root CA (kept by managers) and this manager's own
+        certificate, signed by it. `expiry_ns` (`--cert-expiry`; 0 for the default) sets
+        how long node certificates last."""
+        ca = RootCA.create(cluster_id) if not expiry_ns else RootCA.create(
+            cluster_id, node_expiry=dt.timedelta(seconds=expiry_ns / 1e9))
+        key_pem, csr = self.new_csr()
+        chain = ca.issue(csr, node_id, "manager", addresses=[addr])
+        self.set_certs(NodeCertificates(ca.cert_pem(), chain, key_pem), keys)
+        self.set_ca(ca, keys)
+        return ca
+
     def issue(self, csr_pem: bytes, node_id: str, role: str, addr: str) -> str:
         if self.ca is None:
             raise RuntimeError("this manager has no CA")
@@ -106,8 +119,10 @@ class NodeSecurity:
         return self.ca.issue(csr_pem, node_id, role, addresses=[host]).decode()
 
     def set_node_expiry(self, seconds: int, keys: object) -> None:
-        """`swarm update --cert-expiry`: certificates issued from now on last this long."""
-        if self.ca is not None and seconds > 0:
+        """`swarm update --cert-expiry`: certificates issued from now on last this long
+        (the CA is written again only if that changes it)."""
+        if self.ca is not None and seconds > 0 and \
+                seconds != int(self.ca.node_expiry.total_seconds()):
             from dataclasses import replace
             self.set_ca(replace(self.ca, node_expiry=dt.timedelta(seconds=seconds)), keys)
 

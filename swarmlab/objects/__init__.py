@@ -3,7 +3,7 @@
 Each converts to and from Docker Engine API JSON with `to_json(obj)` /
 `from_json(cls, data)` (stored objects also have `.to_json()` / `Cls.from_json()`).
 """
-from ._clock import Clock, ManualClock, WallClock, new_id
+from ._ids import new_id
 from ._errors import (
     AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, SequenceError, SwarmError,
 )

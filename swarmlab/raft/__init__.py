@@ -1,5 +1,6 @@
 """Raft consensus: a pure core (`RaftNode`), its data and storage."""
 from .core import Config, InitialState, NotLeader, ProposalDropped, RaftNode
+from .fsm import StateMachine
 from .log import CompactedError
 from .messages import (
     NONE, ConfChange, ConfChangeType, Entry, EntryType, HardState, Message, MessageType,
@@ -12,6 +13,6 @@ __all__ = [
     "Config", "InitialState", "NotLeader", "ProposalDropped", "RaftNode", "CompactedError",
     "NONE", "ConfChange", "ConfChangeType", "Entry", "EntryType", "HardState", "Message",
     "MessageType", "NodeId", "Ready", "Role", "Snapshot", "SoftState",
-    "MemoryStorage", "Storage", "TraceEvent", "TraceRecorder",
+    "MemoryStorage", "Storage", "StateMachine", "TraceEvent", "TraceRecorder",
     "Tracer",
 ]

@@ -9,45 +9,25 @@ Theory of operation (as moby/swarmkit `agent/exec`):
 - Every change of the task's state is reported as a `TaskStatus` with Docker's
   state names and messages (`preparing`, `starting`, `running`, `complete`,
   `failed` with `task: non-zero exit (1)`, `rejected` with `No such image: ...`).
-  States only move forward (`TaskState` is ordered, as swarmkit's proto).
+  States only move forward (`TaskState` is the object model's ordered enum, as
+  swarmkit's proto). That rule is kept once, by `TaskStatusKeeper`, as swarmkit's
+  `exec.Do` keeps it for every controller: a controller does the I/O and says what
+  happened; the keeper decides whether it is news.
 - The spec is a small dataclass of plain values, so the runtime does not depend on
   the control plane's classes; the agent maps between them.
 """
 from __future__ import annotations
 
 import abc
-import enum
+import asyncio
+import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
+from ..objects._states import TaskState
 
-class TaskState(enum.IntEnum):
-    """Docker's task states, in swarmkit's order (`api/types.proto`)."""
-
-    NEW = 0
-    PENDING = 64
-    ASSIGNED = 192
-    ACCEPTED = 256
-    PREPARING = 320
-    READY = 384
-    STARTING = 448
-    RUNNING = 512
-    COMPLETE = 576
-    SHUTDOWN = 640
-    FAILED = 704
-    REJECTED = 768
-    REMOVE = 800
-    ORPHANED = 832
-
-    @property
-    def docker_name(self) -> str:
-        """The lower-case word `docker service ps` prints."""
-        return self.name.lower()
-
-    @property
-    def terminal(self) -> bool:
-        return self >= TaskState.COMPLETE
+log = logging.getLogger("swarmlab.runtime")
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,14 +142,75 @@ class TaskRejected(Exception):
 StatusCallback = Callable[[TaskStatus], None]
 
 
-class Controller(abc.ABC):
-    """Runs one task. Methods are idempotent where swarmkit's are."""
+class TaskStatusKeeper:
+    """One task's status: it only moves forward, and a terminal state is final.
 
-    spec: TaskRuntimeSpec
+    Every controller reports what its I/O saw through `set`; the keeper drops what would
+    move the task back, keeps the history, tells the agent (`on_status`) and marks the end
+    (`done`). `begin_prepare` and `begin_start` are the lifecycle's guards: prepare runs
+    once, and start only from `ready`, whatever order the agent's calls come in."""
+
+    def __init__(self, task_name: str, on_status: StatusCallback | None = None, *,
+                 pid: Callable[[], int] = lambda: 0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.task_name, self._on_status = task_name, on_status
+        self._pid, self._clock = pid, clock
+        self.status = TaskStatus(TaskState.ACCEPTED, "accepted", timestamp=clock())
+        self.history: list[TaskStatus] = [self.status]
+        self.done = asyncio.Event()  # a terminal status is set
 
     @property
-    @abc.abstractmethod
-    def status(self) -> TaskStatus: ...
+    def state(self) -> TaskState:
+        return self.status.state
+
+    def set(self, state: TaskState, message: str, err: str = "",
+            exit_code: int | None = None) -> bool:
+        """Move to `state` if that is forward; whether it moved."""
+        if self.status.state.terminal or state <= self.status.state:
+            return False
+        self.status = TaskStatus(state, message, err, exit_code, self._pid(), self._clock())
+        self.history.append(self.status)
+        if state.terminal:
+            self.done.set()
+        if self._on_status:
+            try:
+                self._on_status(self.status)
+            except Exception:  # the agent's bug must not stop the task's bookkeeping
+                log.exception("task %s: status callback failed", self.task_name)
+        return True
+
+    def amend(self, pid: int) -> None:
+        """The same report, now with the task's PID: not a new state, so no callback."""
+        if pid and not self.status.state.terminal and not self.status.pid:
+            self.status = replace(self.status, pid=pid)
+            self.history[-1] = self.status
+
+    def begin_prepare(self) -> bool:
+        """`preparing`, unless prepare has run already."""
+        return self.status.state < TaskState.PREPARING and self.set(TaskState.PREPARING, "preparing")
+
+    def begin_start(self) -> bool:
+        """`starting`, if the task is prepared and nothing else happened to it."""
+        return self.status.state == TaskState.READY and self.set(TaskState.STARTING, "starting")
+
+    def reject(self, err: str) -> None:
+        self.set(TaskState.REJECTED, "preparing", err)
+
+
+class Controller(abc.ABC):
+    """Runs one task. Methods are idempotent where swarmkit's are. The controller does the
+    I/O; its `keeper` holds the status."""
+
+    spec: TaskRuntimeSpec
+    keeper: TaskStatusKeeper
+
+    @property
+    def status(self) -> TaskStatus:
+        return self.keeper.status
+
+    @property
+    def history(self) -> list[TaskStatus]:
+        return self.keeper.history
 
     @abc.abstractmethod
     async def prepare(self) -> None:

@@ -11,23 +11,17 @@ seed gives the same run. A `RaftChecker` sees every step.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from dataclasses import dataclass
+from typing import Callable
 
 from ..clock import VirtualClock
 from ..raft.core import Config, NotLeader, ProposalDropped, RaftNode
+from ..raft.fsm import StateMachine
 from ..raft.messages import Entry, Message, Role, Snapshot
 from ..raft.storage import MemoryStorage
 from ..raft.trace import TraceEvent, TraceRecorder
 from .invariants import RaftChecker
 from .network import SimNetwork
-
-
-class StateMachine(Protocol):
-    def restore(self, snapshot: Snapshot) -> None: ...
-    def apply(self, entry: Entry) -> None: ...
-    def take_snapshot(self) -> tuple[int, bytes] | None:
-        """(index, data) when the state machine wants the log compacted, else None."""
 
 
 class LogMachine:
@@ -42,7 +36,7 @@ class LogMachine:
     def apply(self, entry: Entry) -> None:
         self.applied[entry.index] = entry.data
 
-    def take_snapshot(self) -> tuple[int, bytes] | None:
+    def snapshot(self) -> tuple[int, bytes] | None:
         return None
 
 
@@ -208,7 +202,7 @@ class RaftSimCluster:
             if chk and rd.committed_entries:
                 chk.on_apply(s.id, rd.committed_entries)
             node.advance(rd)
-            snap = s.sm.take_snapshot()
+            snap = s.sm.snapshot()
             if snap is not None:
                 node.compact(*snap)
                 s.storage.compact(node.log.snapshot)

@@ -52,7 +52,7 @@ class CommandLog:
             # entries are applied in batches: remember the point, compact after the batch
             self.snapshot_due = (e.index, json.dumps({"values": self.values}).encode())
 
-    def take_snapshot(self) -> tuple[int, bytes] | None:
+    def snapshot(self) -> tuple[int, bytes] | None:
         due, self.snapshot_due = self.snapshot_due, None
         return due
 

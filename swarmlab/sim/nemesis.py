@@ -40,7 +40,7 @@ class DigestMachine:
             self.digest = hashlib.sha1(self.digest.encode() + e.data).hexdigest()[:16]
             self.acked[e.index] = e.data
 
-    def take_snapshot(self) -> tuple[int, bytes] | None:
+    def snapshot(self) -> tuple[int, bytes] | None:
         if self.every and self.count and self.count % self.every == 0 and self.index:
             return self.index, json.dumps({"count": self.count, "digest": self.digest}).encode()
         return None

@@ -6,8 +6,9 @@ leader every `tick_s`). A store write proposes through `SimProposer`, which
 runs the virtual clock until the entry is applied on this manager (the real
 agent's control thread waits the same way); while a manager waits it is busy,
 and its ticks and agents' calls to it wait too, as jobs queue on the real
-control thread. Workers are `SimAgent`s: a fake container runtime that moves
-each assigned task one state per step and can be scripted to fail. Agents talk
+control thread. Workers are `SimAgent`s: the production worker logic
+(`agent.reconcile.plan`) over the fake runtime (`runtime.fake`), which moves each
+assigned task one state per step and can be scripted to fail. Agents talk
 only to the manager that leads, and only across the simulated network, so a
 partition or a dead leader cuts them off exactly as it would a real node.
 Everything comes from one seed.
@@ -19,56 +20,17 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..agent.inprocess import InProcessWorker
 from ..profiles import LAB, TimingProfile
-from ..objects import (
-    ContainerStatus, NodeDescription, NodeRole, SequenceError, SwarmError, TaskState, TaskStatus,
-)
+from ..objects import NodeDescription, NodeRole, SequenceError, SwarmError, TaskState
 from ..manager import Manager
 from ..raft.core import NotLeader, ProposalDropped
-from ..raft.messages import Entry, EntryType, Role, Snapshot
-from ..store import MemoryStore, ProposalNotApplied
+from ..raft.messages import Role
+from ..store import MemoryStore, ProposalNotApplied, StoreMachine
+from ..runtime.fake import FakeExecutor
 from .cluster import RaftSimCluster, SimConfig
 
-NS = 1_000_000_000
 SNAPSHOT_EVERY = 200
-STEPS = [TaskState.ACCEPTED, TaskState.PREPARING, TaskState.READY, TaskState.STARTING,
-         TaskState.RUNNING]
-
-
-class SimClock:
-    """The control plane's clock (`now_ns`) on the simulator's virtual time."""
-
-    def __init__(self, sim: "SwarmSim") -> None:
-        self.sim = sim
-
-    def now_ns(self) -> int:
-        return int(self.sim.raft.clock.now() * NS) + 1_700_000_000 * NS
-
-
-class StoreMachine:
-    """Raft's state machine for one manager: the store, compacted every N entries."""
-
-    def __init__(self, store: MemoryStore) -> None:
-        self.store = store
-        self.index = 0
-        self._since = 0
-
-    def restore(self, snap: Snapshot) -> None:
-        if snap.data:
-            self.store.restore(snap.data)
-        self.index = snap.index
-
-    def apply(self, e: Entry) -> None:
-        self.index = e.index
-        if e.type is EntryType.NORMAL and e.data:
-            self.store.apply(e.data)
-            self._since += 1
-
-    def take_snapshot(self) -> tuple[int, bytes] | None:
-        if self._since < SNAPSHOT_EVERY:
-            return None
-        self._since = 0
-        return self.index, self.store.snapshot()
 
 
 class SimProposer:
@@ -109,15 +71,25 @@ class SimManager:
 
 @dataclass
 class SimAgent:
-    """A worker node's agent with a fake container runtime."""
+    """A node's agent: the production worker logic over the fake runtime."""
 
     node_id: str
     rid: int  # its address on the simulated network
+    clock: Any  # the simulator's (now_ns): the runtime's status timestamps
     alive: bool = True
     session: str = ""
     session_with: int = 0
-    ran: dict[str, int] = field(default_factory=dict)
     fail_images: set[str] = field(default_factory=set)
+    worker: InProcessWorker = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.boot()
+
+    def boot(self) -> None:
+        """A fresh runtime, as a node's start finds it: no task of before runs."""
+        clock = self.clock
+        self.worker = InProcessWorker(self.node_id, FakeExecutor(
+            self.node_id, clock=lambda: clock.now_ns() / 1e9, fail_images=self.fail_images))
 
 
 class SwarmSim:
@@ -129,7 +101,7 @@ class SwarmSim:
         self.managers: dict[int, SimManager] = {}
         self.raft = RaftSimCluster(managers, seed, SimConfig(count_bytes=False),
                                    make_sm=self._make_machine)
-        self.clock = SimClock(self)
+        self.clock = self.raft.clock  # the control plane's `Clock` too (now_ns)
         self.agents: dict[str, SimAgent] = {}
         self.names: dict[str, str] = {}  # node id -> hostname
         self.profile = profile
@@ -140,7 +112,7 @@ class SwarmSim:
         mgr = self.managers.get(rid)
         if mgr is None:
             store = MemoryStore(proposer=SimProposer(self, rid), clock=None, name=f"m{rid}")
-            machine = StoreMachine(store)
+            machine = StoreMachine(store, SNAPSHOT_EVERY)
             node_id = f"manager{rid:02d}" + "x" * 15
             mgr = SimManager(rid, node_id, store, machine, None)  # type: ignore[arg-type]
             self.managers[rid] = mgr
@@ -148,7 +120,7 @@ class SwarmSim:
         # a restart: a fresh store, rebuilt from the snapshot and the log
         mgr.store = MemoryStore(proposer=SimProposer(self, rid), clock=self.clock,
                                 name=f"m{rid}-{self.raft.servers[rid].incarnation}")
-        mgr.machine = StoreMachine(mgr.store)
+        mgr.machine = StoreMachine(mgr.store, SNAPSHOT_EVERY)
         mgr.manager = self._new_manager(mgr)
         return mgr.machine
 
@@ -173,12 +145,12 @@ class SwarmSim:
                                       node_id=self.managers[rid].node_id)
             self.names[node.id] = f"node{rid}"
         for rid, mgr in self.managers.items():
-            self.agents[mgr.node_id] = SimAgent(mgr.node_id, rid)
+            self.agents[mgr.node_id] = SimAgent(mgr.node_id, rid, self.clock)
         for k in range(workers):
             rid = 100 + k
             node = first.manager.join(tokens.worker, f"worker{k + 1}", f"10.0.1.{k + 1}:2377")
             self.names[node.id] = f"worker{k + 1}"
-            self.agents[node.id] = SimAgent(node.id, rid)
+            self.agents[node.id] = SimAgent(node.id, rid, self.clock)
         self.raft.clock.after(self.tick_s, self._tick_all)
         self.run_until(lambda: self.ready_nodes() == len(self.agents), 10.0)
 
@@ -251,7 +223,7 @@ class SwarmSim:
                 agent.session_with = mgr.rid
             d.heartbeat(agent.node_id, agent.session)
             work = d.assignments(agent.node_id, agent.session)
-            reports = [(t.id, s) for t in work.tasks if (s := self._advance(agent, t))]
+            reports = agent.worker.step(work.tasks, work.secrets, work.configs)
             if reports:
                 d.update_task_status(agent.node_id, agent.session, reports)
         except (NotLeader, ProposalDropped, ProposalNotApplied, SequenceError):
@@ -262,26 +234,6 @@ class SwarmSim:
             else:
                 raise
 
-    def _advance(self, agent: SimAgent, t: Any) -> TaskStatus | None:
-        state, now = t.status.state, self.clock.now_ns()
-        if state.terminal:
-            return None
-        if t.desired_state >= TaskState.SHUTDOWN:
-            return TaskStatus(timestamp=now, state=TaskState.SHUTDOWN, message="shutdown")
-        image = t.spec.container_spec.image if t.spec.container_spec else ""
-        if state == TaskState.RUNNING:
-            agent.ran[t.id] = agent.ran.get(t.id, 0) + 1
-            if image in agent.fail_images or (image.endswith(":broken") and agent.ran[t.id] >= 3):
-                return TaskStatus(timestamp=now, state=TaskState.FAILED,
-                                  message="task: non-zero exit (1)", err="task: non-zero exit (1)",
-                                  container_status=ContainerStatus(exit_code=1))
-            return None
-        limit = TaskState.RUNNING if t.desired_state == TaskState.RUNNING else TaskState.READY
-        nxt = next((s for s in STEPS if s > state), None)
-        if nxt is None or nxt > limit:
-            return None
-        return TaskStatus(timestamp=now, state=nxt, message=nxt.name.lower())
-
     # -- faults --------------------------------------------------------------------------------
     def kill(self, node_id: str) -> None:
         agent = self.agents[node_id]
@@ -291,7 +243,8 @@ class SwarmSim:
 
     def restart(self, node_id: str) -> None:
         agent = self.agents[node_id]
-        agent.alive, agent.session, agent.ran = True, "", {}
+        agent.alive, agent.session = True, ""
+        agent.boot()
         if agent.rid in self.managers and not self.raft.servers[agent.rid].alive:
             self.raft.start(agent.rid)
 

@@ -5,39 +5,17 @@ ValueError with Docker's wording; callers add the file, line and key.
 """
 from __future__ import annotations
 
-import re
 import shlex
 from dataclasses import dataclass
 
-_DURATION_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000,
-                   "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
-_DURATION_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)([a-zµμ]+)")
+from .. import units
 
 
 def duration_ns(text: str) -> int:
     """Go's ``time.ParseDuration``: ``1m30s``, ``1.5h``, ``300ms``, ``0``."""
     if not isinstance(text, str):
         raise ValueError(f"time: invalid duration {text!r}")
-    s = text
-    sign = -1 if s.startswith("-") else 1
-    s = s[1:] if s[:1] in "+-" else s
-    if s == "0":
-        return 0
-    if not s:
-        raise ValueError(f'time: invalid duration "{text}"')
-    total, pos = 0.0, 0
-    while pos < len(s):
-        m = _DURATION_PART.match(s, pos)
-        if not m or m.group(1) in ("", ".") :
-            raise ValueError(f'time: invalid duration "{text}"')
-        unit = _DURATION_UNITS.get(m.group(2))
-        if unit is None:
-            raise ValueError(f'time: unknown unit "{m.group(2)}" in duration "{text}"')
-        total += float(m.group(1)) * unit
-        pos = m.end()
-    if total > 2**63 - 1:
-        raise ValueError(f'time: invalid duration "{text}"')
-    return sign * int(round(total))
+    return units.parse_duration(text)
 
 
 def is_duration(text: object) -> bool:
@@ -48,30 +26,19 @@ def is_duration(text: object) -> bool:
     return True
 
 
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?) ?([kKmMgGtTpP]?)[iI]?[bB]?$")
-_BINARY = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-
-
 def ram_bytes(value: str | int) -> int:
-    """go-units ``RAMInBytes``: ``512m``, ``1g``, ``50M``, ``1.5GiB``, a plain number."""
+    """go-units ``RAMInBytes``: ``512m``, ``1g``, ``50M``, ``1.5GiB``; a YAML number is bytes."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    m = _SIZE.match(str(value).strip())
-    if not m:
-        raise ValueError(f"invalid size: '{value}'")
-    return int(float(m.group(1)) * _BINARY[m.group(2).lower()])
+    return units.ram_in_bytes(str(value))
 
 
 def nano_cpus(value: str | float) -> int:
-    """``cpus: "0.5"`` -> 500000000, as the docker CLI's ``ParseCPUs``."""
-    try:
-        cpus = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f'failed to parse {value!r} as a rational number') from None
-    nano = cpus * 1e9
-    if nano != int(nano) or nano < 0:
-        raise ValueError("value is too precise")
-    return int(nano)
+    """``cpus: "0.5"`` -> 500000000, as the docker CLI's ``ParseCPUs`` (exact: ``1.000000001``
+    is 1000000001). A YAML number is read as its shortest text, as Go's decoder writes it."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError(f"failed to parse {value} as a rational number")
+    return units.parse_cpus(value if isinstance(value, str) else repr(value))
 
 
 def command(value: str | list) -> list[str]:

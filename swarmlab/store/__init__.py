@@ -5,6 +5,7 @@ See `_store.py` for the theory of operation and the `Proposer` interface Raft pl
 from ._command import Action, Command, decode_command, encode_command
 from ._store import Event, LocalProposer, MemoryStore, ProposalNotApplied, Proposer, Watch
 from ._tx import ReadTx, WriteTx
+from .machine import COMMAND, StoreMachine
 
 #: the name the design notes use: `Store(proposer)`
 Store = MemoryStore
@@ -12,4 +13,5 @@ Store = MemoryStore
 __all__ = [
     "Action", "Command", "decode_command", "encode_command", "Event", "LocalProposer",
     "MemoryStore", "ProposalNotApplied", "Proposer", "Watch", "ReadTx", "WriteTx", "Store",
+    "COMMAND", "StoreMachine",
 ]

@@ -40,8 +40,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Iterable, Protocol, TypeVar
 
+from ..clock import Clock
 from ..objects import (
-    KINDS, Clock, InvalidArgument, NotFound, SequenceError, StoreObject, SwarmError, Version,
+    KINDS, InvalidArgument, NotFound, SequenceError, StoreObject, SwarmError, Version,
 )
 from ..objects._errors import AlreadyExists
 from ._command import Action, Command, decode_command, encode_command

@@ -1,18 +1,17 @@
 """The swarm as the Swarm visualizer draws it: a column per node, a card per task.
 
 Theory of operation: a `ClusterSnapshot` is what the managers' API says at one
-moment (nodes, and the tasks meant to run on each). `snapshot_from_api` is the
-pure part (API documents in, snapshot out); `snapshot(lab)` does the I/O. A
-`Recorder` polls snapshots at a fixed interval on a thread between `start()`
-and `stop()` (it never prints, and `stop()` joins it, so nothing is left
-running after a cell returns). The figures are pure functions of recorded
-snapshots: the same snapshots give the same animation.
+moment (nodes, and the tasks meant to run on each). `snapshot_from_api` makes
+one from API documents; asking a live lab for them is `swarmlab.widgets.snapshot`'s
+(this package does no I/O). A `Recorder` calls a fetch function at a fixed
+interval on a thread between `start()` and `stop()` (it never prints, and
+`stop()` joins it, so nothing is left running after a cell returns). The figures
+are pure functions of recorded snapshots: the same snapshots give the same animation.
 """
 from __future__ import annotations
 
 import colorsys
 import threading
-import time
 import zlib
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -22,7 +21,6 @@ from plotly.subplots import make_subplots
 
 from ._style import STATE_COLORS, play_controls
 
-API_VERSION = "1.44"
 #: task states of a task that holds (or is about to hold) its slot on a node
 LIVE_STATES = ("new", "pending", "assigned", "accepted", "preparing", "ready", "starting",
                "running")
@@ -131,45 +129,6 @@ def _node_key(name: str) -> tuple:
     return (name.rstrip("0123456789"), int(digits) if digits else 0, name)
 
 
-def snapshot(lab: Any, clock: Callable[[], float] = time.monotonic,
-             timeout: float = 3.0) -> ClusterSnapshot:
-    """Ask the lab's managers (the leader first) for nodes, tasks and services."""
-    import docker
-    t, errors = clock(), []
-    names = list(lab.nodes)
-    for name in _managers_first(lab):
-        url = lab.record.node(name).api_url
-        try:
-            from ..lab.tls import docker_tls  # a lab started with --tlsverify
-            tls = docker_tls(lab.record) if hasattr(lab, "record") else None
-            api = docker.APIClient(base_url=url, version=API_VERSION, timeout=timeout,
-                                   tls=tls or False)
-            api.trust_env = not tls  # REQUESTS_CA_BUNDLE would replace the lab's CA
-            doc = snapshot_from_api(api.nodes(), api.tasks(), api.services(), t, names)
-            api.close()
-            return doc
-        except Exception as e:  # noqa: BLE001 - a manager may be down or without quorum
-            errors.append(f"{name}: {_short(e)}")
-    no_swarm = all("not a swarm manager" in e for e in errors) if errors else False
-    return ClusterSnapshot(t, tuple(NodeCard(name=n, state="no swarm" if no_swarm else "unknown")
-                                    for n in names), error="; ".join(errors[:3]))
-
-
-def _managers_first(lab: Any) -> list[str]:
-    try:
-        rows = lab.raft_status()
-    except Exception:  # noqa: BLE001
-        rows = []
-    lead = [r["Node"] for r in rows if r.get("State") == "leader"]
-    others = [r["Node"] for r in rows if r["Node"] not in lead]
-    return lead + others or list(lab.nodes)
-
-
-def _short(e: Exception) -> str:
-    text = getattr(e, "explanation", None) or str(e)
-    return str(text).splitlines()[0][:200]
-
-
 # -- recording ------------------------------------------------------------------------------
 class Recorder:
     """Poll snapshots every `interval` seconds between `start()` and `stop()`."""
@@ -181,10 +140,6 @@ class Recorder:
         self.errors = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-
-    @classmethod
-    def for_lab(cls, lab: Any, interval: float = 0.25) -> "Recorder":
-        return cls(lambda: snapshot(lab), interval)
 
     def start(self) -> "Recorder":
         if self._thread is not None:
@@ -365,6 +320,6 @@ def _headers(s: ClusterSnapshot, names: list[str], k_rows: int, title: str, t0: 
 
 
 __all__ = ["ClusterSnapshot", "NodeCard", "Recorder", "TaskCard", "changed_frames",
-           "cluster_figure", "drain_figure", "rolling_update_figure", "snapshot",
-           "snapshot_from_api", "task_color"]
+           "cluster_figure", "drain_figure", "rolling_update_figure", "snapshot_from_api",
+           "task_color"]
 

@@ -18,7 +18,8 @@ from typing import Any, Callable
 
 import ipywidgets as W
 
-from ..viz.swarm import ClusterSnapshot, NodeCard, drain_figure, snapshot, task_color
+from ..viz.swarm import ClusterSnapshot, NodeCard, drain_figure, task_color
+from .snapshot import snapshot
 
 ACTIONS = ("drain", "activate", "pause", "kill", "partition", "heal")
 

@@ -9,10 +9,9 @@ import os
 import time
 from typing import Any
 
-from ..viz.swarm import (
-    ClusterSnapshot, Recorder, cluster_figure, drain_figure, rolling_update_figure, snapshot,
-)
+from ..viz.swarm import ClusterSnapshot, cluster_figure, drain_figure, rolling_update_figure
 from .cluster import ClusterView, render_cluster
+from .snapshot import Recorder, snapshot
 
 
 def fresh_lab(name: str, **kw: Any):

@@ -111,17 +111,29 @@ def test_stack_tables_from_the_namespace_label(cli, engine):
     assert cli("stack", "ps", "nope")[2] == "nothing found in stack: nope\n"
 
 
+class AttachedLab:
+    """What `Lab.attach(name)` hands the CLI: records the calls made on it."""
+
+    def __init__(self, name: str, calls: list) -> None:
+        self.name, self.calls = name, calls
+
+    def __getattr__(self, fn: str):
+        if fn == "partition":
+            return lambda *nodes: self.calls.append((fn, self.name, list(nodes)))
+        if fn == "heal":
+            return lambda: self.calls.append((fn, self.name))
+        return lambda node: self.calls.append((fn, self.name, node))
+
+
 def test_lab_commands_hand_over_to_swarmlab_lab(monkeypatch, capsys):
     calls = []
-    for fn in ("kill", "pause", "unpause", "restart"):
-        monkeypatch.setattr(lab_module, fn, lambda name, node, fn=fn: calls.append((fn, name, node)))
-    monkeypatch.setattr(lab_module, "partition", lambda name, nodes: calls.append(("partition", name, nodes)))
-    monkeypatch.setattr(lab_module, "heal", lambda name: calls.append(("heal", name)))
+    monkeypatch.setattr(lab_module.Lab, "attach", classmethod(
+        lambda cls, name=None: AttachedLab(name, calls)))
 
-    def up(name, **kw):
+    def up(cls, name, **kw):
         calls.append(("up", name, kw.pop("progress") is not None, kw))
-        return lab_module.LabRecord(name, nodes=[lab_module.NodeRecord("node1", "127.0.1.1")])
-    monkeypatch.setattr(lab_module, "up", up)
+        return cls(lab_module.LabRecord(name, nodes=[lab_module.NodeRecord("node1", "127.0.1.1")]))
+    monkeypatch.setattr(lab_module.Lab, "up", classmethod(up))
     monkeypatch.setenv("SWARMLAB_LAB", "course")
     assert main(["lab", "up", "--managers", "3", "--workers", "2", "--name", "big"]) == 0
     assert main(["--lab", "big", "lab", "kill", "node2"]) == 0

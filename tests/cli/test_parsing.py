@@ -2,11 +2,11 @@
 import pytest
 
 from swarmlab.cli import build_parser, main
-from swarmlab.cli._duration import format_duration, human_duration, parse_duration
 from swarmlab.cli._opts import (kv_map, parse_file_reference, parse_mem_bytes, parse_mount,
                                 parse_nano_cpus, parse_publish)
 from swarmlab.cli._service_lists import SpecError
 from swarmlab.cli._service_spec import create_spec, normalize_image, update_spec
+from swarmlab.units import format_duration, human_duration, parse_duration
 
 S = 1_000_000_000
 

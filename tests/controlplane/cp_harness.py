@@ -1,33 +1,31 @@
 """A whole control plane in one process: one manager, fake agents, a manual clock.
 
-The fake runtime moves each task one state per step (accepted, preparing, ready,
-starting, running) while it is wanted, and stops it (shutdown) when it is not. Images
-script failures: `*:broken` fails after running a few steps, `*:reject` is rejected,
-`*:exit0` completes after a few steps. Everything is driven from `step()`; nothing
-sleeps, so a test's time is virtual and its result is the same on every run.
+Each fake agent holds a session with the leader's dispatcher in process and runs the
+production worker logic (`swarmlab.agent.reconcile.plan`) over the fake runtime
+(`swarmlab.runtime.fake`), which moves each task one state per step (accepted, preparing,
+ready, starting, running) while it is wanted, and stops it (shutdown) when it is not.
+Images script failures: `*:broken` fails after running a few steps, `*:reject` is
+rejected, `*:exit0` completes after a few steps. Everything is driven from `step()`;
+nothing sleeps, so a test's time is virtual and its result is the same on every run.
 """
 from __future__ import annotations
 
 import random
 
+from swarmlab.agent.inprocess import InProcessWorker
+from swarmlab.clock import ManualClock
 from swarmlab.objects import (
-    ContainerSpec, ContainerStatus, ManualClock, NodeDescription, NodePlatform, NodeRole,
-    NodeState, ReplicatedJob, Replicated, ResourceAmounts, ServiceMode, ServiceSpec, Task,
-    TaskSpec, TaskState, TaskStatus,
+    ContainerSpec, NodeDescription, NodePlatform, NodeRole, NodeState,
+    ReplicatedJob, Replicated, ResourceAmounts, ServiceMode, ServiceSpec, Task, TaskSpec,
+    TaskState,
 )
 from swarmlab.dispatcher import SessionInvalid
 from swarmlab.manager import Manager
 from swarmlab.profiles import LAB
+from swarmlab.runtime.fake import FakeExecutor
 from swarmlab.store import MemoryStore
 
-STEPS = [TaskState.ACCEPTED, TaskState.PREPARING, TaskState.READY, TaskState.STARTING,
-         TaskState.RUNNING]
-MESSAGES = {TaskState.ACCEPTED: "accepted", TaskState.PREPARING: "preparing",
-            TaskState.READY: "prepared", TaskState.STARTING: "starting",
-            TaskState.RUNNING: "started", TaskState.SHUTDOWN: "shutdown",
-            TaskState.FAILED: "task: non-zero exit (1)", TaskState.COMPLETE: "finished",
-            TaskState.REJECTED: "No such image"}
-RUN_STEPS_BEFORE_EXIT = 3
+NS = 1_000_000_000
 
 
 class FakeAgent:
@@ -36,8 +34,9 @@ class FakeAgent:
         self.node_id = node_id
         self.alive = True
         self.session = ""
-        self.ran: dict[str, int] = {}  # task id -> steps spent running
         self.next_heartbeat = 0
+        self.worker = InProcessWorker(node_id, FakeExecutor(
+            node_id, clock=lambda: harness.clock.now_ns() / NS))
 
     def step(self) -> None:
         if not self.alive:
@@ -50,40 +49,11 @@ class FakeAgent:
                 period = d.heartbeat(self.node_id, self.session)
                 self.next_heartbeat = self.h.clock.now_ns() + period
             work = d.assignments(self.node_id, self.session)
-            reports = [(t.id, s) for t in work.tasks if (s := self._advance(t)) is not None]
+            reports = self.worker.step(work.tasks, work.secrets, work.configs)
             if reports:
                 d.update_task_status(self.node_id, self.session, reports)
         except SessionInvalid:
             self.session = ""
-
-    def _advance(self, t: Task) -> TaskStatus | None:
-        state, now = t.status.state, self.h.clock.now_ns()
-        if state.terminal:
-            return None
-        if t.desired_state >= TaskState.SHUTDOWN:
-            return _status(now, TaskState.SHUTDOWN)
-        image = t.spec.container_spec.image if t.spec.container_spec else ""
-        if state == TaskState.RUNNING:
-            self.ran[t.id] = self.ran.get(t.id, 0) + 1
-            if self.ran[t.id] >= RUN_STEPS_BEFORE_EXIT and image.endswith(":broken"):
-                return _status(now, TaskState.FAILED, exit_code=1)
-            if self.ran[t.id] >= RUN_STEPS_BEFORE_EXIT and image.endswith(":exit0"):
-                return _status(now, TaskState.COMPLETE)
-            return None
-        if image.endswith(":reject") and state >= TaskState.ASSIGNED:
-            return _status(now, TaskState.REJECTED)
-        limit = TaskState.RUNNING if t.desired_state == TaskState.RUNNING else TaskState.READY
-        nxt = next((s for s in STEPS if s > state), None)
-        if nxt is None or nxt > limit:
-            return None
-        return _status(now, nxt)
-
-
-def _status(now: int, state: TaskState, exit_code: int = 0) -> TaskStatus:
-    cs = ContainerStatus(container_id="c" * 12, exit_code=exit_code) if state >= TaskState.PREPARING else None
-    err = MESSAGES[state] if state in (TaskState.FAILED, TaskState.REJECTED) else ""
-    return TaskStatus(timestamp=now, state=state, message=MESSAGES[state], err=err,
-                      container_status=cs)
 
 
 class Broadcast:

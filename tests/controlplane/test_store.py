@@ -3,8 +3,9 @@ import json
 
 import pytest
 
+from swarmlab.clock import ManualClock
 from swarmlab.objects import (
-    InvalidArgument, ManualClock, Node, NodeSpec, NotFound, SequenceError, Task, TaskState,
+    InvalidArgument, Node, NodeSpec, NotFound, SequenceError, Task, TaskState,
     TaskStatus,
 )
 from swarmlab.store import MemoryStore, ProposalNotApplied, decode_command
@@ -147,3 +148,48 @@ def test_reads_are_isolated_from_later_writes():
     s.update(lambda tx: tx.create(Node(id="n2")))
     assert [n.id for n in view.nodes()] == ["n1"]
     assert [n.id for n in s.view().nodes()] == ["n1", "n2"]
+
+
+def test_the_store_is_rafts_state_machine_applying_commands_only():
+    from swarmlab.raft.messages import Entry, EntryType, Snapshot
+    from swarmlab.store import COMMAND, StoreMachine
+    assert COMMAND == EntryType.NORMAL  # the store reads Raft's entries by shape
+    source, p = make_store()
+    for k in range(3):
+        source.update(lambda tx, k=k: tx.create(Node(id=f"n{k}")))
+    replica = MemoryStore(name="m2")
+    sm = StoreMachine(replica, snapshot_every=2)
+    sm.apply(Entry(1, 1, p.log[0]))
+    sm.apply(Entry(1, 2, b"conf", EntryType.CONF_CHANGE))  # membership: not the store's
+    assert sm.snapshot() is None
+    sm.apply(Entry(1, 3, p.log[1]))
+    index, image = sm.snapshot()  # two commands applied: an image up to the last entry
+    assert index == 3 and sm.snapshot() is None
+    sm.apply(Entry(1, 4, p.log[2]))
+    fresh = StoreMachine(MemoryStore(name="m3"), snapshot_every=2)
+    fresh.restore(Snapshot(index, 1, (), image))
+    assert fresh.index == 3 and [n.id for n in fresh.store.view().nodes()] == ["n0", "n1"]
+    assert [n.id for n in replica.view().nodes()] == ["n0", "n1", "n2"]
+
+
+def test_a_store_on_its_own_thread_is_handed_entries_and_compacts_there():
+    from swarmlab.raft.messages import Entry, Snapshot
+    from swarmlab.store import StoreMachine
+
+    class Thread:
+        def __init__(self):
+            self.got = []
+
+        def deliver(self, entries):
+            self.got.append(("apply", [e.index for e in entries]))
+
+        def restore(self, data, index):
+            self.got.append(("restore", data, index))
+
+    t = Thread()
+    sm = StoreMachine(MemoryStore(name="m1"), snapshot_every=1, thread=t)
+    sm.restore(Snapshot(7, 2, (), b"image"))
+    sm.apply(Entry(2, 8, b"x"))
+    assert t.got == [("restore", b"image", 7), ("apply", [8])]
+    assert sm.snapshot() is None  # the thread takes its snapshots at the index it applied
+    assert sm.store.index == 0  # nothing applied on the caller's thread

@@ -69,12 +69,12 @@ class Specs:
 
 
 def states(ctl) -> list[str]:
-    return [s.state.docker_name for s in ctl.history]
+    return [s.state.value for s in ctl.history]
 
 
 def final(ctl) -> dict:
     s = ctl.status
-    return {"state": s.state.docker_name, "message": s.message, "err": s.err, "exit_code": s.exit_code}
+    return {"state": s.state.value, "message": s.message, "err": s.err, "exit_code": s.exit_code}
 
 
 async def in_container(ex, ctl, *cmd: str) -> tuple[int, str]:
@@ -104,7 +104,7 @@ async def web(ex, spec, node_address):
     answers = [await aget(*c.endpoint(80)) for c in ctls]
     info = await inspect(ex, ctls[0])
     await ex.close()
-    return {"states": [s.state.docker_name for s in seen], "health": ctls[0].health().status,
+    return {"states": [s.state.value for s in seen], "health": ctls[0].health().status,
             "endpoints": [c.endpoint(80) for c in ctls], "answers": answers,
             "names": [c.spec.task_name for c in ctls], "hostname": ctls[0].hostname,
             "container_id": ctls[0].container_id, "name": info["Name"],
@@ -118,7 +118,7 @@ async def broken(ex, spec, node_address):
     ctl = ex.controller(spec("swarmlab/web:broken", env=("SWARMLAB_BROKEN_AFTER=1",), fast=True,
                              stop_grace_period_s=2))
     await ctl.start()
-    running = ctl.status.state.docker_name
+    running = ctl.status.state.value
     end = await asyncio.wait_for(ctl.wait(), 20)
     info = await inspect(ex, ctl)
     from swarmlab.runtime import HealthCheck
@@ -206,7 +206,7 @@ async def secrets(ex, spec, node_address):
                  configs=(FileMount("/app.conf", b"debug=1", mode=0o444),))
     ctl = ex.controller(spec(fast=True, **files))
     await ctl.start()
-    seen = {"state": ctl.status.state.docker_name, "root": str(ctl.files.root),
+    seen = {"state": ctl.status.state.value, "root": str(ctl.files.root),
             "root_fs": filesystem_type(ctl.files.root)}
     for key, cmd in {"stat": ("stat", "-c", "%a %u %g", "/run/secrets/password"),
                      "read": ("cat", "/run/secrets/password"),
@@ -292,7 +292,7 @@ async def remove(ex, spec, node_address):
     after = [c.name for c in await ex.call(ex.client.containers.list, all=True)]
     early = ex.controller(spec(fast=True))
     starting = asyncio.ensure_future(early.start())
-    while early.status.state.docker_name not in ("starting", "rejected"):
+    while early.status.state.value not in ("starting", "rejected"):
         await asyncio.sleep(0.01)
     await early.shutdown()
     await starting
@@ -320,7 +320,7 @@ async def replicas(ex, spec, node_address, count: int):
         try:
             answers.append(await aget(*c.endpoint(80)))
         except OSError as exc:
-            answers.append((0, f"{c.status.state.docker_name} {c.status.err}: {exc}"))
+            answers.append((0, f"{c.status.state.value} {c.status.err}: {exc}"))
     t0 = time.monotonic()
     await ex.close()
     return {"start_s": took, "close_s": time.monotonic() - t0, "threads": threads,
@@ -339,7 +339,7 @@ async def peer_serve(ex, spec, node_address):
     deadline = time.monotonic() + 90
     while not os.path.exists("/tmp/peer-stop") and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
-    return {"state": ctl.status.state.docker_name, "address": ctl.address}
+    return {"state": ctl.status.state.value, "address": ctl.address}
 
 
 async def ip_routes() -> str:
@@ -627,7 +627,7 @@ if pytest is not None:
     # -- the pure part (docker_spec): no engine needed ---------------------------------
     def test_spec_becomes_swarms_container_config():
         from swarmlab.runtime import HealthCheck, TaskRuntimeSpec, TaskState
-        from swarmlab.runtime.dockerapi import spec as ds
+        from swarmlab.runtime import docker_spec as ds
         spec = TaskRuntimeSpec("t1", "www.1.t1", "www", "n1", "swarmlab/web:1",
                                env=("A=1", "SWARMLAB_NODE=mine"))
         assert ds.container_labels(spec, "NODEID")["com.docker.swarm.task.name"] == "www.1.t1"
@@ -646,7 +646,7 @@ if pytest is not None:
         assert ds.no_such_image("docker.io/nginx") == "No such image: nginx:latest"
 
     def test_subnets_routes_and_log_frames():
-        from swarmlab.runtime.dockerapi import spec as ds
+        from swarmlab.runtime import docker_spec as ds
         assert ds.task_subnet(3) == "10.200.3.0/24" and ds.subnet_gateway("10.200.3.0/24") == "10.200.3.1"
         assert [str(a) for a in ds.task_pool("10.200.3.0/24")] == ["10.200.3.2", "10.200.3.254"]
         assert ds.peer_routes({1: "192.168.9.2", 3: "192.168.9.4"}, "10.200.3.0/24") == \

@@ -6,7 +6,6 @@ import urllib.request
 import docker
 import pytest
 
-from swarmlab import lab as labmod
 from swarmlab.lab import Lab, _docker_client
 
 
@@ -35,7 +34,7 @@ def test_backup_destroy_restore_force_new_cluster(lab_factory, tmp_path):
     assert lab.backup("node1", str(path)) > 0
     lab.down()
 
-    restored = labmod.restore(str(path), name="restored", nodes=2, progress=lambda _: None)
+    restored = Lab.restore(str(path), name="restored", nodes=2, progress=lambda _: None)
     try:
         c = _docker_client(restored.record.node("node1").api_url)
         assert [s.name for s in c.services.list()] == ["www"]

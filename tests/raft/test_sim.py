@@ -80,7 +80,7 @@ class SnapEvery5(LogMachine):
         super().restore(snapshot)
         self.last = snapshot.index
 
-    def take_snapshot(self):
+    def snapshot(self):
         if self.last and self.last % 5 == 0:
             return self.last, b"upto%d" % self.last
         return None

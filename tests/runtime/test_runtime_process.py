@@ -46,7 +46,7 @@ def test_web_runs_on_its_own_address_and_passes_its_health_check(node):
         ctl = ex.controller(spec(healthcheck=FAST_CHECK), on_status=lambda s: states.append(s))
         await ctl.start()
         assert ctl.status.state == TaskState.RUNNING, ctl.status
-        assert [s.state.docker_name for s in states] == ["preparing", "ready", "starting", "running"]
+        assert [s.state.value for s in states] == ["preparing", "ready", "starting", "running"]
         assert ctl.health().status == "healthy"
         addr, port = ctl.endpoint(80)
         assert ipaddress.IPv4Address(addr) >= ex.addresses.first and addr != "127.0.0.1"

@@ -80,8 +80,10 @@ def test_file_targets_stay_inside_the_task_view():
 
 
 def test_task_states_are_ordered_and_named_as_docker():
+    from swarmlab.objects import TaskState as ObjectModelTaskState
+    assert TaskState is ObjectModelTaskState  # one TaskState, the object model's
     assert TaskState.PREPARING < TaskState.RUNNING < TaskState.COMPLETE < TaskState.REJECTED
-    assert TaskState.RUNNING.docker_name == "running" and TaskState.FAILED.terminal
+    assert TaskState.RUNNING.value == "running" and TaskState.FAILED.terminal
     assert not TaskState.RUNNING.terminal
 
 

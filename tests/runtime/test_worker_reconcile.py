@@ -12,7 +12,7 @@ from runtime_helpers import arun
 
 from swarmlab.agent.worker import Worker
 from swarmlab.profiles import LAB
-from swarmlab.runtime import TaskState
+from swarmlab.objects import TaskState
 
 
 def _task(tid: str, marker: str, desired: str) -> dict:
@@ -40,15 +40,15 @@ def test_a_task_deleted_while_it_stops_is_removed_once_stopped(node):
 
     async def scenario():
         w = Worker(types.SimpleNamespace(name=ex.node_name, profile=LAB), ex)
-        await w._reconcile({"Tasks": [_task(tid, marker, "running")]})
+        await w.reconcile({"Tasks": [_task(tid, marker, "running")]})
         while w.controllers[tid].status.state != TaskState.RUNNING:
             await asyncio.sleep(0.05)
-        await w._reconcile({"Tasks": [_task(tid, marker, "shutdown")]})
+        await w.reconcile({"Tasks": [_task(tid, marker, "shutdown")]})
         while w.controllers[tid].status.state != TaskState.SHUTDOWN:
             await asyncio.sleep(0.05)
         # the store deletes the task once it is reported shut down: the next (and last)
         # assignment no longer holds it, while the stop call has not returned yet
-        await w._reconcile({"Tasks": []})
+        await w.reconcile({"Tasks": []})
         for _ in range(60):
             if not w.controllers:
                 break

@@ -133,7 +133,7 @@ MUTATIONS: dict[str, Mutation] = {
     "bad-ratio": _set(("deploy", "update_config", "max_failure_ratio"), [2, -0.5, 7.5]),
     "negative-replicas": _set(("deploy", "replicas"), [-1, -5]),
     "global-with-replicas": lambda d, r: _deploy(d, r).update(mode="global", replicas=2),
-    "bad-cpus": _set(("deploy", "resources", "limits", "cpus"), ["lots", "1/2", "0.0000000001"]),
+    "bad-cpus": _set(("deploy", "resources", "limits", "cpus"), ["lots", "1/0", "0.0000000001"]),
     "bad-memory": _set(("deploy", "resources", "limits", "memory"), ["12XB", "lots", "1 gig"]),
     "bad-constraint": _set(("deploy", "placement", "constraints"),
                            [["node.role ~ manager"], ["node.role"], ["== worker"], ["node.role = worker"]]),

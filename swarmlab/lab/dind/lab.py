@@ -6,8 +6,8 @@ keeps it, so Raft peers and joins stay valid), loads the workload images into
 every node's dockerd, and then, with the ``swarmlab`` engine, the node's entrypoint
 runs swarmlab's agent (``SWARMLAB_RUNTIME=docker``: tasks are containers of the
 node's own dockerd) on the Engine API port 2375; the lab connects the nodes' task
-networks (routes.py) and forms the swarm through the API, as the local backend
-does. With the ``docker-swarm`` engine there is no agent: each node's dockerd
+networks (routes.py) and forms the swarm through the API with ``swarm.form_swarm``,
+as the local backend does. With the ``docker-swarm`` engine there is no agent: each node's dockerd
 serves port 2375 itself and a real Docker Swarm is formed (realswarm.py).
 
 Faults act on the node containers: ``kill`` is ``docker kill`` (power lost),
@@ -32,10 +32,14 @@ from typing import Any, Callable
 
 import docker
 
-from .. import Lab, local, tls
+from .. import tls
+from ..backend import LabOptions
+from ..clients import node_client
+from ..local import wait_api
 from ..registry import (
     API_PORT, LabNotFound, LabRecord, NodeRecord, lab_dir, list_labs, load,
 )
+from ..swarm import Shape, form_swarm, raft_leader
 from ...runtime.dockerapi.spec import dockerd_bip, task_subnet
 from . import faults, realswarm, resources, routes
 from .nodes import NodeOptions, start_nodes
@@ -100,20 +104,6 @@ def engine_of(record: LabRecord) -> str:
 
 
 # -- up --------------------------------------------------------------------------------------
-def _shape(managers: int | None, workers: int | None, nodes: int | None) -> tuple[int, int, bool]:
-    """(node count, managers, form a swarm?) with the local backend's defaults."""
-    if nodes is not None:
-        count, managers, form = nodes, 0, False
-    else:
-        managers = 1 if managers is None else managers
-        count, form = managers + (2 if workers is None else workers), True
-    if count < 1:
-        raise ValueError("a lab needs at least one node")
-    if form and managers < 1:
-        raise ValueError("a swarm needs at least one manager")
-    return count, managers, form
-
-
 def plan(name: str, count: int, profile: str, subnet: str, tlsverify: bool = False) -> LabRecord:
     """node k at the subnet's address k+1 (.1 is the bridge's gateway), node index k."""
     hosts = list(ipaddress.IPv4Network(subnet).hosts())
@@ -190,35 +180,32 @@ def _detached() -> bool:
             or (spec is not None and spec.name.startswith("swarmlab.cli")))
 
 
-def up(name: str, managers: int | None = None, workers: int | None = None,
-       nodes: int | None = None, profile: str = "lab", engine: str = "swarmlab",
-       images: bool = True, tlsverify: bool = False,
-       progress: Progress = _quiet) -> LabRecord:
-    """Start a lab of DinD nodes and (unless ``nodes=``) form the swarm on them; the
-    workload images are loaded into every node unless ``images=False``."""
+def up(name: str, shape: Shape, options: LabOptions, progress: Progress = _quiet) -> LabRecord:
+    """Start a lab of DinD nodes and (if ``shape.form``) form the swarm on them; the
+    workload images are loaded into every node unless ``options.images`` is false."""
+    engine = options.engine
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r} ({' or '.join(ENGINES)})")
-    if tlsverify and engine != "swarmlab":
+    if options.tlsverify and engine != "swarmlab":
         raise ValueError("--tlsverify needs the swarmlab engine")
-    count, managers, form = _shape(managers, workers, nodes)
     from ...images import build_all
     t0 = time.monotonic()
     build_all(progress=lambda line: progress(line) if "built" in line else None)
     resources.register_atexit(name)
     detached = _detached()
     owner = "" if detached else f"{socket.gethostname()}:{os.getpid()}"
-    record = plan(name, count, profile, _network(name), tlsverify)
+    record = plan(name, shape.count, options.profile, _network(name), options.tlsverify)
     record.save()
-    if tlsverify:
+    if options.tlsverify:
         tls.create(record)
     (record.dir / META_FILE).write_text(json.dumps({"engine": engine, "owner": owner}))
     try:
-        _start(record, engine, owner, images, progress)
-        progress(f"{count} nodes up in {time.monotonic() - t0:.1f}s")
-        if form and engine == "swarmlab":
-            Lab(record)._form_swarm(managers, progress)
-        elif form:
-            realswarm.form(record, managers, progress)
+        _start(record, engine, owner, options.images, progress)
+        progress(f"{shape.count} nodes up in {time.monotonic() - t0:.1f}s")
+        if shape.form and engine == "swarmlab":
+            form_swarm(record, shape.managers, progress)
+        elif shape.form:
+            realswarm.form(record, shape.managers, progress)
     except BaseException:
         _destroy(record)
         raise
@@ -246,7 +233,7 @@ def _start(record: LabRecord, engine: str, owner: str, images: bool,
     for node in record.nodes:
         _connect(record, _handle(record, node.name))
     for node in record.nodes:
-        local.wait_api(node, AGENT_TIMEOUT_S, context=tls.ssl_context(record))
+        wait_api(node, AGENT_TIMEOUT_S, context=tls.ssl_context(record))
 
 
 def _connect(record: LabRecord, handle: NodeHandle) -> None:
@@ -290,7 +277,7 @@ def restart(record: LabRecord, node: str) -> None:
         realswarm.wait_ready(n)
         return
     _connect(record, handle)
-    local.wait_api(n, AGENT_TIMEOUT_S, context=tls.ssl_context(record))
+    wait_api(n, AGENT_TIMEOUT_S, context=tls.ssl_context(record))
 
 
 def _wait_dockerd(handle: NodeHandle, timeout: float = 60.0) -> None:
@@ -361,13 +348,34 @@ def leader(record: LabRecord) -> str | None:
     """The leader's node name, for either engine."""
     if engine_of(record) == "docker-swarm":
         return realswarm.leader(record)
-    return Lab(record).leader()
+    return raft_leader(record)
 
 
 def client(record: LabRecord, node: str | None = None) -> docker.DockerClient:
-    """docker-py on ``node`` (default: the leader), for either engine. ``Lab.client()``
-    pins API 1.44, newer than real dockerd 20.10 speaks (1.41): use this with
-    ``docker-swarm``."""
+    """docker-py on ``node`` (default: the leader), for either engine (real dockerd 20.10
+    speaks API 1.41, so its client negotiates the version)."""
+    name = node or leader(record) or record.nodes[0].name
     if engine_of(record) != "docker-swarm":
-        return Lab(record).client(node)
-    return realswarm.client(record.node(node or leader(record) or record.nodes[0].name))
+        return node_client(record, record.node(name))
+    return realswarm.client(record.node(name))
+
+
+class DindBackend:
+    """The `Backend` of docker labs: this module's functions, as `Lab` calls them."""
+    up = staticmethod(up)
+    kill = staticmethod(kill)
+    pause = staticmethod(pause)
+    unpause = staticmethod(unpause)
+    restart = staticmethod(restart)
+    partition = staticmethod(partition)
+    heal = staticmethod(heal)
+    down = staticmethod(down)
+    prune = staticmethod(prune)
+    leader = staticmethod(leader)
+    client = staticmethod(client)
+
+    @staticmethod
+    def restore(name: str, backup: bytes, nodes: int, options: LabOptions,
+                progress: Progress) -> LabRecord:
+        raise ValueError("restoring a backup needs the local backend: a docker lab's node "
+                         "state lives in its container (swarm restore starts a local lab)")

@@ -17,13 +17,14 @@ from typing import Any, Callable
 
 import docker
 
+from ..clients import docker_client
 from ..registry import LabRecord, NodeRecord
 
 Progress = Callable[[str], None]
 
 
 def client(node: NodeRecord, timeout: int = 30) -> docker.DockerClient:
-    return docker.DockerClient(base_url=node.docker_host, timeout=timeout)
+    return docker_client(node.api_url, timeout=timeout)  # real dockerd: no lab TLS
 
 
 def wait_ready(node: NodeRecord, timeout: float = 60.0) -> None:

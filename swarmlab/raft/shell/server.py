@@ -12,8 +12,9 @@ Theory of operation (the thin shell around the pure core, as etcd's `raft.Node`)
 - A client write is answered only after its entry is applied, with its index,
   and only if the applied entry has the term it was proposed in (otherwise a
   new leader overwrote it and the client must retry).
-- The state machine is pluggable (`StateMachine`); the server snapshots it every
-  `snapshot_every` applied entries and compacts the log.
+- The state machine is pluggable (`raft.fsm.StateMachine`); after each Ready the
+  server asks it for a snapshot and compacts the log to the index it answers (the
+  default `AppendLog` offers one every `snapshot_every` applied entries).
 """
 from __future__ import annotations
 
@@ -22,11 +23,12 @@ import concurrent.futures
 import logging
 import random
 import time
-from typing import Any, Protocol
+from typing import Any
 
-from .codec import FrameKind, encode_value, frame
+from .codec import FrameKind, decode_value, encode_value, frame
 from ..core import Config, NotLeader, ProposalDropped, RaftNode
-from ..messages import Entry, EntryType, HardState, Message, MessageType, NodeId, Ready
+from ..fsm import StateMachine
+from ..messages import Entry, EntryType, HardState, Message, MessageType, NodeId, Ready, Snapshot
 from ...profiles import LAB, TimingProfile, profile as get_profile
 from ..storage import MemoryStorage, Storage
 from .transport import Address, Conn, Transport
@@ -34,28 +36,31 @@ from .transport import Address, Conn, Transport
 log = logging.getLogger("swarmlab.raft.shell.server")
 
 
-class StateMachine(Protocol):
-    def on_apply(self, entry: Entry) -> None: ...
-    def snapshot(self) -> bytes: ...
-    def restore(self, data: bytes) -> None: ...
-
-
 class AppendLog:
-    """The simplest state machine: every applied command, by index."""
+    """The simplest state machine: every applied command, by index; a snapshot every
+    `snapshot_every` applied entries (0: never)."""
 
-    def __init__(self) -> None:
+    def __init__(self, snapshot_every: int = 0) -> None:
         self.items: list[tuple[int, bytes]] = []
+        self.snapshot_every = snapshot_every
+        self.index = 0  # the last entry applied
+        self._snapshot_index = 0  # what the last snapshot covers
 
-    def on_apply(self, entry: Entry) -> None:
+    def apply(self, entry: Entry) -> None:
+        self.index = entry.index
         if entry.type is EntryType.NORMAL and entry.data:
             self.items.append((entry.index, entry.data))
 
-    def snapshot(self) -> bytes:
-        return encode_value([[i, d] for i, d in self.items])
+    def snapshot(self) -> tuple[int, bytes] | None:
+        if not self.snapshot_every or self.index - self._snapshot_index < self.snapshot_every:
+            return None
+        self._snapshot_index = self.index
+        return self.index, encode_value([[i, d] for i, d in self.items])
 
-    def restore(self, data: bytes) -> None:
-        from .codec import decode_value
+    def restore(self, snapshot: Snapshot) -> None:
+        data = snapshot.data
         self.items = [(i, d) for i, d in decode_value(data)] if data else []
+        self.index = self._snapshot_index = snapshot.index
 
     def read(self, lo: int, hi: int) -> list[list[Any]]:
         import bisect
@@ -76,8 +81,10 @@ class RaftServer:
         self.peers = peers
         self.storage = storage
         self.profile = profile
-        self.sm = state_machine if state_machine is not None else AppendLog()
-        self.snapshot_every = snapshot_every
+        if state_machine is not None and snapshot_every:
+            raise ValueError("snapshot_every is the default AppendLog's: a state machine "
+                             "of one's own decides when to snapshot")
+        self.sm = state_machine if state_machine is not None else AppendLog(snapshot_every)
         self.rng = random.Random(seed)
         self.pending: dict[int, tuple[Conn, int, int]] = {}  # index -> (conn, req id, term)
         self._answers: dict[Conn, list] = {}
@@ -100,7 +107,7 @@ class RaftServer:
         if state is not None:
             self._saved_tv = (state.hard_state.term, state.hard_state.vote)
             if state.snapshot.data:
-                self.sm.restore(state.snapshot.data)
+                self.sm.restore(state.snapshot)
         p = self.profile
         cfg = Config(self.id, election_tick=p.election_tick, heartbeat_tick=p.heartbeat_tick)
         self.node = RaftNode(cfg, self.rng, state, peers=tuple(sorted(self.peers)))
@@ -238,7 +245,7 @@ class RaftServer:
         self.transport.send(rd.messages)
         self.transport.flush()
         if rd.snapshot is not None and rd.snapshot.index > 0:
-            self.sm.restore(rd.snapshot.data)
+            self.sm.restore(rd.snapshot)
         self._apply(rd.committed_entries)
         self.node.advance(rd)
         if rd.soft_state is not None:
@@ -283,7 +290,7 @@ class RaftServer:
             self._answer(conn, answers)
 
     def _apply(self, entries: list[Entry]) -> None:
-        on_apply, pending = self.sm.on_apply, self.pending
+        on_apply, pending = self.sm.apply, self.pending
         if not pending:
             for e in entries:
                 on_apply(e)
@@ -302,11 +309,11 @@ class RaftServer:
         answers.clear()
 
     async def _maybe_snapshot(self) -> None:
-        node = self.node
-        if not self.snapshot_every or node.log.applied - node.log.snapshot.index < self.snapshot_every:
+        snap = self.sm.snapshot()
+        if snap is None:
             return
-        node.compact(node.log.applied, self.sm.snapshot())
-        await self._disk(self.storage.compact, node.log.snapshot)
+        self.node.compact(*snap)
+        await self._disk(self.storage.compact, self.node.log.snapshot)
 
     async def _disk(self, fn: Any, *args: Any) -> None:
         """Storage that never blocks (memory, or files without fsync) runs inline: a

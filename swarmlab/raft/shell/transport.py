@@ -121,14 +121,21 @@ class PeerLink:
             transport.writelines(self.queue)
         self.queue.clear()
 
+    async def _connect(self, **options: Any) -> Conn:
+        """Dial the peer, or raise OSError (ssl.SSLError is one). A link that needs more
+        (TLS) overrides this and passes its options on to `loop.create_connection`."""
+        _, conn = await asyncio.get_running_loop().create_connection(
+            lambda: Conn(_ignore_frames), *self.addr, local_addr=(self.local_host, 0),
+            **options)
+        return conn
+
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
         backoff = BACKOFF_S[0]
         while True:
             try:
-                _, conn = await loop.create_connection(
-                    lambda: Conn(_ignore_frames), *self.addr, local_addr=(self.local_host, 0))
-            except OSError:
+                conn = await self._connect()
+            except OSError as e:
+                log.debug("node %d: cannot reach peer %d: %s", self.my_id, self.peer, e)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_S[1])
                 continue

@@ -20,27 +20,25 @@ Theory of operation (as dockerd's swarm executor, `daemon/cluster/executor/conta
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import threading
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Callable, Protocol
 
 import docker
 
+from ...net.addresses import AddressPool
 from ..base import (
-    Controller, HealthCheck, HealthState, LogLine, StatusCallback, TaskRejected, TaskRuntimeSpec, TaskState,
-    TaskStatus,
-)
-from .spec import (
-    container_env, container_labels, exit_status, file_mounts, has_healthcheck,
-    healthcheck_config, merged_healthcheck, no_such_image, parse_log_frame, stop_timeout_s,
+    Controller, HealthCheck, HealthState, LogLine, StatusCallback, TaskRejected, TaskRuntimeSpec,
+    TaskState, TaskStatus, TaskStatusKeeper,
 )
 from ..files import TaskFiles
 from ..health import probe_argv
 from ..logs import LogBuffer
-
-if TYPE_CHECKING:
-    from .executor import DockerExecutor
+from .spec import (
+    container_env, container_labels, exit_status, file_mounts, has_healthcheck,
+    healthcheck_config, merged_healthcheck, no_such_image, parse_log_frame, stop_timeout_s,
+)
 
 log = logging.getLogger("swarmlab.runtime.dockerapi.executor")
 LOG_DRAIN_S = 2.0   # how long wait() lets the log streams catch up with an exit
@@ -65,12 +63,37 @@ def _validate(check: HealthCheck | None) -> None:
         raise TaskRejected(f"invalid health check: empty test {list(check.test)}")
 
 
+class ContainerHost(Protocol):
+    """What a task's controller needs from its node's executor: the daemon (`client`,
+    reached through `call` in the executor's threads), the task network and the files."""
+
+    client: Any
+    @property
+    def root(self) -> Path: ...
+    @property
+    def node_id(self) -> str: ...
+    @property
+    def node_address(self) -> str: ...
+    @property
+    def network(self) -> str: ...
+    @property
+    def own_network(self) -> bool: ...
+    @property
+    def addresses(self) -> AddressPool: ...
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+    async def ready(self) -> None: ...
+    async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any: ...
+    def watch_id(self, container_id: str, ctl: "DockerController") -> None: ...
+    def write_hosts(self, ctl: "DockerController") -> None: ...
+    def forget(self, ctl: "DockerController") -> None: ...
+
+
 class DockerController(Controller):
-    def __init__(self, executor: "DockerExecutor", spec: TaskRuntimeSpec,
+    def __init__(self, executor: ContainerHost, spec: TaskRuntimeSpec,
                  on_status: StatusCallback | None) -> None:
-        self.spec, self._executor, self._on_status = spec, executor, on_status
-        self._status = TaskStatus(TaskState.ACCEPTED, "accepted")
-        self.history: list[TaskStatus] = [self._status]
+        self.spec, self._executor = spec, executor
+        self.keeper = TaskStatusKeeper(spec.task_name, on_status, pid=lambda: self.pid)
         self.address = ""
         self.hostname = spec.hostname
         self.container_id = ""
@@ -83,8 +106,7 @@ class DockerController(Controller):
         self._stopping = False
         self._pending_exit: int | None = None  # a `die` seen before start() returned
         self._lock = asyncio.Lock()            # start and stop never overlap
-        self._done = asyncio.Event()           # a terminal status is set
-        self._exited = asyncio.Event()         # and the container has stopped
+        self._exited = asyncio.Event()         # the container has stopped
         self._healthy = asyncio.Event()
         self._streams_open = 0
         self._streams_done = asyncio.Event()
@@ -94,25 +116,6 @@ class DockerController(Controller):
     def hosts_path(self):
         return self.files.root / "etc" / "hosts"
 
-    # -- status -----------------------------------------------------------------------
-    @property
-    def status(self) -> TaskStatus:
-        return self._status
-
-    def _set(self, state: TaskState, message: str, err: str = "", exit_code: int | None = None) -> None:
-        """Move forward only; a terminal state is final (swarmkit's rule)."""
-        if self._status.state.terminal or state <= self._status.state:
-            return
-        self._status = TaskStatus(state, message, err, exit_code, self.pid)
-        self.history.append(self._status)
-        if state.terminal:
-            self._done.set()
-        if self._on_status:
-            try:
-                self._on_status(self._status)
-            except Exception:  # the agent's bug must not stop the task's bookkeeping
-                log.exception("task %s: status callback failed", self.spec.task_name)
-
     def _spawn(self, coro) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
@@ -120,9 +123,8 @@ class DockerController(Controller):
 
     # -- prepare: image, address, files, container --------------------------------------
     async def prepare(self) -> None:
-        if self._status.state >= TaskState.PREPARING:
+        if not self.keeper.begin_prepare():
             return
-        self._set(TaskState.PREPARING, "preparing")
         try:
             _validate(self.spec.healthcheck)
             await self._executor.ready()
@@ -136,7 +138,7 @@ class DockerController(Controller):
             return
         self.hostname = self.spec.hostname or self.container_id[:12]  # Docker's default
         self._executor.write_hosts(self)
-        self._set(TaskState.READY, "prepared")
+        self.keeper.set(TaskState.READY, "prepared")
 
     def _create(self) -> bool:
         """Create the container (in a worker thread); whether it runs a health check."""
@@ -179,19 +181,18 @@ class DockerController(Controller):
             mem_limit=spec.resources.memory_bytes or None)
 
     async def _reject(self, err: str) -> None:
-        self._set(TaskState.REJECTED, "preparing", err)
+        self.keeper.reject(err)
         await self._release()
 
     # -- start: run, follow logs, wait for healthy ---------------------------------------
     async def start(self) -> None:
         """Returns once the task is running (healthy, if it has a check) or has ended."""
         await self.prepare()
-        if self._status.state != TaskState.READY:
+        if not self.keeper.begin_start():
             return
-        self._set(TaskState.STARTING, "starting")
         async with self._lock:
             if self._stopping:  # shutdown() came first: never start
-                self._set(TaskState.SHUTDOWN, "shutdown")
+                self.keeper.set(TaskState.SHUTDOWN, "shutdown")
                 return
             try:
                 await self._executor.call(self._executor.client.api.start, self.container_id)
@@ -209,17 +210,18 @@ class DockerController(Controller):
             self._spawn(self._read_started())
         else:
             await self._read_started()
-            if not self.address and not self._exited.is_set() and not self._status.state.terminal:
+            if not self.address and not self._exited.is_set() and not self.status.state.terminal:
                 # dockerd did not say where it runs: no mesh could reach it
-                self._set(TaskState.FAILED, "started", "task: no address on the default bridge")
+                self.keeper.set(TaskState.FAILED, "started", "task: no address on the default bridge")
                 self._spawn(self._stop(self.spec.stop_grace_period_s))
                 return
         if not self._has_check:
             if not self._stopping:  # a task being shut down is never reported running
-                self._set(TaskState.RUNNING, "started")
+                self.keeper.set(TaskState.RUNNING, "started")
             return
         self._health = HealthState("starting")
-        waiters = [asyncio.ensure_future(self._healthy.wait()), asyncio.ensure_future(self._done.wait())]
+        waiters = [asyncio.ensure_future(self._healthy.wait()),
+                   asyncio.ensure_future(self.keeper.done.wait())]
         try:
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -242,11 +244,9 @@ class DockerController(Controller):
             if self.files.root.is_dir():  # (not removed meanwhile)
                 self._executor.write_hosts(self)  # its own line, as Docker writes it
         self.pid = state.get("Pid") or 0
-        if self.pid and not self._status.state.terminal and not self._status.pid:
-            # the same report, now with the container's PID (ContainerStatus.PID): the
-            # agent's next exchange carries it; not a new state, so no status callback
-            self._status = dataclasses.replace(self._status, pid=self.pid)
-            self.history[-1] = self._status
+        # the same report, now with the container's PID (ContainerStatus.PID): the agent's
+        # next exchange carries it
+        self.keeper.amend(self.pid)
 
     # -- what the daemon says ------------------------------------------------------------
     def on_event(self, action: str, attrs: dict) -> None:
@@ -267,7 +267,7 @@ class DockerController(Controller):
             return
         self.pid = 0
         self.files.drop(self.spec.secrets, self.spec.configs)
-        self._set(*exit_status(code, self._stopping), exit_code=code)
+        self.keeper.set(*exit_status(code, self._stopping), exit_code=code)
         self._exited.set()
 
     def _on_health(self, verdict: str) -> None:
@@ -276,9 +276,9 @@ class DockerController(Controller):
         if verdict == "healthy":
             self._healthy.set()
             if not self._stopping:
-                self._set(TaskState.RUNNING, "started")
-        elif verdict == "unhealthy" and not self._status.state.terminal:
-            self._set(TaskState.FAILED, "started", "task: unhealthy container")
+                self.keeper.set(TaskState.RUNNING, "started")
+        elif verdict == "unhealthy" and not self.status.state.terminal:
+            self.keeper.set(TaskState.FAILED, "started", "task: unhealthy container")
             self._spawn(self._stop(self.spec.stop_grace_period_s))
 
     async def _refresh_health(self) -> None:
@@ -347,7 +347,7 @@ class DockerController(Controller):
     # -- wait, stop, remove --------------------------------------------------------------
     async def wait(self) -> TaskStatus:
         """The terminal status, once the container has stopped and its output is read."""
-        await self._done.wait()
+        await self.keeper.done.wait()
         if self._started:
             await self._exited.wait()
             try:
@@ -355,7 +355,7 @@ class DockerController(Controller):
             except asyncio.TimeoutError:
                 pass
             self.log_buffer.close()
-        return self._status
+        return self.status
 
     async def shutdown(self, grace_s: float | None = None) -> None:
         grace = self.spec.stop_grace_period_s if grace_s is None else grace_s
@@ -363,7 +363,7 @@ class DockerController(Controller):
         async with self._lock:
             started = self._started
         if not started:
-            self._set(TaskState.SHUTDOWN, "shutdown")
+            self.keeper.set(TaskState.SHUTDOWN, "shutdown")
             return
         await self._stop(grace)
 

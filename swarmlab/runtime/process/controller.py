@@ -20,31 +20,27 @@ import asyncio
 import atexit
 import contextlib
 import json
-import logging
 import os
 import shutil
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from ...mesh.proxy import Forwarder
-from .. import health as hc
 from ...net.addresses import AddressPool, task_port
+from ...net.forward import Forwarder
+from ...workloads.catalog import ImageInfo
+from .. import health as hc
 from ..base import (
-    Controller, Executor, HealthCheck, HealthState, LogLine, StatusCallback, TaskRejected,
-    TaskRuntimeSpec, TaskState, TaskStatus,
+    Controller, HealthCheck, HealthState, LogLine, StatusCallback, TaskRejected, TaskRuntimeSpec,
+    TaskState, TaskStatus, TaskStatusKeeper,
 )
 from ..files import TaskFiles
 from ..images import builtin_http_check, image_program, resolve_image
 from ..logs import LogBuffer, pump
 
-if TYPE_CHECKING:
-    from . import executor as process
-
 # run by path with -S: it needs only the stdlib, so skip site and our package
 _LAUNCHER = str(Path(__file__).parent.parent / "launch.py")
-log = logging.getLogger("swarmlab.runtime")
 _LIVE_GROUPS: set[int] = set()  # every task process group not yet reaped
 
 
@@ -63,12 +59,29 @@ def _exit_code(returncode: int) -> int:
     return returncode if returncode >= 0 else 128 - returncode  # killed by a signal
 
 
+class TaskHost(Protocol):
+    """What a task's controller needs from its node's executor (the node's side)."""
+
+    @property
+    def root(self) -> Path: ...
+    @property
+    def privileged(self) -> bool: ...
+    @property
+    def isolate(self) -> bool: ...
+    @property
+    def node_address(self) -> str: ...
+    @property
+    def addresses(self) -> AddressPool: ...
+    def task_env(self, ctl: "ProcessController", info: ImageInfo) -> dict[str, str]: ...
+    def write_hosts(self, ctl: "ProcessController") -> None: ...
+    def forget(self, ctl: "ProcessController") -> None: ...
+
+
 class ProcessController(Controller):
-    def __init__(self, executor: "process.ProcessExecutor", spec: TaskRuntimeSpec,
+    def __init__(self, executor: TaskHost, spec: TaskRuntimeSpec,
                  on_status: StatusCallback | None) -> None:
-        self.spec, self._executor, self._on_status = spec, executor, on_status
-        self._status = TaskStatus(TaskState.ACCEPTED, "accepted")
-        self.history: list[TaskStatus] = [self._status]
+        self.spec, self._executor = spec, executor
+        self.keeper = TaskStatusKeeper(spec.task_name, on_status, pid=lambda: self.pid)
         self.address = ""
         self.hostname = spec.hostname or spec.task_id[:12]  # Docker: the container id
         self.files = TaskFiles(executor.root / spec.task_id)
@@ -81,36 +94,14 @@ class ProcessController(Controller):
         self._forwarders: list[Forwarder] = []
         self._proc: asyncio.subprocess.Process | None = None
         self._tasks: list[asyncio.Task] = []
-        self._done = asyncio.Event()  # a terminal status is set
-        self._exited = asyncio.Event()  # and the process is gone
+        self._exited = asyncio.Event()  # the process is gone (after a terminal status)
         self._healthy = asyncio.Event()
         self._stopping = False
 
-    # -- status ---------------------------------------------------------------
-    @property
-    def status(self) -> TaskStatus:
-        return self._status
-
-    def _set(self, state: TaskState, message: str, err: str = "", exit_code: int | None = None) -> None:
-        """Move forward only; a terminal state is final (swarmkit's rule)."""
-        if self._status.state.terminal or state <= self._status.state:
-            return
-        pid = self._proc.pid if self._proc else 0
-        self._status = TaskStatus(state, message, err, exit_code, pid)
-        self.history.append(self._status)
-        if state.terminal:
-            self._done.set()
-        if self._on_status:
-            try:
-                self._on_status(self._status)
-            except Exception:  # the agent's bug must not stop the task's bookkeeping
-                log.exception("task %s: status callback failed", self.spec.task_name)
-
     # -- lifecycle ------------------------------------------------------------
     async def prepare(self) -> None:
-        if self._status.state >= TaskState.PREPARING:
+        if not self.keeper.begin_prepare():
             return
-        self._set(TaskState.PREPARING, "preparing")
         try:
             info = resolve_image(self.spec.image)
             self._argv, self._check, port = image_program(info, self.spec)
@@ -124,7 +115,7 @@ class ProcessController(Controller):
         except (TaskRejected, OSError) as exc:
             await self._reject(str(exc))
             return
-        self._set(TaskState.READY, "prepared")
+        self.keeper.set(TaskState.READY, "prepared")
 
     def _check_executable(self) -> None:
         if shutil.which(self._argv[0], path=self._env.get("PATH")) is None:
@@ -146,15 +137,14 @@ class ProcessController(Controller):
             self._forwarders.append(fwd)
 
     async def _reject(self, err: str) -> None:
-        self._set(TaskState.REJECTED, "preparing", err)
+        self.keeper.reject(err)
         await self._release()
 
     async def start(self) -> None:
         """Returns once the task is running (healthy, if it has a check) or has ended."""
         await self.prepare()
-        if self._status.state != TaskState.READY:
+        if not self.keeper.begin_start():
             return
-        self._set(TaskState.STARTING, "starting")
         try:
             self._proc = await self._spawn()
         except OSError as exc:
@@ -167,11 +157,11 @@ class ProcessController(Controller):
             await self._terminate(0)
             return
         if self._check is None or self._check.disabled:
-            self._set(TaskState.RUNNING, "started")
+            self.keeper.set(TaskState.RUNNING, "started")
             return
         self._policy = hc.HealthPolicy(self._check, loop.time())
         self._tasks.append(loop.create_task(self._health_loop()))
-        waiters = [loop.create_task(self._healthy.wait()), loop.create_task(self._done.wait())]
+        waiters = [loop.create_task(self._healthy.wait()), loop.create_task(self.keeper.done.wait())]
         try:
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -210,17 +200,17 @@ class ProcessController(Controller):
         self.log_buffer.close()
         self.files.drop(self.spec.secrets, self.spec.configs)
         if self._stopping:
-            self._set(TaskState.SHUTDOWN, "shutdown", exit_code=code)
+            self.keeper.set(TaskState.SHUTDOWN, "shutdown", exit_code=code)
         elif code == 0:
-            self._set(TaskState.COMPLETE, "finished", exit_code=0)
+            self.keeper.set(TaskState.COMPLETE, "finished", exit_code=0)
         else:
-            self._set(TaskState.FAILED, "started", f"task: non-zero exit ({code})", code)
+            self.keeper.set(TaskState.FAILED, "started", f"task: non-zero exit ({code})", code)
         self._exited.set()
 
     async def _health_loop(self) -> None:
         assert self._check is not None and self._policy is not None
         loop = asyncio.get_running_loop()
-        while not self._done.is_set():
+        while not self.keeper.done.is_set():
             await asyncio.sleep(self._policy.next_delay(loop.time()))
             try:
                 ok, out = await self._probe()
@@ -229,9 +219,9 @@ class ProcessController(Controller):
             verdict = self._policy.record(loop.time(), ok, out)
             if verdict == hc.HEALTHY:
                 self._healthy.set()
-                self._set(TaskState.RUNNING, "started")
+                self.keeper.set(TaskState.RUNNING, "started")
             elif verdict == hc.UNHEALTHY:
-                self._set(TaskState.FAILED, "started", "task: unhealthy container")
+                self.keeper.set(TaskState.FAILED, "started", "task: unhealthy container")
                 await self._terminate(self.spec.stop_grace_period_s)
                 return
 
@@ -246,17 +236,17 @@ class ProcessController(Controller):
 
     async def wait(self) -> TaskStatus:
         """The terminal status, once the task's process is gone too."""
-        await self._done.wait()
+        await self.keeper.done.wait()
         if self._proc is not None:
             await self._exited.wait()
-        return self._status
+        return self.status
 
     async def shutdown(self, grace_s: float | None = None) -> None:
         grace = self.spec.stop_grace_period_s if grace_s is None else grace_s
         self._stopping = True
         if self._proc is None:
             self.files.drop(self.spec.secrets, self.spec.configs)
-            self._set(TaskState.SHUTDOWN, "shutdown")
+            self.keeper.set(TaskState.SHUTDOWN, "shutdown")
             return
         await self._terminate(grace)
 

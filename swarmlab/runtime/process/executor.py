@@ -21,8 +21,6 @@ import shutil
 import zlib
 from pathlib import Path
 
-import swarmlab
-
 from ...net.addresses import AddressPool, task_port
 from ..base import Executor, StatusCallback, TaskRuntimeSpec
 from .controller import ProcessController
@@ -31,6 +29,7 @@ CAP_NET_BIND_SERVICE, CAP_SYS_ADMIN = 10, 21
 SHM_ROOT = Path("/dev/shm/swarmlab")
 log = logging.getLogger("swarmlab.runtime")
 _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_PACKAGE_PARENT = Path(__file__).resolve().parents[3]  # where `import swarmlab` finds us
 
 
 def _has_capability(bit: int) -> bool:
@@ -111,7 +110,7 @@ class ProcessExecutor(Executor):
         env = {"PATH": os.environ.get("PATH", _DEFAULT_PATH),
                "HOME": "/root" if os.geteuid() == 0 else os.environ.get("HOME", "/"),
                "HOSTNAME": ctl.hostname,
-               "PYTHONPATH": str(Path(swarmlab.__file__).resolve().parent.parent),
+               "PYTHONPATH": str(_PACKAGE_PARENT),
                "PYTHONUNBUFFERED": "1"}
         env.update(info.env)
         env.update(kv.split("=", 1) if "=" in kv else (kv, "") for kv in spec.env)
