@@ -138,7 +138,6 @@ def test_the_control_plane_knows_no_http_no_raft_shell_and_no_node():
     assert not bad, bad
 
 
-@pytest.mark.xfail(strict=True, reason="open: the layering step is not finished (see the closing note)")
 def test_runtimes_know_only_their_spec():
     allowed_swarmlab = ("swarmlab.runtime", "swarmlab.net", "swarmlab.objects._states",
                         "swarmlab.workloads", "swarmlab.clock")
@@ -164,14 +163,12 @@ def test_figures_are_pure():
 NODE_ENTRY_POINTS = {"swarmlab.node", "swarmlab.node.__main__", "swarmlab.node.launcher"}
 
 
-@pytest.mark.xfail(strict=True, reason="open: the layering step is not finished (see the closing note)")
 def test_the_node_is_a_composition_root():
     importers = sorted(m for m, imps in IMPORTS.items()
                        if "swarmlab.node.daemon" in imps and m not in NODE_ENTRY_POINTS)
     assert not importers, f"only the node's entry points import the daemon: {importers}"
 
 
-@pytest.mark.xfail(strict=True, reason="open: the layering step is not finished (see the closing note)")
 def test_the_engine_api_and_the_agent_stand_below_the_node():
     bad = _violations(_modules_in("swarmlab.engine", "swarmlab.agent"),
                       lambda m, i: not _in(i, "swarmlab.node"))
@@ -215,7 +212,6 @@ def _cycles() -> list[list[str]]:
     return out
 
 
-@pytest.mark.xfail(strict=True, reason="open: the layering step is not finished (see the closing note)")
 def test_no_import_circles():
     # A package face (`__init__`) re-exporting its modules is not a circle unless a module
     # imports the face back; the graph has an edge to the face only for names that are not
