@@ -357,6 +357,20 @@ async def peer_fetch(ex, spec, node_address, peer_index: int, peer_address: str,
     return {"answer": answer, "routes": routes, "routes_after_close": await ip_routes()}
 
 
+@scenario
+async def contract(ex, spec, node_address):
+    """The runtime contract suite (tests/runtime/runtime_contract.py), on this runtime;
+    each check on a fresh executor."""
+    from runtime_contract import Images, run_all
+
+    from swarmlab.runtime.dockerapi.executor import DockerExecutor
+    images = Images(runs="swarmlab/web:1", exits=lambda code: {
+        "image": "swarmlab/worker:1", "command": py(f"import sys; sys.exit({code})")})
+    return await run_all(
+        lambda: DockerExecutor(NODE, node_index=NODE_INDEX, node_address=node_address),
+        lambda image="swarmlab/web:1", **kw: spec(image, **kw), images)
+
+
 async def run_scenario(name: str, node_address: str, kwargs: dict) -> dict:
     from swarmlab.runtime.dockerapi.executor import DockerExecutor
     global NODE
@@ -398,7 +412,9 @@ if pytest is not None:
         from pathlib import Path
 
         import prometheus_client
-        files = {"scenarios.py": Path(__file__).read_bytes()}
+        files = {"scenarios.py": Path(__file__).read_bytes(),
+                 "runtime_contract.py": (Path(__file__).parents[1] / "runtime" /
+                                         "runtime_contract.py").read_bytes()}
         pkg = Path(prometheus_client.__file__).parent
         for path in pkg.rglob("*.py"):
             files[f"lib/prometheus_client/{path.relative_to(pkg)}"] = path.read_bytes()
@@ -579,6 +595,13 @@ if pytest is not None:
         assert seen["addresses"] == 0 and seen["containers"] == []
 
     @pytest.mark.docker
+    def test_the_runtime_contract_holds(rt_node):
+        from pathlib import Path
+        sys.path.insert(0, str(Path(__file__).parents[1] / "runtime"))
+        from runtime_contract import CHECKS  # the same file as in the node: the check names
+        seen = in_node(rt_node, "contract")
+        assert seen == {name: "ok" for name in CHECKS}
+
     def test_remove_leaves_no_container(rt_node):
         seen = in_node(rt_node, "remove")
         assert seen["name"] in seen["before"] and seen["after"] == [] and seen["files"] is False
@@ -627,7 +650,7 @@ if pytest is not None:
     # -- the pure part (docker_spec): no engine needed ---------------------------------
     def test_spec_becomes_swarms_container_config():
         from swarmlab.runtime import HealthCheck, TaskRuntimeSpec, TaskState
-        from swarmlab.runtime import docker_spec as ds
+        import swarmlab.runtime.dockerapi.spec as ds
         spec = TaskRuntimeSpec("t1", "www.1.t1", "www", "n1", "swarmlab/web:1",
                                env=("A=1", "SWARMLAB_NODE=mine"))
         assert ds.container_labels(spec, "NODEID")["com.docker.swarm.task.name"] == "www.1.t1"
@@ -646,7 +669,7 @@ if pytest is not None:
         assert ds.no_such_image("docker.io/nginx") == "No such image: nginx:latest"
 
     def test_subnets_routes_and_log_frames():
-        from swarmlab.runtime import docker_spec as ds
+        import swarmlab.runtime.dockerapi.spec as ds
         assert ds.task_subnet(3) == "10.200.3.0/24" and ds.subnet_gateway("10.200.3.0/24") == "10.200.3.1"
         assert [str(a) for a in ds.task_pool("10.200.3.0/24")] == ["10.200.3.2", "10.200.3.254"]
         assert ds.peer_routes({1: "192.168.9.2", 3: "192.168.9.4"}, "10.200.3.0/24") == \

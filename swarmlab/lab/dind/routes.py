@@ -1,7 +1,7 @@
 """Routes between the nodes' task networks, so the routing mesh works across nodes.
 
 Each node's dockerd puts its tasks on its own bridge, ``10.200.<node index>.0/24``
-(runtime.docker_spec). The agent's mesh on one node forwards a connection straight
+(runtime.dockerapi.spec). The agent's mesh on one node forwards a connection straight
 to a task address on another node, so every node needs
   * a route to each other node's task subnet, via that node's lab address;
   * a rule in ``DOCKER-USER`` letting such traffic in from the lab network: Docker's
