@@ -11,12 +11,21 @@ Theory of operation (h11-style: bytes in, values out, no I/O here):
   core, whose asserts assume well-formed messages.
 - Client requests and answers travel in the same frames (kinds CLIENT_REQ,
   CLIENT_RESP) so one port serves peers and clients.
+- A snapshot can be larger than a frame, so it travels as a stream of SNAP_CHUNK
+  frames (as swarmkit's `StreamRaftMessage` splits a `MsgSnap`): the first chunk
+  carries the SNAP message without its data, every chunk the whole length and
+  CRC-32; `snapshot_frames` cuts one, lazily, and `SnapshotAssembler` puts it back
+  together, bounded (a total above its cap, a gap, an overrun or a bad CRC drops
+  the transfer), and hands back one ordinary SNAP `Message`: the core never sees
+  chunks.
 """
 from __future__ import annotations
 
+import dataclasses
 import enum
 import struct
-from typing import Any
+import zlib
+from typing import Any, Iterator
 
 import msgpack
 
@@ -26,8 +35,13 @@ MAGIC = b"SR"
 VERSION = 1
 HEADER = struct.Struct(">2sBBI")  # magic, version, kind, body length
 HEADER_SIZE = HEADER.size
-#: larger than any append (Config.max_msg_bytes is 1 MiB) and lab snapshots
+#: the default limit: larger than any append (Config.max_msg_bytes is 1 MiB); snapshots
+#: larger than a frame travel in chunks
 MAX_FRAME_BYTES = 32 << 20
+#: the default size of one snapshot chunk (small, so heartbeats slip in between chunks)
+SNAP_CHUNK_BYTES = 1 << 20
+#: the default cap on one snapshot a receiver reassembles (its memory, per peer)
+MAX_SNAPSHOT_BYTES = 1 << 30
 _MAX_U64 = (1 << 63) - 1
 _MAX_NODE = (1 << 31) - 1
 
@@ -44,16 +58,17 @@ class FrameKind(enum.IntEnum):
     HELLO = 2  # first frame of a peer connection: the sender's node id
     CLIENT_REQ = 3  # a batch of client requests
     CLIENT_RESP = 4  # a batch of answers
+    SNAP_CHUNK = 5  # a piece of a snapshot: [transfer, offset, total, crc32, head, data]
 
 
 # -- frames ----------------------------------------------------------------------
-def frame(kind: FrameKind, body: bytes) -> bytes:
-    if len(body) > MAX_FRAME_BYTES:
-        raise CodecError(f"frame of {len(body)} bytes exceeds {MAX_FRAME_BYTES}")
+def frame(kind: FrameKind, body: bytes, max_frame: int = MAX_FRAME_BYTES) -> bytes:
+    if len(body) > max_frame:
+        raise CodecError(f"frame of {len(body)} bytes exceeds {max_frame}")
     return HEADER.pack(MAGIC, VERSION, kind, len(body)) + body
 
 
-def parse_header(header: bytes) -> tuple[FrameKind, int]:
+def parse_header(header: bytes, max_frame: int = MAX_FRAME_BYTES) -> tuple[FrameKind, int]:
     magic, version, kind, length = HEADER.unpack(header)
     if magic != MAGIC:
         raise CodecError(f"bad magic {magic!r}")
@@ -61,8 +76,8 @@ def parse_header(header: bytes) -> tuple[FrameKind, int]:
         raise CodecError(f"unsupported frame version {version}")
     if kind not in _FRAME_KINDS:
         raise CodecError(f"unknown frame kind {kind}")
-    if length > MAX_FRAME_BYTES:
-        raise CodecError(f"frame of {length} bytes exceeds {MAX_FRAME_BYTES}")
+    if length > max_frame:
+        raise CodecError(f"frame of {length} bytes exceeds {max_frame}")
     return _FRAME_KINDS[kind], length
 
 
@@ -72,7 +87,8 @@ _FRAME_KINDS = {int(k): k for k in FrameKind}
 class FrameDecoder:
     """Incremental: feed it bytes as they arrive, get whole frames back."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_frame: int = MAX_FRAME_BYTES) -> None:
+        self.max_frame = max_frame
         self._buf = bytearray()
         self._need: tuple[FrameKind, int] | None = None
         #: set once a bad header is seen: the stream cannot be resynced after it
@@ -92,7 +108,8 @@ class FrameDecoder:
                 if len(buf) - pos < HEADER_SIZE:
                     break
                 try:
-                    self._need = parse_header(bytes(buf[pos:pos + HEADER_SIZE]))
+                    self._need = parse_header(bytes(buf[pos:pos + HEADER_SIZE]),
+                                              self.max_frame)
                 except CodecError as e:
                     self.error = e
                     if not out:
@@ -231,5 +248,124 @@ def decode_value(data: bytes) -> Any:
         raise CodecError(f"not msgpack: {type(e).__name__}") from None
 
 
-def message_frame(m: Message) -> bytes:
-    return frame(FrameKind.RAFT, encode_message(m))
+def message_frame(m: Message, max_frame: int = MAX_FRAME_BYTES) -> bytes:
+    return frame(FrameKind.RAFT, encode_message(m), max_frame)
+
+
+# -- snapshots in chunks ----------------------------------------------------------------
+def snapshot_frames(m: Message, chunk_bytes: int, transfer: int,
+                    max_frame: int = MAX_FRAME_BYTES) -> Iterator[bytes]:
+    """The SNAP message `m` as SNAP_CHUNK frames of at most `chunk_bytes` of data each,
+    made one at a time (the snapshot is sliced, never copied whole)."""
+    if m.type is not MessageType.SNAP or m.snapshot is None:
+        raise CodecError("only a SNAP message travels in chunks")
+    if not 0 < chunk_bytes <= max_frame - _CHUNK_OVERHEAD:
+        raise CodecError(f"chunks of {chunk_bytes} bytes do not fit frames of {max_frame}")
+    data = memoryview(m.snapshot.data)
+    total, crc = len(data), zlib.crc32(data)
+    head = encode_message(dataclasses.replace(
+        m, snapshot=dataclasses.replace(m.snapshot, data=b"")))
+    if len(head) > _CHUNK_OVERHEAD // 2:
+        raise CodecError(f"snapshot header of {len(head)} bytes is too large")
+    offset = 0
+    while True:
+        piece = data[offset:offset + chunk_bytes]
+        body = msgpack.packb([transfer, offset, total, crc, head if offset == 0 else None,
+                              piece], use_bin_type=True)
+        yield frame(FrameKind.SNAP_CHUNK, body, max_frame)
+        offset += len(piece)
+        if offset >= total:
+            return
+
+
+#: room in a chunk frame for everything but the data (the header message is small:
+#: the voters are at most a few dozen node ids)
+_CHUNK_OVERHEAD = 4096
+
+
+class SnapshotAssembler:
+    """Puts one peer's snapshot back together from its SNAP_CHUNK frames, in order.
+
+    Memory is bounded: a transfer may declare at most `max_bytes`, and only what has
+    arrived is held. A chunk that starts a new transfer (offset 0) drops an incomplete
+    one; a chunk that does not follow on (another transfer, a gap, a changed length or
+    CRC, more data than declared) drops the transfer and raises `CodecError`, as does
+    a complete one whose CRC-32 is wrong. The owner drops it on a timeout (`reset`)."""
+
+    def __init__(self, max_bytes: int = MAX_SNAPSHOT_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self.transfer: int | None = None
+        self.head: Message | None = None
+        self.total = 0
+        self.crc = 0
+        self.buf = bytearray()
+        self.chunks = 0
+
+    @property
+    def active(self) -> bool:
+        return self.transfer is not None
+
+    @property
+    def received(self) -> int:
+        return len(self.buf)
+
+    def reset(self) -> None:
+        self.transfer, self.head, self.buf, self.chunks = None, None, bytearray(), 0
+
+    def feed(self, body: bytes) -> Message | None:
+        """One chunk's frame body; the whole SNAP message once its last chunk is in."""
+        try:
+            return self._feed(body)
+        except CodecError:
+            self.reset()
+            raise
+
+    def _feed(self, body: bytes) -> Message | None:
+        try:
+            chunk = msgpack.unpackb(body, raw=False, strict_map_key=True,
+                                    max_bin_len=MAX_FRAME_BYTES, max_str_len=0,
+                                    max_array_len=6, max_map_len=0)
+        except Exception as e:
+            raise CodecError(f"snapshot chunk not msgpack: {type(e).__name__}") from None
+        if type(chunk) is not list or len(chunk) != 6:
+            raise CodecError("snapshot chunk must be a 6-element array")
+        transfer, offset, total, crc, head, data = chunk
+        for name, v in (("transfer", transfer), ("offset", offset), ("total", total)):
+            _u64(name, v)
+        if type(crc) is not int or not 0 <= crc < 1 << 32:
+            raise CodecError("snapshot crc must be a 32-bit unsigned integer")
+        if type(data) is not bytes:
+            raise CodecError("snapshot chunk data must be bytes")
+        if offset == 0:
+            self.reset()  # a new transfer replaces an incomplete one
+            if total > self.max_bytes:
+                raise CodecError(f"snapshot of {total} bytes exceeds {self.max_bytes}")
+            if type(head) is not bytes:
+                raise CodecError("the first snapshot chunk must carry the message")
+            m = decode_message(head)
+            if m.type is not MessageType.SNAP or m.snapshot is None or m.snapshot.data:
+                raise CodecError("the first snapshot chunk must carry a SNAP without data")
+            self.transfer, self.head, self.total, self.crc = transfer, m, total, crc
+        elif not self.active:
+            raise CodecError(f"snapshot chunk at offset {offset} of no transfer")
+        elif head is not None:
+            raise CodecError("only the first snapshot chunk carries the message")
+        elif (transfer, total, crc) != (self.transfer, self.total, self.crc):
+            raise CodecError("snapshot chunk of another transfer")
+        elif offset != len(self.buf):
+            raise CodecError(f"snapshot chunk at offset {offset}, expected {len(self.buf)}")
+        if not data and total:
+            raise CodecError("empty snapshot chunk")
+        if offset + len(data) > total:
+            raise CodecError("snapshot chunk beyond the declared length")
+        self.buf += data
+        self.chunks += 1
+        if len(self.buf) < total:
+            return None
+        whole, head_msg = bytes(self.buf), self.head
+        self.reset()
+        if zlib.crc32(whole) != crc:
+            raise CodecError("snapshot CRC-32 mismatch")
+        assert head_msg is not None and head_msg.snapshot is not None
+        return dataclasses.replace(
+            head_msg, snapshot=dataclasses.replace(head_msg.snapshot, data=whole))
