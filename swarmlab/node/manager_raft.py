@@ -18,7 +18,7 @@ import time
 from typing import Any, Callable
 
 from ..raft.shell.codec import CodecError, FrameKind, decode_value
-from ..raft.core import Config, RaftNode
+from ..raft.core import RaftNode
 from ..raft.messages import ConfChange, Message, NodeId
 from ..raft.shell.server import RaftServer
 from ..raft.trace import TraceRecorder
@@ -57,10 +57,10 @@ class SwarmTransport(Transport):
 
     def _link(self, peer: NodeId, addr: Address) -> PeerLink:
         if self.security is None:
-            return PeerLink(self.id, peer, addr, self.addr[0])
+            return self._configure(PeerLink(self.id, peer, addr, self.addr[0]))
         link = TLSPeerLink(self.id, peer, addr, self.addr[0])
         link.client_context = self.security.client_context
-        return link
+        return self._configure(link)
 
     async def start(self) -> None:
         if self.security is None:
@@ -106,8 +106,8 @@ class SwarmTransport(Transport):
         if peer == self.id or (peer in self.links and self.links[peer].addr == addr):
             return
         old = self.links.pop(peer, None)
-        if old and old.task:
-            old.task.cancel()
+        if old:
+            old.cancel()
         link = self._link(peer, addr)
         self.links[peer] = link
         if self.server is not None:
@@ -143,7 +143,8 @@ class SwarmRaftServer(RaftServer):
     def __init__(self, *args: Any, security: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         t = self.transport
-        self.transport = SwarmTransport(t.id, dict(self.peers), self._on_message, self._on_client)
+        self.transport = SwarmTransport(t.id, dict(self.peers), self._on_message, self._on_client,
+                                        **self.transport_options)
         if security is not None:
             self.transport.use_tls(security)
 
@@ -156,8 +157,7 @@ class SwarmRaftServer(RaftServer):
             self._saved_tv = (state.hard_state.term, state.hard_state.vote)
             if state.snapshot.data:
                 self.sm.restore(state.snapshot)
-        p = self.profile
-        cfg = Config(self.id, election_tick=p.election_tick, heartbeat_tick=p.heartbeat_tick)
+        cfg = self.config()
         voters = (self.id,) if bootstrap else ()
         self.trace = TraceRecorder(time.time, limit=TRACE_LIMIT)
         self.node = RaftNode(cfg, self.rng, state, peers=voters, tracer=self.trace)

@@ -20,18 +20,19 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import logging
 import random
 import time
 from typing import Any
 
-from .codec import FrameKind, decode_value, encode_value, frame
+from .codec import MAX_FRAME_BYTES, MAX_SNAPSHOT_BYTES, FrameKind, decode_value, encode_value, frame
 from ..core import Config, NotLeader, ProposalDropped, RaftNode
 from ..fsm import StateMachine
 from ..messages import Entry, EntryType, HardState, Message, MessageType, NodeId, Ready, Snapshot
 from ...profiles import LAB, TimingProfile, profile as get_profile
 from ..storage import MemoryStorage, Storage
-from .transport import Address, Conn, Transport
+from .transport import Address, Conn, LogLimiter, Transport
 
 log = logging.getLogger("swarmlab.raft.shell.server")
 
@@ -76,7 +77,9 @@ class AppendLog:
 class RaftServer:
     def __init__(self, node_id: NodeId, peers: dict[NodeId, Address], storage: Storage,
                  profile: TimingProfile = LAB, state_machine: StateMachine | None = None,
-                 snapshot_every: int = 0, seed: int | None = None) -> None:
+                 snapshot_every: int = 0, seed: int | None = None,
+                 max_frame_bytes: int = MAX_FRAME_BYTES,
+                 max_snapshot_bytes: int = MAX_SNAPSHOT_BYTES) -> None:
         self.id = node_id
         self.peers = peers
         self.storage = storage
@@ -95,7 +98,12 @@ class RaftServer:
         self._inline_storage = not getattr(storage, "sync", True) or isinstance(storage, MemoryStorage)
         self._io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"raft{node_id}-disk")
         self._tasks: list[asyncio.Task] = []
-        self.transport = Transport(node_id, peers, self._on_message, self._on_client)
+        #: what the transport is made with (a subclass that makes its own passes them on)
+        self.transport_options = dict(max_frame_bytes=max_frame_bytes,
+                                      max_snapshot_bytes=max_snapshot_bytes)
+        self.transport = Transport(node_id, peers, self._on_message, self._on_client,
+                                   **self.transport_options)
+        self._limiter = LogLimiter(log)
         self.node: RaftNode | None = None
         #: since when this node has known no leader (monotonic); None while it knows one
         self.leaderless_since: float | None = time.monotonic()
@@ -109,12 +117,19 @@ class RaftServer:
             if state.snapshot.data:
                 self.sm.restore(state.snapshot)
         p = self.profile
-        cfg = Config(self.id, election_tick=p.election_tick, heartbeat_tick=p.heartbeat_tick)
-        self.node = RaftNode(cfg, self.rng, state, peers=tuple(sorted(self.peers)))
+        self.node = RaftNode(self.config(), self.rng, state, peers=tuple(sorted(self.peers)))
         await self.transport.start()
         self._tasks = [asyncio.create_task(self._ticker()), asyncio.create_task(self._run())]
         log.info("node %d: listening on %s:%d (%s profile, %s)", self.id, *self.transport.addr,
                  p.name, "restarted" if state else "fresh")
+
+    def config(self) -> Config:
+        """The core's configuration: the profile's timing, and appends that fit a frame
+        (a quarter of it, room for the entries' framing; 1 MiB at most, as etcd's)."""
+        p = self.profile
+        cfg = Config(self.id, election_tick=p.election_tick, heartbeat_tick=p.heartbeat_tick)
+        return dataclasses.replace(cfg, max_msg_bytes=min(
+            cfg.max_msg_bytes, self.transport_options["max_frame_bytes"] // 4))
 
     async def close(self) -> None:
         for t in self._tasks:
@@ -271,8 +286,8 @@ class RaftServer:
             self._persisting = False
         took = time.perf_counter() - t0
         if took > self.profile.tick_ms / 1000:
-            log.warning("node %d: slow disk: saving %d entries took %.0f ms", self.id,
-                        len(rd.entries), took * 1000)
+            self._limiter.log(logging.WARNING, "slow disk", "node %d: slow disk: saving %d "
+                              "entries took %.0f ms", self.id, len(rd.entries), took * 1000)
         if hs is not None:
             self._saved_tv = (hs.term, hs.vote)
 
