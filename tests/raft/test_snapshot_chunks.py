@@ -274,3 +274,79 @@ def test_a_live_node_refuses_bad_chunk_streams_and_keeps_its_state():
         finally:
             await stop(servers)
     asyncio.run(main())
+
+
+def test_the_leader_paces_a_snapshot_the_follower_does_not_take():
+    """The core asks for the snapshot again every heartbeat (ten times a second) while the
+    follower has not caught up: one transfer at a time, the same one again after 1 s, then
+    2 s, ...; a newer snapshot goes as soon as the link is free."""
+    from swarmlab.raft.shell.transport import PeerLink
+
+    async def main():
+        kinds = []
+
+        async def sink(r, w):  # a peer that reads everything and never answers
+            dec = FrameDecoder(FRAME)
+            while data := await r.read(1 << 16):
+                kinds.extend(k for k, _ in dec.feed(data))
+
+        server = await asyncio.start_server(sink, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        link = PeerLink(1, 2, ("127.0.0.1", port), "127.0.0.1")
+        link.max_frame, link.chunk_bytes = FRAME, 256 << 10
+        link.task = asyncio.create_task(link.run())
+        try:
+            async def connected():
+                return link.conn is not None
+            await wait_for(connected)
+            loop = asyncio.get_running_loop()
+            m = snap_msg(2 * MiB)
+            end = loop.time() + 2.2
+            while loop.time() < end:
+                link.send_snapshot(m)
+                await asyncio.sleep(0.1)
+            assert link.snaps_sent == 2 and link.snaps_paced >= 18
+            newer = snap_msg(MiB, index=80)
+            link.send_snapshot(newer)
+            await link.snap_task
+            assert link.snaps_sent == 3
+            async def all_in():
+                return kinds.count(FrameKind.SNAP_CHUNK) == 8 + 8 + 4
+            await wait_for(all_in)
+        finally:
+            link.cancel()
+            server.close()
+    asyncio.run(main())
+
+
+def test_an_incomplete_incoming_snapshot_is_dropped_after_a_quiet_spell(monkeypatch):
+    import swarmlab.raft.shell.transport as tr
+    monkeypatch.setattr(tr, "SNAP_IDLE_S", 0.3)
+
+    async def main():
+        peers = free_peers(3)
+        servers = {i: RaftServer(i, peers, MemoryStorage(), LAB, seed=i, max_frame_bytes=FRAME)
+                   for i in peers}
+        for s in servers.values():
+            await s.start()
+        try:
+            lead = await leader_of(servers)
+            victim = next(i for i in peers if i != lead)
+            transport = servers[victim].transport
+            m = Message(MT.SNAP, lead, victim, servers[victim].node.term,
+                        snapshot=Snapshot(10**6, 1, (1, 2, 3), bytes(MiB)))
+            r, w = await asyncio.open_connection(*peers[victim])
+            w.write(frame(FrameKind.HELLO, encode_value(lead)))
+            w.write(next(snapshot_frames(m, 256 << 10, 1, FRAME)))
+            await w.drain()
+            async def started():
+                return lead in transport.incoming
+            await wait_for(started)
+            async def dropped():  # the connection stays open; the timer drops it
+                return not transport.incoming
+            await wait_for(dropped, timeout=3.0)
+            w.close()
+            assert servers[victim].node.log.snapshot.index < 10**6
+        finally:
+            await stop(servers)
+    asyncio.run(main())
