@@ -350,3 +350,22 @@ def test_an_incomplete_incoming_snapshot_is_dropped_after_a_quiet_spell(monkeypa
         finally:
             await stop(servers)
     asyncio.run(main())
+
+
+def test_the_managers_transport_takes_the_same_limits():
+    """A manager's Raft (`SwarmRaftServer`) makes its own transport: it gets the same frame
+    limit and chunking, on every link, including links to managers that join later."""
+    from swarmlab.node.manager_raft import SwarmRaftServer
+
+    async def main():
+        peers = free_peers(2)
+        s = SwarmRaftServer(1, peers, MemoryStorage(), LAB, max_frame_bytes=FRAME,
+                            max_snapshot_bytes=3 * MiB)
+        t = s.transport
+        assert (t.max_frame_bytes, t.max_snapshot_bytes, t.chunk_bytes) == (FRAME, 3 * MiB, FRAME // 2)
+        t.add_peer(3, ("127.0.0.3", 1))
+        assert all((link.max_frame, link.chunk_bytes) == (FRAME, FRAME // 2)
+                   for link in t.links.values())
+        assert s.config().max_msg_bytes == FRAME // 4
+        assert RaftServer(1, peers, MemoryStorage()).config().max_msg_bytes == 1 << 20
+    asyncio.run(main())
