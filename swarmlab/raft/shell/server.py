@@ -361,6 +361,9 @@ def main(argv: list[str] | None = None) -> None:
                     help="file storage survives kill -9 but not power loss (no fsync)")
     ap.add_argument("--profile", choices=("lab", "swarm"), default="lab")
     ap.add_argument("--snapshot-every", type=int, default=0, metavar="N")
+    ap.add_argument("--max-frame-bytes", type=int, default=MAX_FRAME_BYTES, metavar="N",
+                    help="the wire's frame limit (the same on every manager); snapshots "
+                         "travel in chunks of 1 MiB or half of it, the smaller")
     ap.add_argument("--log-level", default="WARNING")
     args = ap.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
@@ -374,7 +377,8 @@ def main(argv: list[str] | None = None) -> None:
     # The disk thread needs the GIL briefly around each fsync; the default 5 ms
     # switch interval would add up to 10 ms to every write while the loop is busy.
     sys.setswitchinterval(0.0005)
-    server = RaftServer(args.id, peers, storage, get_profile(args.profile), snapshot_every=args.snapshot_every)
+    server = RaftServer(args.id, peers, storage, get_profile(args.profile),
+                        snapshot_every=args.snapshot_every, max_frame_bytes=args.max_frame_bytes)
     try:
         asyncio.run(server.serve_forever())
     except KeyboardInterrupt:
