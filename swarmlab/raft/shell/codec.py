@@ -254,15 +254,18 @@ def message_frame(m: Message, max_frame: int = MAX_FRAME_BYTES) -> bytes:
 
 # -- snapshots in chunks ----------------------------------------------------------------
 def snapshot_frames(m: Message, chunk_bytes: int, transfer: int,
-                    max_frame: int = MAX_FRAME_BYTES) -> Iterator[bytes]:
+                    max_frame: int = MAX_FRAME_BYTES, crc: int | None = None) -> Iterator[bytes]:
     """The SNAP message `m` as SNAP_CHUNK frames of at most `chunk_bytes` of data each,
-    made one at a time (the snapshot is sliced, never copied whole)."""
+    made one at a time (the snapshot is sliced, never copied whole). `crc` is the data's
+    CRC-32 if the caller has it already (it is worked out off the event loop)."""
     if m.type is not MessageType.SNAP or m.snapshot is None:
         raise CodecError("only a SNAP message travels in chunks")
     if not 0 < chunk_bytes <= max_frame - _CHUNK_OVERHEAD:
         raise CodecError(f"chunks of {chunk_bytes} bytes do not fit frames of {max_frame}")
     data = memoryview(m.snapshot.data)
-    total, crc = len(data), zlib.crc32(data)
+    total = len(data)
+    if crc is None:
+        crc = zlib.crc32(data)
     head = encode_message(dataclasses.replace(
         m, snapshot=dataclasses.replace(m.snapshot, data=b"")))
     if len(head) > _CHUNK_OVERHEAD // 2:
@@ -300,6 +303,7 @@ class SnapshotAssembler:
         self.crc = 0
         self.buf = bytearray()
         self.chunks = 0
+        self._crc = 0  # of what arrived so far
 
     @property
     def active(self) -> bool:
@@ -310,7 +314,7 @@ class SnapshotAssembler:
         return len(self.buf)
 
     def reset(self) -> None:
-        self.transfer, self.head, self.buf, self.chunks = None, None, bytearray(), 0
+        self.transfer, self.head, self.buf, self.chunks, self._crc = None, None, bytearray(), 0, 0
 
     def feed(self, body: bytes) -> Message | None:
         """One chunk's frame body; the whole SNAP message once its last chunk is in."""
@@ -359,13 +363,14 @@ class SnapshotAssembler:
         if offset + len(data) > total:
             raise CodecError("snapshot chunk beyond the declared length")
         self.buf += data
+        self._crc = zlib.crc32(data, self._crc)  # as it comes: no long pause at the end
         self.chunks += 1
         if len(self.buf) < total:
             return None
+        if self._crc != crc:
+            raise CodecError("snapshot CRC-32 mismatch")
         whole, head_msg = bytes(self.buf), self.head
         self.reset()
-        if zlib.crc32(whole) != crc:
-            raise CodecError("snapshot CRC-32 mismatch")
         assert head_msg is not None and head_msg.snapshot is not None
         return dataclasses.replace(
             head_msg, snapshot=dataclasses.replace(head_msg.snapshot, data=whole))
