@@ -59,6 +59,7 @@ class FrameKind(enum.IntEnum):
     CLIENT_REQ = 3  # a batch of client requests
     CLIENT_RESP = 4  # a batch of answers
     SNAP_CHUNK = 5  # a piece of a snapshot: [transfer, offset, total, crc32, head, data]
+    SNAP_ACK = 6  # a whole snapshot arrived and is being installed: [index, term]
 
 
 # -- frames ----------------------------------------------------------------------

@@ -18,10 +18,12 @@ Theory of operation:
   heartbeats keep flowing in between. The core asks for a snapshot again every
   heartbeat while the follower has not caught up; the link paces that: while a
   transfer is under way no other starts, and the same snapshot is sent to the
-  same peer again only after a back-off (`SNAP_RETRY_S`, doubling). The receiver
-  reassembles per peer (`SnapshotAssembler`, capped at `max_snapshot_bytes`),
-  drops an incomplete transfer when a new one starts, when the connection is
-  lost or after `SNAP_IDLE_S` without a chunk, and steps one SNAP message.
+  same peer again only after a back-off (`SNAP_RETRY_S`, doubling), or, once the
+  peer said it has it all (a SNAP_ACK frame on its own link to us), only after
+  `SNAP_INSTALL_S` or when the peer reconnects. The receiver reassembles per
+  peer (`SnapshotAssembler`, capped at `max_snapshot_bytes`), drops an incomplete
+  transfer when a new one starts, when the connection is lost or after
+  `SNAP_IDLE_S` without a chunk, and steps one SNAP message.
 """
 from __future__ import annotations
 
@@ -48,6 +50,9 @@ MAX_BUFFERED_BYTES = 16 << 20
 BACKOFF_S = (0.02, 0.5)  # first and longest wait between redials
 #: first and longest wait before the same snapshot goes to the same peer again
 SNAP_RETRY_S = (1.0, 16.0)
+#: once the peer said it has the whole snapshot (SNAP_ACK), its install (a big write and
+#: fsync) is given this long before the snapshot is sent again (unless the peer reconnects)
+SNAP_INSTALL_S = 30.0
 #: an incomplete incoming snapshot with no chunk for this long is dropped
 SNAP_IDLE_S = 10.0
 
@@ -182,6 +187,7 @@ class PeerLink:
         self.snap_not_before = 0.0  # monotonic: no resend of snap_last before this
         self.snap_retry = SNAP_RETRY_S[0]
         self.snaps_sent = 0  # transfers completed
+        self.snaps_acked = 0  # transfers the peer said it received whole
         self.snaps_paced = 0  # SNAP messages dropped by the pacing
         self._transfers = itertools.count(1)
 
@@ -218,6 +224,13 @@ class PeerLink:
             self.snap_retry = SNAP_RETRY_S[0]
         self.snap_task = asyncio.get_running_loop().create_task(
             self._stream_snapshot(self.conn, m, key))
+
+    def snapshot_received(self, key: tuple[int, int]) -> None:
+        """The peer has the whole of snapshot `key` and is installing it: hold it back
+        for longer (its answer comes once the snapshot is on its disk)."""
+        if key == self.snap_last:
+            self.snaps_acked += 1
+            self.snap_not_before = max(self.snap_not_before, time.monotonic() + SNAP_INSTALL_S)
 
     async def _stream_snapshot(self, conn: Conn, m: Message, key: tuple[int, int]) -> None:
         t0 = time.monotonic()
@@ -275,6 +288,9 @@ class PeerLink:
                 continue
             conn.write(frame(FrameKind.HELLO, encode_value(self.my_id)))
             self.conn, backoff = conn, BACKOFF_S[0]
+            # a peer that restarted lost what it was installing: no install hold-off now
+            self.snap_not_before = min(self.snap_not_before,
+                                       time.monotonic() + self.snap_retry)
             log.debug("node %d: connected to peer %d at %s", self.my_id, self.peer, self.addr)
             await conn.closed
             self.conn = None
@@ -383,6 +399,16 @@ class Transport:
             self.on_message(m)
         elif kind is FrameKind.SNAP_CHUNK and conn.peer_id is not None:
             self._on_chunk(conn, conn.peer_id, body)
+        elif kind is FrameKind.SNAP_ACK and conn.peer_id is not None:
+            try:
+                key = decode_value(body)
+            except CodecError as e:
+                return self._bad(conn, f"malformed snapshot ack: {e}")
+            if not (type(key) is list and len(key) == 2 and all(type(v) is int for v in key)):
+                return self._bad(conn, "malformed snapshot ack")
+            link = self.links.get(conn.peer_id)
+            if link is not None:
+                link.snapshot_received((key[0], key[1]))
         elif kind is FrameKind.HELLO and conn.peer_id is None:
             try:
                 peer = decode_value(body)
@@ -434,6 +460,10 @@ class Transport:
             return self._bad(conn, f"snapshot {m.src}->{m.dst} on the link from {peer}")
         self.snaps_received += 1
         assert m.snapshot is not None
+        link = self.links.get(peer)
+        if link is not None:  # "I have it all": the sender holds back its resends
+            link.send(frame(FrameKind.SNAP_ACK, encode_value([m.snapshot.index, m.snapshot.term])))
+            link.flush()
         log.info("node %d: received snapshot %d (%d bytes) from %d in %.2f s", self.id,
                  m.snapshot.index, len(m.snapshot.data), peer, time.monotonic() - cur.started)
         self.on_message(m)
