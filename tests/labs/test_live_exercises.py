@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from nb_outputs import violations
 
 ROOT = Path(__file__).resolve().parents[2]
 LIVE_LABS = sorted(p for p in (ROOT / "labs").glob("*.ipynb") if "02" <= p.name[:2] <= "11")
@@ -78,9 +79,14 @@ def test_exercise_check_cells_fail_with_their_hints(path, tmp_path, monkeypatch)
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_live_labs_and_solutions_pass_nbval_lax(tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), SWARMLAB_HOME=str(tmp_path / "home"))
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
-           "--nbval-cell-timeout", "240", "--nbval-sanitize-with",
+    """They run, and no cell shows a student more than a screen, a traceback or a repr
+    (tests/labs/nb_outputs.py)."""
+    report = tmp_path / "outputs.json"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(Path(__file__).parent)]),
+               SWARMLAB_HOME=str(tmp_path / "home"), SWARMLAB_NB_OUTPUT_REPORT=str(report))
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "nb_outputs",
+           "--nbval-lax", "--nbval-cell-timeout", "240", "--nbval-sanitize-with",
            str(ROOT / "labs" / "nbval_sanitize.cfg"), *map(str, SOLUTIONS + LIVE_LABS)]
     r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1780)
     assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-2000:]
+    assert violations(report) == []
