@@ -1,5 +1,5 @@
 """The checks, one per thing an exercise asks for. Each returns a `Result` (or raises
-AssertionError with the hint); see the package docstring."""
+CheckFailed with the hint); see the package docstring."""
 from __future__ import annotations
 
 import urllib.request
@@ -113,6 +113,12 @@ def node_label(node: str, key: str, value: str | None = None, lab: Any = None,
 
 # -- services ---------------------------------------------------------------------------------
 def _missing(name: str, how: str = "docker service create --name NAME ... IMAGE") -> Result:
+    if "_" in name:  # STACK_SERVICE: a stack's service, made by deploying the stack
+        stack = name.split("_", 1)[0]
+        return Result(False, f"no service named {name}: a stack's services are named "
+                      f"STACK_SERVICE, so deploy the stack {stack} first "
+                      f"({both(f'docker stack deploy -c FILE {stack}')}; "
+                      f"docker stack services {stack} lists them)")
     return Result(False, f"no service named {name}: create it with "
                   f"{both(how.replace('NAME', name))} (docker service ls lists them)")
 

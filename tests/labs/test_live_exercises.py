@@ -71,8 +71,14 @@ def test_exercise_check_cells_fail_with_their_hints(path, tmp_path, monkeypatch)
               if "exercise-check" in c.metadata.get("tags", [])}
     assert set(failed) == checks, {i: (nb.cells[i].source, o.evalue) for i, o in failed.items()}
     for i, err in failed.items():
-        assert err.ename == "AssertionError", (nb.cells[i].source, err.ename, err.evalue)
+        assert err.ename == "CheckFailed", (nb.cells[i].source, err.ename, err.evalue)
         assert len(err.evalue) > 30, err.evalue  # a hint, not a bare assert
+        # what the student sees: the hint alone, no traceback, no `Result(...)`
+        assert err.traceback == [f"\u2717 not yet: {err.evalue}"], err.traceback
+        assert "swarmlab --lab LAB" not in err.evalue  # the command shown works when pasted
+    shown = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+             if o.output_type == "execute_result"]
+    assert not [o for o in shown if "Result(" in o.get("data", {}).get("text/plain", "")]
     assert not (tmp_path / "home" / "labs").exists() or not any((tmp_path / "home" / "labs").iterdir())
 
 
