@@ -69,6 +69,11 @@ class ClusterSnapshot:
     def node(self, name: str) -> NodeCard:
         return next(n for n in self.nodes if n.name == name)
 
+    @property
+    def no_swarm(self) -> bool:
+        """No node is in a swarm yet (before `swarm init`): nothing is wrong."""
+        return bool(self.nodes) and all(n.state == "no swarm" for n in self.nodes)
+
     def tasks(self, service: str | None = None, running: bool = True) -> list[TaskCard]:
         return [t for n in self.nodes for t in n.tasks
                 if (service is None or t.service == service)

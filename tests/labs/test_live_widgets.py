@@ -186,3 +186,47 @@ def test_live_drain_from_the_view(tmp_path, monkeypatch):
         assert snapshot(lab).where("www")["node2"] == 0
     finally:
         lab.down()
+
+
+def test_before_swarm_init_the_view_says_no_swarm_yet_not_errors():
+    s = ClusterSnapshot(0, tuple(NodeCard(f"node{i}", state="no swarm") for i in (1, 2, 3)),
+                        error="node1: This node is not a swarm manager.")
+    html = render_cluster(s)
+    assert "no swarm yet" in html and "no manager answered" not in html and "#c0392b" not in html
+
+
+def test_tasks_of_a_node_the_managers_see_down_are_drawn_lost():
+    from swarmlab.viz.swarm import TaskCard
+    t = TaskCard("t1", "www", 1, "swarmlab/web:1", "running", "running")
+    html = render_cluster(ClusterSnapshot(0, (NodeCard("node2", state="down", tasks=(t,)),
+                                              NodeCard("node1", state="ready", tasks=(t,)))))
+    assert html.count("data-state='lost'") == 1 and "lost: its node is down" in html
+
+
+def test_a_button_on_a_lab_that_is_gone_says_so_at_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("SWARMLAB_HOME", str(tmp_path / "home"))
+    from swarmlab.lab.registry import LabRecord, NodeRecord
+
+    class GoneLab:
+        nodes = ["node1"]
+        record = LabRecord("gone", nodes=[NodeRecord("node1", "127.0.0.1", api_port=9)])
+
+        def client(self):
+            raise AssertionError("a gone lab must not be asked")
+    view = ClusterView(GoneLab(), fetch=lambda: DRAIN[0], interval=0.0)
+    t = time.monotonic()
+    view.click("drain")
+    assert "the lab gone is gone" in view.status.value and time.monotonic() - t < 1
+    GoneLab.record.save()  # the record is there, but no node answers
+    view.click("kill")
+    assert "no node of the lab gone answers" in view.status.value
+
+
+def test_a_failed_action_says_why_under_the_buttons():
+    class Broken(FakeLab):
+        def kill(self, node):
+            raise RuntimeError("node1 is not a node of this lab")
+    view = ClusterView(Broken(), fetch=lambda: DRAIN[0], interval=0.0)
+    view.click("kill")
+    assert view.status.value.endswith("failed: node1 is not a node of this lab")
+    assert "start" in view.buttons and list(view.buttons).index("start") == list(view.buttons).index("kill") + 1
