@@ -86,10 +86,27 @@ def test_rolling_update_figure_has_a_timeline_per_version():
              snap(3, {"n1": ["2", "1"], "n2": ["2", "1"]}),   # the delay: nothing changes
              snap(4, {"n1": ["2", "2"], "n2": ["2", "2"]})]
     fig = rolling_update_figure(snaps, "www")
-    assert len(fig.frames) == 3 and len(fig.data) == 3       # cards + v1 + v2 lines
+    # a frame every 0.5 s of recorded time: the 2 s delay plays as 4 frames of no change
+    assert [float(f.name) for f in fig.frames] == list(range(9)) and len(fig.data) == 3
+    assert [s["label"] for s in fig.layout.sliders[0].steps][:3] == ["0.0", "0.5", "1.0"]
     last = fig.frames[-1].data
-    assert list(last[1].y) == [4, 2, 2, 0] and list(last[2].y) == [0, 2, 2, 4]
+    assert list(last[1].y) == [4, 4, 2, 2, 2, 2, 2, 2, 0]
+    assert list(last[2].y) == [0, 0, 2, 2, 2, 2, 2, 2, 4]
+    # v1 and v2 clearly apart, named in a legend; no fixed width (it takes the page's)
+    v1, v2 = last[1].line.color, last[2].line.color
+    assert v1 != v2 and (last[1].name, last[2].name) == ("v1", "v2")
+    assert fig.layout.showlegend and fig.layout.width is None and fig.layout.autosize
+    assert set(fig.frames[-1].data[0].marker.color) == {v2}
     assert task_color("www", "1") != task_color("www", "2")
+
+
+def test_uniform_frames_take_the_latest_snapshot_at_each_step():
+    from swarmlab.viz.swarm import uniform_frames
+    snaps = [snap(0, {"n1": ["1"]}), snap(0.7, {"n1": ["2"]}), snap(1.2, {"n1": ["2"]})]
+    out = uniform_frames(snaps, 0.5)
+    assert [round(s.time, 3) for s in out] == [0, 0.5, 1.0, 1.2]
+    assert [s.versions("www") for s in out] == [{"1": 1}, {"1": 1}, {"2": 1}, {"2": 1}]
+    assert len(uniform_frames([snap(k * 0.1, {"n1": ["1"]}) for k in range(5000)], 0.1)) <= 151
 
 
 def test_recorder_polls_until_stopped_and_leaves_no_thread():
