@@ -14,18 +14,19 @@ after a correct solution passes, and a check on an untouched exercise fails at o
 from __future__ import annotations
 
 from ._checks import (
-    config_exists, drained, global_service, has_leader, leader_is_not, manager_count,
+    config_exists, drained, global_service, manager_count,
     node_availability, node_count, node_label, node_role, port_answers, published, replicas,
     runs_only_on, secret_exists, service_absent, service_constraint, service_exists,
     service_has_config, service_has_secret, service_image, stack_deployed, stack_removed,
     update_config, worker_count,
 )
 from ._core import CheckFailed, Result, current_lab, that, use
+from ._leaders import has_leader, leader_among, leader_is_not
 from ._metrics import mesh_connections
 
 __all__ = [
     "CheckFailed", "Result", "config_exists", "current_lab", "drained", "global_service", "has_leader",
-    "leader_is_not", "manager_count", "mesh_connections", "node_availability", "node_count", "node_label",
+    "leader_among", "leader_is_not", "manager_count", "mesh_connections", "node_availability", "node_count", "node_label",
     "node_role", "port_answers", "published", "replicas", "runs_only_on", "secret_exists",
     "service_absent", "service_constraint", "service_exists", "service_has_config",
     "service_has_secret", "service_image", "stack_deployed", "stack_removed",

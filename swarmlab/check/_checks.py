@@ -356,27 +356,6 @@ def stack_removed(name: str, lab: Any = None, wait: float = 15.0) -> Result:
     return run(probe, lab, wait)
 
 
-# -- the managers -----------------------------------------------------------------------------
-def has_leader(lab: Any = None, wait: float = 20.0) -> Result:
-    def probe(api) -> Result:
-        lead = [x for x in api.nodes() if (x.get("ManagerStatus") or {}).get("Leader")]
-        if lead:
-            return Result(True, f"{lead[0]['Description']['Hostname']} leads")
-        return Result(False, "no leader: a majority of the managers must be up", pending=True)
-    return run(probe, lab, wait)
-
-
-def leader_is_not(node: str, lab: Any = None, wait: float = 20.0) -> Result:
-    def probe(api) -> Result:
-        lead = [x["Description"]["Hostname"] for x in api.nodes()
-                if (x.get("ManagerStatus") or {}).get("Leader")]
-        if lead and lead[0] != node:
-            return Result(True, f"{lead[0]} leads, not {node}")
-        return Result(False, f"{node} still leads: kill it (lab.kill('{node}')) or demote it "
-                      f"({both(f'docker node demote {node}')})", pending=not lead)
-    return run(probe, lab, wait)
-
-
 # -- the routing mesh -------------------------------------------------------------------------
 def port_answers(port: int, contains: str = "", lab: Any = None, wait: float = 20.0) -> Result:
     """Every node of the lab answers on `port` (the routing mesh)."""
