@@ -5,7 +5,7 @@ from __future__ import annotations
 import urllib.request
 from typing import Any
 
-from ._core import Result, both, find_node, find_service, node_names, run, running_tasks
+from ._core import Result, both, find_node, find_service, here, node_names, run, running_tasks
 
 STACK_LABEL = "com.docker.stack.namespace"
 
@@ -275,7 +275,7 @@ def secret_exists(name: str, lab: Any = None, wait: float = 15.0) -> Result:
         if any(s["Spec"]["Name"] == name for s in api.secrets()):
             return Result(True, f"secret {name} exists")
         return Result(False, f"no secret {name}: `echo VALUE | docker secret create {name} -` "
-                      f"(here: `echo VALUE | swarmlab --lab LAB secret create {name} -`)")
+                      f"(here: `echo VALUE | {here(f'docker secret create {name} -')}`)")
     return run(probe, lab, wait)
 
 
@@ -284,7 +284,7 @@ def config_exists(name: str, lab: Any = None, wait: float = 15.0) -> Result:
         if any(c["Spec"]["Name"] == name for c in api.configs()):
             return Result(True, f"config {name} exists")
         return Result(False, f"no config {name}: `docker config create {name} FILE` "
-                      f"(here: `swarmlab --lab LAB config create {name} FILE`)")
+                      f"(here: `{here(f'docker config create {name} FILE')}`)")
     return run(probe, lab, wait)
 
 

@@ -92,12 +92,17 @@ def _short(e: Exception) -> str:
     return str(text).splitlines()[0][:160]
 
 
-def both(docker_cmd: str) -> str:
-    """A command in Docker's and swarmlab's spelling; the latter names the lab being checked,
-    so it works when pasted (into a notebook's `!` or a shell)."""
+def here(docker_cmd: str) -> str:
+    """The swarmlab spelling of a docker command; it names the lab being checked, so it
+    works when pasted (into a notebook's `!` or a shell)."""
     name = getattr(_LAB[0], "name", "") if _LAB else ""
     lab = f"--lab {name} " if name else ""
-    return f"`{docker_cmd}` (here: `swarmlab {lab}{docker_cmd.removeprefix('docker ')}`)"
+    return f"swarmlab {lab}{docker_cmd.removeprefix('docker ')}"
+
+
+def both(docker_cmd: str) -> str:
+    """A command in Docker's and swarmlab's spelling."""
+    return f"`{docker_cmd}` (here: `{here(docker_cmd)}`)"
 
 
 def find_node(api: Any, name: str) -> dict | None:
