@@ -6,8 +6,8 @@
 
 Theory of operation: each check reads the cluster through the managers' Engine API
 (docker-py) and decides one of three things: done (it prints what it saw), not done
-(it raises `CheckFailed`, an `AssertionError`, with a hint naming the command to type, Docker's and
-swarmlab's), or on its way (the right change was made and the cluster is still
+(it raises `CheckFailed`, an `AssertionError`, with what is wrong and a hint; the command
+to type, Docker's and swarmlab's, comes on request with `check.show_command()`), or on its way (the right change was made and the cluster is still
 converging: it polls for up to `wait` seconds before giving up). So a check right
 after a correct solution passes, and a check on an untouched exercise fails at once.
 """
@@ -20,7 +20,7 @@ from ._checks import (
     service_has_config, service_has_secret, service_image, stack_deployed, stack_removed,
     update_config, worker_count,
 )
-from ._core import CheckFailed, Result, current_lab, that, use
+from ._core import CheckFailed, Result, current_lab, show_command, that, use
 from ._leaders import has_leader, leader_among, leader_is_not
 from ._metrics import mesh_connections
 
@@ -30,5 +30,5 @@ __all__ = [
     "node_role", "port_answers", "published", "replicas", "runs_only_on", "secret_exists",
     "service_absent", "service_constraint", "service_exists", "service_has_config",
     "service_has_secret", "service_image", "stack_deployed", "stack_removed",
-    "that", "update_config", "use", "worker_count",
+    "show_command", "that", "update_config", "use", "worker_count",
 ]

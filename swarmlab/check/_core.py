@@ -11,21 +11,43 @@ _LAB: list[Any] = []
 @dataclass(frozen=True)
 class Result:
     ok: bool
-    message: str          # what was seen (ok) or the hint (not ok)
+    message: str          # what was seen (ok), or what is wrong and a hint (not ok)
     pending: bool = False  # the right change was made; the cluster is converging
+    command: str = ""     # the command that would do it, shown only on request
 
     def _ipython_display_(self) -> None:
         """A check ending a cell has printed its verdict already: no `Result(...)` under it."""
 
 
 class CheckFailed(AssertionError):
-    """A check that does not hold yet: what is wrong, then a hint. In a notebook it shows as
-    those words alone, not under a traceback: the cluster is not as asked, the student's code
-    did not crash (`%tb` still prints the traceback on request)."""
+    """A check that does not hold yet: what is wrong, then a hint toward the concept; the
+    command that would do it is kept (`command`) and shown only on request
+    (`check.show_command()`). In a notebook it shows as those words alone, not under a
+    traceback: the cluster is not as asked, the student's code did not crash (`%tb` still
+    prints the traceback on request)."""
+
+    def __init__(self, message: str, command: str = "") -> None:
+        super().__init__(message)
+        self.message, self.command = message, command
+
+
+_LAST: list[CheckFailed] = []
+
+
+def show_command() -> None:
+    """Print the command the last failed check would have you type."""
+    if not _LAST:
+        print("no check has failed yet")
+    elif not _LAST[0].command:
+        print("that check names no command: its hint is all there is")
+    else:
+        print(_LAST[0].command)
 
 
 def _show_in_notebook(shell, etype, value, tb, tb_offset=None) -> list[str]:
     lines = [f"\u2717 not yet: {value}"]
+    if getattr(value, "command", ""):
+        lines.append("  (check.show_command() shows the command)")
     shell._showtraceback(etype, value, lines)  # the frontend's error output: these lines
     return lines
 
@@ -66,7 +88,9 @@ def current_lab(lab: Any = None) -> Any:
 def that(condition: object, hint: str) -> None:
     """A check written in the notebook: `check.that(ANSWER == 2, "why, as a hint")`."""
     if not condition:
-        raise CheckFailed(hint)
+        failed = CheckFailed(hint)
+        _LAST[:] = [failed]
+        raise failed
 
 
 def run(probe: Callable[[Any], Result], lab: Any = None, wait: float = 15.0) -> Result:
@@ -83,7 +107,9 @@ def run(probe: Callable[[Any], Result], lab: Any = None, wait: float = 15.0) -> 
             print("ok:", r.message)
             return r
         if not r.pending or time.monotonic() >= deadline:
-            raise CheckFailed(r.message)
+            failed = CheckFailed(r.message, r.command)
+            _LAST[:] = [failed]
+            raise failed
         time.sleep(0.3)
 
 

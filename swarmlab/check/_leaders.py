@@ -22,8 +22,9 @@ def leader_is_not(node: str, lab: Any = None, wait: float = 20.0) -> Result:
                 if (x.get("ManagerStatus") or {}).get("Leader")]
         if lead and lead[0] != node:
             return Result(True, f"{lead[0]} leads, not {node}")
-        return Result(False, f"{node} still leads: kill it (lab.kill('{node}')) or demote it "
-                      f"({both(f'docker node demote {node}')})", pending=not lead)
+        return Result(False, f"{node} still leads: leadership moves when the leader is lost "
+                      f"or is no longer a manager", pending=not lead,
+                      command=f"lab.kill('{node}'), or {both(f'docker node demote {node}')}")
     return run(probe, lab, wait)
 
 

@@ -80,7 +80,9 @@ def test_exercise_check_cells_fail_with_their_hints(path, tmp_path, monkeypatch)
         assert err.ename == "CheckFailed", (nb.cells[i].source, err.ename, err.evalue)
         assert len(err.evalue) > 30, err.evalue  # a hint, not a bare assert
         # what the student sees: the hint alone, no traceback, no `Result(...)`
-        assert err.traceback == [f"\u2717 not yet: {err.evalue}"], err.traceback
+        assert err.traceback[0] == f"\u2717 not yet: {err.evalue}", err.traceback
+        assert err.traceback[1:] in ([], ["  (check.show_command() shows the command)"])
+        assert "`docker " not in err.evalue  # the command only on request
         assert "swarmlab --lab LAB" not in err.evalue  # the command shown works when pasted
     shown = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
              if o.output_type == "execute_result"]

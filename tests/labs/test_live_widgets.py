@@ -169,11 +169,22 @@ def service(name: str, replicas: int) -> dict:
 def test_checks_fail_at_once_with_a_hint_when_nothing_was_done():
     lab = FakeClientLab(FakeAPI(services=[service("www", 3)]))
     t = time.monotonic()
-    with pytest.raises(AssertionError, match=r"www asks for 3 replicas, not 8: `docker service scale www=8`"):
+    with pytest.raises(AssertionError, match=r"www asks for 3 replicas, not 8: the replica count") as e:
         check.replicas("www", 8, lab=lab, wait=5)
+    # the command only on request, and it is the one that works when pasted
+    assert "docker service scale" not in str(e.value)
+    assert e.value.command.startswith("`docker service scale www=8` (here: `swarmlab service scale www=8`)")
     with pytest.raises(AssertionError, match="no service named api"):
         check.service_has_secret("api", "password", lab=lab, wait=5)
     assert time.monotonic() - t < 1  # not pending: no waiting
+
+
+def test_show_command_prints_the_last_failed_checks_command(capsys):
+    lab = FakeClientLab(FakeAPI(services=[service("www", 3)]))
+    with pytest.raises(check.CheckFailed):
+        check.replicas("www", 8, lab=lab, wait=1)
+    check.show_command()
+    assert "docker service scale www=8" in capsys.readouterr().out
 
 
 def test_checks_wait_while_the_cluster_converges():
