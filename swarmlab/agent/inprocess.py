@@ -21,6 +21,7 @@ class InProcessWorker:
     def __init__(self, node_name: str, executor: FakeExecutor) -> None:
         self.node_name, self.executor = node_name, executor
         self._docs: dict[str, tuple[int, dict]] = {}  # task id -> (version, its JSON)
+        self._lost: dict[str, dict] = {}  # task id -> its lost status, as first reported
 
     def held(self) -> dict[str, Held]:
         return {c.spec.task_id: Held(c.status.state, c.target >= TaskState.RUNNING)
@@ -48,7 +49,9 @@ class InProcessWorker:
                 ctl.stop()
                 self.executor.forget(ctl)
             elif isinstance(action, Lost):
-                lost[action.task_id] = action.to_json()
+                lost[action.task_id] = self._lost.get(action.task_id) or action.to_json(
+                    int(self.executor.clock() * 1_000_000_000))
+        self._lost = lost
         return self._reports(tasks, lost)
 
     def _task_docs(self, tasks: list[Any]) -> list[dict]:

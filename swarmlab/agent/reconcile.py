@@ -75,8 +75,11 @@ class Lost:
     message: str
     err: str = ""
 
-    def to_json(self) -> dict[str, str]:
-        doc = {"State": self.state.value, "Message": self.message}
+    def to_json(self, timestamp_ns: int) -> dict[str, str]:
+        """Docker's `Task.Status`, stamped when the node found the task lost (the caller keeps
+        the first stamp: a status that changes on every heartbeat would be a write each)."""
+        doc = {"Timestamp": format_time(timestamp_ns), "State": self.state.value,
+               "Message": self.message}
         if self.err:
             doc["Err"] = self.err
         return doc

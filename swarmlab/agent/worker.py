@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from ..runtime import Controller, Executor, TaskRuntimeSpec, TaskState, TaskStatus
@@ -76,7 +77,9 @@ class Worker:
 
     async def reconcile(self, doc: dict) -> None:
         actions = plan(doc, self.held(), self.node.name)
-        self.lost = {a.task_id: a.to_json() for a in actions if isinstance(a, Lost)}
+        now = time.time_ns()
+        self.lost = {a.task_id: self.lost.get(a.task_id) or a.to_json(now)
+                     for a in actions if isinstance(a, Lost)}
         for action in actions:
             self._do(action)
 

@@ -1,11 +1,11 @@
 """The checks, one per thing an exercise asks for. Each returns a `Result` (or raises
-AssertionError with the hint); see the package docstring."""
+CheckFailed with the hint); see the package docstring."""
 from __future__ import annotations
 
 import urllib.request
 from typing import Any
 
-from ._core import Result, both, find_node, find_service, node_names, run, running_tasks
+from ._core import Result, both, find_node, find_service, here, node_names, run, running_tasks
 
 STACK_LABEL = "com.docker.stack.namespace"
 
@@ -17,10 +17,11 @@ def node_count(n: int, lab: Any = None, wait: float = 15.0) -> Result:
         ready = [x for x in nodes if x["Status"]["State"] == "ready"]
         if len(ready) == n:
             return Result(True, f"{n} nodes are ready in the swarm")
-        return Result(False, f"the swarm has {len(ready)} ready node(s), not {n}: join the "
-                      f"others with the worker token, see {both('docker swarm join-token worker')}"
-                      f" and `docker swarm join --token ...` on each node (--node NODE)",
-                      pending=len(nodes) == n)
+        return Result(False, f"the swarm has {len(ready)} ready node(s), not {n}: a node joins "
+                      f"with the token a manager gives for its role",
+                      pending=len(nodes) == n,
+                      command=f"{both('docker swarm join-token worker')}, then `docker swarm "
+                              f"join --token ...` on each node (--node NODE)")
     return run(probe, lab, wait)
 
 
@@ -36,8 +37,9 @@ def manager_count(n: int, lab: Any = None, wait: float = 15.0) -> Result:
         if len(ms) == n and len(reachable) == n:
             return Result(True, f"{n} managers, all reachable")
         verb = "promote" if len(ms) < n else "demote"
-        return Result(False, f"the swarm has {len(ms)} manager(s), not {n}: {verb} nodes with "
-                      f"{both(f'docker node {verb} NODE')}", pending=len(ms) == n)
+        return Result(False, f"the swarm has {len(ms)} manager(s), not {n}: a manager "
+                      f"changes a node's role", pending=len(ms) == n,
+                      command=both(f'docker node {verb} NODE'))
     return run(probe, lab, wait)
 
 
@@ -46,8 +48,9 @@ def worker_count(n: int, lab: Any = None, wait: float = 15.0) -> Result:
         ws = [x for x in api.nodes() if x["Spec"]["Role"] == "worker"]
         if len(ws) == n:
             return Result(True, f"{n} workers")
-        return Result(False, f"the swarm has {len(ws)} worker(s), not {n}: see "
-                      f"{both('docker node promote NODE')} / {both('docker node demote NODE')}")
+        return Result(False, f"the swarm has {len(ws)} worker(s), not {n}: a manager "
+                      f"changes a node's role",
+                      command=f"{both('docker node promote NODE')} / {both('docker node demote NODE')}")
     return run(probe, lab, wait)
 
 
@@ -59,8 +62,8 @@ def node_role(node: str, role: str, lab: Any = None, wait: float = 15.0) -> Resu
         if doc["Spec"]["Role"] == role:
             return Result(True, f"{node} is a {role}")
         verb = "promote" if role == "manager" else "demote"
-        return Result(False, f"{node} is a {doc['Spec']['Role']}: "
-                      f"{both(f'docker node {verb} {node}')} on a manager")
+        return Result(False, f"{node} is a {doc['Spec']['Role']}, not a {role}: a manager "
+                      f"changes a node's role", command=both(f'docker node {verb} {node}'))
     return run(probe, lab, wait)
 
 
@@ -73,8 +76,9 @@ def node_availability(node: str, availability: str, lab: Any = None,
         now = doc["Spec"]["Availability"]
         if now == availability:
             return Result(True, f"{node} is {availability}")
-        return Result(False, f"{node} is {now}, not {availability}: "
-                      f"{both(f'docker node update --availability {availability} {node}')}")
+        return Result(False, f"{node} is {now}, not {availability}: the availability is "
+                      f"part of the node's spec, set from a manager",
+                      command=both(f'docker node update --availability {availability} {node}'))
     return run(probe, lab, wait)
 
 
@@ -85,8 +89,9 @@ def drained(node: str, lab: Any = None, wait: float = 20.0) -> Result:
         if doc is None:
             return Result(False, f"no node {node} in the swarm (docker node ls)")
         if doc["Spec"]["Availability"] != "drain":
-            return Result(False, f"{node} is {doc['Spec']['Availability']}: drain it with "
-                          f"{both(f'docker node update --availability drain {node}')}")
+            return Result(False, f"{node} is {doc['Spec']['Availability']}, not drained: "
+                          f"draining is an availability, set from a manager",
+                          command=both(f'docker node update --availability drain {node}'))
         left = [t for t in api.tasks(filters={"node": doc["ID"]})
                 if t["Status"]["State"] == "running"]
         if left:
@@ -106,15 +111,22 @@ def node_label(node: str, key: str, value: str | None = None, lab: Any = None,
         if key in labels and (value is None or labels[key] == value):
             return Result(True, f"{node} has the label {key}={labels[key]}")
         want = f"{key}={value if value is not None else 'VALUE'}"
-        return Result(False, f"{node}'s labels are {labels or '{}'}: add one with "
-                      f"{both(f'docker node update --label-add {want} {node}')}")
+        return Result(False, f"{node}'s labels are {labels or '{}'}, without {want}: labels "
+                      f"are part of the node's spec, set from a manager",
+                      command=both(f'docker node update --label-add {want} {node}'))
     return run(probe, lab, wait)
 
 
 # -- services ---------------------------------------------------------------------------------
 def _missing(name: str, how: str = "docker service create --name NAME ... IMAGE") -> Result:
-    return Result(False, f"no service named {name}: create it with "
-                  f"{both(how.replace('NAME', name))} (docker service ls lists them)")
+    if "_" in name:  # STACK_SERVICE: a stack's service, made by deploying the stack
+        stack = name.split("_", 1)[0]
+        return Result(False, f"no service named {name}: a stack's services are named "
+                      f"STACK_SERVICE, so the stack {stack} must be deployed first "
+                      f"(docker stack services {stack} lists them)",
+                      command=both(f'docker stack deploy -c FILE {stack}'))
+    return Result(False, f"no service named {name} (docker service ls lists them)",
+                  command=both(how.replace('NAME', name)))
 
 
 def service_exists(name: str, lab: Any = None, wait: float = 15.0) -> Result:
@@ -128,7 +140,7 @@ def service_absent(name: str, lab: Any = None, wait: float = 15.0) -> Result:
     def probe(api) -> Result:
         if find_service(api, name) is None:
             return Result(True, f"no service {name} any more")
-        return Result(False, f"service {name} still exists: {both(f'docker service rm {name}')}")
+        return Result(False, f"service {name} still exists", command=both(f'docker service rm {name}'))
     return run(probe, lab, wait)
 
 
@@ -140,9 +152,10 @@ def replicas(name: str, n: int, lab: Any = None, wait: float = 30.0) -> Result:
             return _missing(name, f"docker service create --name NAME --replicas {n} IMAGE")
         want = (svc["Spec"]["Mode"].get("Replicated") or {}).get("Replicas")
         if want != n:
-            return Result(False, f"{name} asks for {want} replicas, not {n}: "
-                          f"{both(f'docker service scale {name}={n}')} or "
-                          f"`docker service update --replicas {n} {name}`")
+            return Result(False, f"{name} asks for {want} replicas, not {n}: the replica "
+                          f"count is part of the service's spec",
+                          command=f"{both(f'docker service scale {name}={n}')} or "
+                                  f"`docker service update --replicas {n} {name}`")
         got = len(running_tasks(api, name))
         if got != n:
             return Result(False, f"{name} asks for {n} replicas but {got} run; wait "
@@ -158,8 +171,9 @@ def global_service(name: str, lab: Any = None, wait: float = 30.0) -> Result:
         if svc is None:
             return _missing(name, "docker service create --name NAME --mode global IMAGE")
         if "Global" not in svc["Spec"]["Mode"]:
-            return Result(False, f"{name} is replicated; the mode cannot change: remove it and "
-                          f"create it again with {both(f'docker service create --mode global --name {name} IMAGE')}")
+            return Result(False, f"{name} is replicated; a service's mode cannot change: "
+                          f"remove it and create it again in global mode",
+                          command=both(f'docker service create --mode global --name {name} IMAGE'))
         active = {x["ID"] for x in api.nodes() if x["Spec"]["Availability"] == "active"
                   and x["Status"]["State"] == "ready"}
         on = {t["NodeID"] for t in running_tasks(api, name)}
@@ -182,8 +196,9 @@ def published(name: str, port: int, target: int | None = None, lab: Any = None,
         if hit:
             return Result(True, f"{name} publishes {port}->{hit[0]['TargetPort']}")
         pair = f"{port}:{target or 80}"
-        return Result(False, f"{name} does not publish port {port}: "
-                      f"{both(f'docker service update --publish-add {pair} {name}')}")
+        return Result(False, f"{name} does not publish port {port}: published ports are "
+                      f"part of the service's endpoint spec",
+                      command=both(f'docker service update --publish-add {pair} {name}'))
     return run(probe, lab, wait)
 
 
@@ -195,9 +210,10 @@ def service_image(name: str, image: str, lab: Any = None, wait: float = 60.0) ->
             return _missing(name, f"docker service create --name NAME {image}")
         spec = svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].split("@")[0]
         if spec != image:
-            return Result(False, f"{name} runs {spec}, not {image}: "
-                          f"{both(f'docker service update --image {image} {name}')}"
-                          f" (or `docker service rollback {name}` to go back)")
+            return Result(False, f"{name} runs {spec}, not {image}: changing the image is a "
+                          f"rolling update of the service",
+                          command=f"{both(f'docker service update --image {image} {name}')}"
+                                  f" (or `docker service rollback {name}` to go back)")
         tasks = running_tasks(api, name)
         old = [t for t in tasks if t["Spec"]["ContainerSpec"]["Image"].split("@")[0] != image]
         want = (svc["Spec"]["Mode"].get("Replicated") or {}).get("Replicas", len(tasks))
@@ -229,7 +245,8 @@ def update_config(name: str, parallelism: int | None = None, delay_s: float | No
             delay_s is not None and f"--update-delay {delay_s:g}s",
             failure_action and f"--update-failure-action {failure_action}") if f)
         return Result(False, f"{name} updates {have[0]} at a time, {have[1]:g}s apart, on "
-                      f"failure {have[2]}: {both(f'docker service update {flags} {name}')}")
+                      f"failure {have[2]}: that is the service's update config",
+                      command=both(f'docker service update {flags} {name}'))
     return run(probe, lab, wait)
 
 
@@ -244,8 +261,9 @@ def service_constraint(name: str, constraint: str, lab: Any = None,
                                               or {}).get("Constraints") or [])]
         if constraint.replace(" ", "") in have:
             return Result(True, f"{name} is placed with {constraint}")
-        return Result(False, f"{name}'s constraints are {have or 'none'}: "
-                      f"{both(f'docker service update --constraint-add {constraint!r} {name}')}")
+        return Result(False, f"{name}'s constraints are {have or 'none'}, without "
+                      f"{constraint}: placement constraints are part of the service's spec",
+                      command=both(f'docker service update --constraint-add {constraint!r} {name}'))
     return run(probe, lab, wait)
 
 
@@ -268,8 +286,10 @@ def secret_exists(name: str, lab: Any = None, wait: float = 15.0) -> Result:
     def probe(api) -> Result:
         if any(s["Spec"]["Name"] == name for s in api.secrets()):
             return Result(True, f"secret {name} exists")
-        return Result(False, f"no secret {name}: `echo VALUE | docker secret create {name} -` "
-                      f"(here: `echo VALUE | swarmlab --lab LAB secret create {name} -`)")
+        return Result(False, f"no secret {name}: a secret is created on a manager, from a "
+                      f"file or standard input",
+                      command=f"`echo VALUE | docker secret create {name} -` "
+                              f"(here: `echo VALUE | {here(f'docker secret create {name} -')}`)")
     return run(probe, lab, wait)
 
 
@@ -277,8 +297,9 @@ def config_exists(name: str, lab: Any = None, wait: float = 15.0) -> Result:
     def probe(api) -> Result:
         if any(c["Spec"]["Name"] == name for c in api.configs()):
             return Result(True, f"config {name} exists")
-        return Result(False, f"no config {name}: `docker config create {name} FILE` "
-                      f"(here: `swarmlab --lab LAB config create {name} FILE`)")
+        return Result(False, f"no config {name}: a config is created on a manager, from a "
+                      f"file", command=f"`docker config create {name} FILE` "
+                                       f"(here: `{here(f'docker config create {name} FILE')}`)")
     return run(probe, lab, wait)
 
 
@@ -307,7 +328,8 @@ def _has_ref(service: str, name: str, kind: str, word: str, present: bool, lab: 
         if (name in _refs(svc, kind)) != present:
             flag = f"--{word}-add" if present else f"--{word}-rm"
             return Result(False, f"{service} {'lacks' if present else 'still has'} the {word} "
-                          f"{name}: {both(f'docker service update {flag} {name} {service}')}")
+                          f"{name}: a service gets a {word} by its spec",
+                          command=both(f'docker service update {flag} {name} {service}'))
         stale = [t for t in running_tasks(api, service)
                  if (name in [r.get("SecretName" if kind == "Secrets" else "ConfigName")
                               for r in t["Spec"]["ContainerSpec"].get(kind) or []]) != present]
@@ -326,12 +348,13 @@ def stack_deployed(name: str, services: list[str] | None = None, lab: Any = None
     def probe(api) -> Result:
         mine = [s for s in api.services(filters={"label": f"{STACK_LABEL}={name}"})]
         if not mine:
-            return Result(False, f"no stack {name}: {both(f'docker stack deploy -c FILE {name}')}"
-                          f" (docker stack ls lists them)")
+            return Result(False, f"no stack {name}: a stack is deployed from a compose file "
+                          f"(docker stack ls lists them)",
+                          command=both(f'docker stack deploy -c FILE {name}'))
         have = {s["Spec"]["Name"].removeprefix(f"{name}_") for s in mine}
         if services and not set(services) <= have:
-            return Result(False, f"stack {name} lacks {sorted(set(services) - have)}: deploy "
-                          f"the right file ({both(f'docker stack services {name}')})")
+            return Result(False, f"stack {name} lacks {sorted(set(services) - have)}: was the "
+                          f"right file deployed?", command=both(f'docker stack services {name}'))
         short = [s["Spec"]["Name"] for s in mine if "Replicated" in s["Spec"]["Mode"]
                  and len(running_tasks(api, s["Spec"]["Name"]))
                  < s["Spec"]["Mode"]["Replicated"]["Replicas"]]
@@ -345,29 +368,8 @@ def stack_deployed(name: str, services: list[str] | None = None, lab: Any = None
 def stack_removed(name: str, lab: Any = None, wait: float = 15.0) -> Result:
     def probe(api) -> Result:
         if api.services(filters={"label": f"{STACK_LABEL}={name}"}):
-            return Result(False, f"stack {name} is still there: {both(f'docker stack rm {name}')}")
+            return Result(False, f"stack {name} is still there", command=both(f'docker stack rm {name}'))
         return Result(True, f"no stack {name}")
-    return run(probe, lab, wait)
-
-
-# -- the managers -----------------------------------------------------------------------------
-def has_leader(lab: Any = None, wait: float = 20.0) -> Result:
-    def probe(api) -> Result:
-        lead = [x for x in api.nodes() if (x.get("ManagerStatus") or {}).get("Leader")]
-        if lead:
-            return Result(True, f"{lead[0]['Description']['Hostname']} leads")
-        return Result(False, "no leader: a majority of the managers must be up", pending=True)
-    return run(probe, lab, wait)
-
-
-def leader_is_not(node: str, lab: Any = None, wait: float = 20.0) -> Result:
-    def probe(api) -> Result:
-        lead = [x["Description"]["Hostname"] for x in api.nodes()
-                if (x.get("ManagerStatus") or {}).get("Leader")]
-        if lead and lead[0] != node:
-            return Result(True, f"{lead[0]} leads, not {node}")
-        return Result(False, f"{node} still leads: kill it (lab.kill('{node}')) or demote it "
-                      f"({both(f'docker node demote {node}')})", pending=not lead)
     return run(probe, lab, wait)
 
 
@@ -390,7 +392,7 @@ def port_answers(port: int, contains: str = "", lab: Any = None, wait: float = 2
             return Result(True, f"every node answers on port {port}")
         publishing = any(p.get("PublishedPort") == port for s in _api.services()
                          for p in (s["Spec"].get("EndpointSpec") or {}).get("Ports") or [])
-        return Result(False, f"port {port} does not answer on {', '.join(bad)}: publish it "
-                      f"({both(f'docker service create -p {port}:80 ...')})",
-                      pending=publishing)
+        return Result(False, f"port {port} does not answer on {', '.join(bad)}: the routing "
+                      f"mesh answers on every node for a published port", pending=publishing,
+                      command=both(f'docker service create -p {port}:80 ...'))
     return run(probe, the_lab, wait)

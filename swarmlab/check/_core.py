@@ -11,8 +11,63 @@ _LAB: list[Any] = []
 @dataclass(frozen=True)
 class Result:
     ok: bool
-    message: str          # what was seen (ok) or the hint (not ok)
+    message: str          # what was seen (ok), or what is wrong and a hint (not ok)
     pending: bool = False  # the right change was made; the cluster is converging
+    command: str = ""     # the command that would do it, shown only on request
+
+    def _ipython_display_(self) -> None:
+        """A check ending a cell has printed its verdict already: no `Result(...)` under it."""
+
+
+class CheckFailed(AssertionError):
+    """A check that does not hold yet: what is wrong, then a hint toward the concept; the
+    command that would do it is kept (`command`) and shown only on request
+    (`check.show_command()`). In a notebook it shows as those words alone, not under a
+    traceback: the cluster is not as asked, the student's code did not crash (`%tb` still
+    prints the traceback on request)."""
+
+    def __init__(self, message: str, command: str = "") -> None:
+        super().__init__(message)
+        self.message, self.command = message, command
+
+
+_LAST: list[CheckFailed] = []
+
+
+def show_command() -> None:
+    """Print the command the last failed check would have you type."""
+    if not _LAST:
+        print("no check has failed yet")
+    elif not _LAST[0].command:
+        print("that check names no command: its hint is all there is")
+    else:
+        print(_LAST[0].command)
+
+
+def _show_in_notebook(shell, etype, value, tb, tb_offset=None) -> list[str]:
+    lines = [f"\u2717 not yet: {value}"]
+    if getattr(value, "command", ""):
+        lines.append("  (check.show_command() shows the command)")
+    shell._showtraceback(etype, value, lines)  # the frontend's error output: these lines
+    return lines
+
+
+def _register_with_ipython() -> None:
+    """Show `CheckFailed` briefly in an IPython kernel (where the checks run in a lab)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or CheckFailed in getattr(shell, "custom_exceptions", ()):
+        return
+    others = tuple(e for e in getattr(shell, "custom_exceptions", ()) if e is not CheckFailed)
+    if others:  # another handler is installed: leave it, and the traceback, alone
+        return
+    shell.set_custom_exc((CheckFailed,), _show_in_notebook)
+
+
+_register_with_ipython()
 
 
 def use(lab: Any) -> Any:
@@ -30,6 +85,14 @@ def current_lab(lab: Any = None) -> Any:
     return Lab.attach()
 
 
+def that(condition: object, hint: str) -> None:
+    """A check written in the notebook: `check.that(ANSWER == 2, "why, as a hint")`."""
+    if not condition:
+        failed = CheckFailed(hint)
+        _LAST[:] = [failed]
+        raise failed
+
+
 def run(probe: Callable[[Any], Result], lab: Any = None, wait: float = 15.0) -> Result:
     """Evaluate `probe(api)` until it is done, or not pending, or `wait` runs out."""
     lab = current_lab(lab)
@@ -44,7 +107,9 @@ def run(probe: Callable[[Any], Result], lab: Any = None, wait: float = 15.0) -> 
             print("ok:", r.message)
             return r
         if not r.pending or time.monotonic() >= deadline:
-            raise AssertionError(r.message)
+            failed = CheckFailed(r.message, r.command)
+            _LAST[:] = [failed]
+            raise failed
         time.sleep(0.3)
 
 
@@ -53,9 +118,17 @@ def _short(e: Exception) -> str:
     return str(text).splitlines()[0][:160]
 
 
+def here(docker_cmd: str) -> str:
+    """The swarmlab spelling of a docker command; it names the lab being checked, so it
+    works when pasted (into a notebook's `!` or a shell)."""
+    name = getattr(_LAB[0], "name", "") if _LAB else ""
+    lab = f"--lab {name} " if name else ""
+    return f"swarmlab {lab}{docker_cmd.removeprefix('docker ')}"
+
+
 def both(docker_cmd: str) -> str:
     """A command in Docker's and swarmlab's spelling."""
-    return f"`{docker_cmd}` (here: `swarmlab --lab LAB {docker_cmd.removeprefix('docker ')}`)"
+    return f"`{docker_cmd}` (here: `{here(docker_cmd)}`)"
 
 
 def find_node(api: Any, name: str) -> dict | None:

@@ -29,8 +29,10 @@ def mesh_connections(node: str, port: int, at_least: int, lab: Any = None,
                         for p in (s["Spec"].get("EndpointSpec") or {}).get("Ports") or [])
         hint = (f"send requests to http://{node}:{port}/ (get(\"{node}\", {port}) in a loop)"
                 if published else
-                f"publish a port first ({both(f'docker service update --publish-add {port}:80 SERVICE')}), "
-                f"then send requests to http://{node}:{port}/")
+                f"the mesh counts connections to a published port: publish one, then send "
+                f"requests to http://{node}:{port}/")
         return Result(False, f"{node}'s {CONNECTIONS}{{listener=\"ingress:{port}\"}} is "
-                      f"{seen:.0f}, not yet {at_least}: {hint}", pending=False)
+                      f"{seen:.0f}, not yet {at_least}: {hint}", pending=False,
+                      command="" if published else
+                      both(f'docker service update --publish-add {port}:80 SERVICE'))
     return run(probe, the_lab, wait)

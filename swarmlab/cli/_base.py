@@ -6,6 +6,7 @@ they import this, never `_app`, so the command tree has no import circle.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -21,6 +22,15 @@ class Ctx:
     out: TextIO = field(default_factory=lambda: sys.stdout)
     err: TextIO = field(default_factory=lambda: sys.stderr)
     stdin: TextIO = field(default_factory=lambda: sys.stdin)
+
+    @property
+    def terminal(self) -> bool:
+        """Whether output may redraw in place (ANSI cursor moves), as Docker's CLI decides
+        with `isatty`. A notebook's `!command` runs on a pseudo-terminal whose output the
+        notebook shows as plain text, where each redraw would be new lines: a command
+        started from a Jupyter kernel (which sets `JPY_PARENT_PID`) prints as to a pipe."""
+        isatty = getattr(self.out, "isatty", None)
+        return bool(isatty and isatty()) and "JPY_PARENT_PID" not in os.environ
 
     def print(self, text: str = "", end: str = "\n") -> None:
         self.out.write(text + end)

@@ -192,7 +192,7 @@ def _check_update_status(service: dict, converged: bool, state: dict, screen: Sc
 def wait(ctx, service_id: str, *, quiet: bool = False, timeout_s: float | None = None) -> None:
     """Poll until the service converges and stays so for the monitor period."""
     timeout_s = default_timeout_s() if timeout_s is None else timeout_s
-    tty = hasattr(ctx.out, "isatty") and ctx.out.isatty() and not quiet
+    tty = ctx.terminal and not quiet
     screen = Screen(ctx.out if not quiet else _Null(), tty)
     progress = SlotProgress(bars=tty and shutil.get_terminal_size().columns > 110)
     deadline, converged_at, state = time.monotonic() + timeout_s, None, {"rollback": False}

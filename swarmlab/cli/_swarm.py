@@ -347,7 +347,7 @@ def _wait_ca_rotation(ctx: Ctx, *, quiet: bool) -> None:
 
 
 def _poll_ca_rotation(ctx: Ctx, quiet: bool) -> None:
-    tty = ctx.out.isatty()
+    tty = ctx.terminal
     deadline, shown = time.monotonic() + CA_TIMEOUT_S, None
     while True:
         sw = ctx.call(lambda c: c.inspect_swarm())

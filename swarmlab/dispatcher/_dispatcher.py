@@ -22,7 +22,7 @@ No clock, timer or thread here: time comes from the injected clock when the mana
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..clock import Clock
 from ..objects import (
@@ -171,6 +171,7 @@ class Dispatcher:
         """Apply an agent's task reports; returns the IDs of refused reports (none
         while batching: they are known when the batch is committed)."""
         self._session(node_id, session_id)
+        updates = [(tid, self._stamped(tid, st)) for tid, st in updates]
         if self.batch_status:
             for task_id, status in updates:
                 # an agent repeats every status in each heartbeat: queue what is news
@@ -179,6 +180,16 @@ class Dispatcher:
                     self._queued[task_id] = (node_id, status)
             return []
         return self._apply_statuses([(node_id, tid, st) for tid, st in updates])
+
+    def _stamped(self, task_id: str, status: TaskStatus) -> TaskStatus:
+        """A report without a time gets the manager's (Docker's zero time would read as
+        "56 years ago"); one that repeats the stored status keeps the stored time."""
+        if status.timestamp:
+            return status
+        stored = self.store.get("task", task_id)
+        if stored is not None and replace(stored.status, timestamp=0) == status:
+            return stored.status
+        return replace(status, timestamp=self.clock.now_ns())
 
     @property
     def reports_queued(self) -> bool:

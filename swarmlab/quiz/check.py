@@ -68,3 +68,47 @@ def _text(q: Question, a: Answer) -> bool:
         return False
     norm = a.strip().strip("`'\"").rstrip("/")
     return any(norm == f.rstrip("/") for f in q.accepted)
+
+
+def model_answer(question_id: str) -> str:
+    """The answer to show once the student has tried twice (or asks)."""
+    q = question(question_id)
+    if q.kind in ("single", "multiple"):
+        return "; ".join(q.choices[k].text for k in q.correct)
+    return f"`{q.accepted[0]}`"
+
+
+def diagnose(question_id: str, answer: Answer) -> str:
+    """What is wrong with a wrong answer, without giving the right one away."""
+    q = question(question_id)
+    if q.kind == "single":
+        return "not this one: reread what each choice would make the swarm do"
+    if q.kind == "multiple":
+        items = [answer] if isinstance(answer, (int, str)) else list(answer)
+        picked = {_choice_index(q, x) for x in items} - {None}
+        wrong, missing = len(picked - set(q.correct)), len(set(q.correct) - picked)
+        parts = []
+        if wrong:
+            parts.append(f"{wrong} of the boxes you ticked {'is' if wrong == 1 else 'are'} not right")
+        if missing:
+            parts.append(f"{missing} right {'box is' if missing == 1 else 'boxes are'} not ticked")
+        return " and ".join(parts) or "tick every right box"
+    if not isinstance(answer, str):
+        return "type your answer in the box"
+    if q.kind == "text":
+        return "not that: the answer is a short value (a path, a count)"
+    try:
+        got = parse(answer)
+    except CommandError as exc:
+        return f"that does not read as a command: {exc}"
+    forms = [parse(f) for f in q.accepted]
+    if q.kind == "option":
+        return "not that option: which flag of the command does this?"
+    if not any(got.words[:2] == f.words[:2] for f in forms):
+        what = " ".join(got.words[:2]) or "nothing"
+        return f"`docker {what}` is not the command that does this"
+    extra = {n for n in got.option_names() - set(q.allow_extra)
+             if all(n not in f.option_names() for f in forms)}
+    if extra:
+        return f"the right command, but {', '.join(sorted(extra))} does not belong here"
+    return "the right command, but its options or arguments are not the ones asked for"

@@ -43,7 +43,9 @@ def log_figure(trace_events: Iterable[TraceEvent | dict], marks: Sequence = (),
         xaxis=dict(range=[_LEFT, width + 0.8], title="log index",
                    tickvals=list(range(1, width + 1)), zeroline=False, showgrid=False),
         yaxis=dict(range=[0.3, len(ids) + 0.7], visible=False),
-        margin=dict(l=10, r=10, t=60, b=170), legend=dict(orientation="h", y=1.08, x=0.5))
+        # the legend sits in the top margin, above the first row, never over it
+        margin=dict(l=10, r=10, t=100, b=170),
+        legend=dict(orientation="h", x=0, xanchor="left", y=1.0, yanchor="bottom"))
     return fig
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import colorsys
 import threading
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 import plotly.graph_objects as go
@@ -68,6 +68,11 @@ class ClusterSnapshot:
 
     def node(self, name: str) -> NodeCard:
         return next(n for n in self.nodes if n.name == name)
+
+    @property
+    def no_swarm(self) -> bool:
+        """No node is in a swarm yet (before `swarm init`): nothing is wrong."""
+        return bool(self.nodes) and all(n.state == "no swarm" for n in self.nodes)
 
     def tasks(self, service: str | None = None, running: bool = True) -> list[TaskCard]:
         return [t for n in self.nodes for t in n.tasks
@@ -184,6 +189,38 @@ def task_color(service: str, version: str) -> str:
     return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
 
 
+#: versions of one service, clearly apart (blue, orange, green, ...), as in the legend
+VERSION_PALETTE = ("#1f6fd1", "#f08c2e", "#2e9e5b", "#9b59b6", "#c0392b", "#7f8c8d")
+
+
+def version_color(versions: Sequence[str], version: str) -> str:
+    return VERSION_PALETTE[list(versions).index(version) % len(VERSION_PALETTE)] \
+        if version in versions else VERSION_PALETTE[-1]
+
+
+def uniform_frames(snaps: Sequence[ClusterSnapshot], step_s: float,
+                   max_frames: int = 150) -> list[ClusterSnapshot]:
+    """One frame per `step_s` of recorded time (the latest snapshot at or before each step),
+    so every frame lasts as long and a wait (the update delay) plays as a wait; the step
+    grows when the recording is too long for `max_frames`."""
+    if not snaps:
+        return []
+    t0, end = snaps[0].time, snaps[-1].time
+    step = max(step_s, (end - t0) / max(1, max_frames - 1))
+    out, k, i = [], 0, 0
+    while True:
+        t = t0 + i * step
+        if t > end + 1e-9:
+            break
+        while k + 1 < len(snaps) and snaps[k + 1].time <= t + 1e-9:
+            k += 1
+        out.append(replace(snaps[k], time=t))
+        i += 1
+    if out[-1].time < end:
+        out.append(snaps[-1])
+    return out
+
+
 def changed_frames(snaps: Sequence[ClusterSnapshot]) -> list[ClusterSnapshot]:
     """The snapshots where something visible changed (first and last always kept)."""
     out: list[ClusterSnapshot] = []
@@ -208,22 +245,30 @@ def drain_figure(snaps: Sequence[ClusterSnapshot], node: str, title: str = "",
 
 
 def rolling_update_figure(snaps: Sequence[ClusterSnapshot], service: str, title: str = "",
-                          duration_ms: int = 500) -> go.Figure:
+                          duration_ms: int = 500, step_s: float = 0.5) -> go.Figure:
     """A rolling update: the service's cards change version batch by batch (left) and the
-    running replicas per version over time (right: the plateaus are the update delay)."""
-    return cluster_figure(snaps, title or f"Rolling update of {service}", service=service,
-                          timeline=True, duration_ms=duration_ms)
+    running replicas per version over time (right: the plateaus are the update delay).
+    Frames are `step_s` of recorded time apart and play `duration_ms` each (real time by
+    default), so the delay between batches is seen as it happened."""
+    return cluster_figure(uniform_frames(snaps, step_s), title or f"Rolling update of {service}",
+                          service=service, timeline=True, duration_ms=duration_ms,
+                          every_frame=True)
 
 
 def cluster_figure(snaps: Sequence[ClusterSnapshot], title: str = "Cluster",
                    service: str | None = None, highlight: str | None = None,
-                   timeline: bool = False, duration_ms: int = 500) -> go.Figure:
-    frames = changed_frames(snaps)
+                   timeline: bool = False, duration_ms: int = 500,
+                   every_frame: bool = False) -> go.Figure:
+    """The cluster, animated. Frames are the snapshots where something changed, or all of
+    them (`every_frame`, for snapshots taken at a uniform step). No fixed width: the figure
+    takes the page's."""
+    frames = list(snaps) if every_frame else changed_frames(snaps)
     if not frames:
         raise ValueError("no snapshots: nothing to animate")
     t0 = frames[0].time
     names = [n.name for n in frames[0].nodes]
-    versions = sorted({t.version for s in snaps for t in s.tasks(service)})
+    versions = sorted({t.version for s in snaps for t in s.tasks(service, running=False)},
+                      key=_version_key)
     fig = (make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38], horizontal_spacing=0.08,
                          subplot_titles=("tasks per node", f"running {service} per version"))
            if timeline else go.Figure())
@@ -242,8 +287,11 @@ def cluster_figure(snaps: Sequence[ClusterSnapshot], title: str = "Cluster",
     buttons, sliders = play_controls([f"{f.time - t0:.1f}" for f in frames], duration_ms)
     fig.update_layout(annotations=_headers(frames[0], names, k_rows, title, t0, timeline),
                       updatemenus=buttons, sliders=sliders, height=360 + 70 * k_rows,
-                      width=980 if timeline else 760, plot_bgcolor="white", showlegend=False,
-                      margin=dict(l=10, r=10, t=90, b=90))
+                      autosize=True, plot_bgcolor="white", showlegend=timeline,
+                      # on the title's line, right: clear of the cards and the timeline
+                      legend=dict(orientation="h", x=1, xanchor="right", y=1.12,
+                                  yanchor="middle", title_text=f"{service}:"),
+                      margin=dict(l=10, r=10, t=110 if timeline else 90, b=90))
     fig.update_xaxes(range=[-0.6, len(names) - 0.4], visible=False, row=1 if timeline else None,
                      col=1 if timeline else None)
     fig.update_yaxes(range=[k_rows + 0.3, -1.6], visible=False, row=1 if timeline else None,
@@ -269,15 +317,17 @@ def _frame_data(s: ClusterSnapshot, names: list[str], service: str | None,
                 versions: list[str], snaps: Sequence[ClusterSnapshot], t0: float,
                 timeline: bool) -> list[dict]:
     xs, ys, colors, texts, lines = [], [], [], [], []
+    color = (lambda t: version_color(versions, t.version)) if service else \
+        (lambda t: task_color(t.service, t.version))
     for x, name in enumerate(names):
         node = next((n for n in s.nodes if n.name == name), NodeCard(name))
         for y, t in enumerate(_cards(node, service)):
             xs.append(x)
             ys.append(y)
-            colors.append(task_color(t.service, t.version))
+            colors.append(color(t))
             texts.append(f"{_short_name(t)}<br>v{t.version}")
             lines.append("#111" if t.state == "running" and t.desired == "running" else "#bbb")
-    data = [dict(type="scatter", x=xs, y=ys, mode="markers+text", text=texts,
+    data = [dict(type="scatter", x=xs, y=ys, mode="markers+text", text=texts, showlegend=False,
                  textposition="middle center", textfont=dict(color="white", size=10),
                  hoverinfo="text", marker=dict(symbol="square", size=54, color=colors,
                                                line=dict(color=lines, width=2)))]
@@ -286,9 +336,13 @@ def _frame_data(s: ClusterSnapshot, names: list[str], service: str | None,
         for v in versions:
             data.append(dict(type="scatter", x=[p.time - t0 for p in past],
                              y=[p.versions(service or "").get(v, 0) for p in past],
-                             mode="lines", line_shape="hv", name=f"v{v}",
-                             line=dict(color=task_color(service or "", v), width=3)))
+                             mode="lines", line_shape="hv", name=f"v{v}", showlegend=True,
+                             line=dict(color=version_color(versions, v), width=3)))
     return data
+
+
+def _version_key(v: str) -> tuple:
+    return (0, int(v), v) if v.isdigit() else (1, 0, v)
 
 
 def _short_name(t: TaskCard) -> str:

@@ -193,3 +193,22 @@ def test_screen_redraws_on_a_terminal_and_prints_changes_elsewhere():
                                + "\x1b[1A\x1b[2K" * 2 + "overall progress: 1 out of 1 tasks\n1/1: running\n")
     assert bar("running", True) == "[" + "=" * 50 + ">]" and bar("running", False) == ""
     assert bar("new", True) == "[=====>" + " " * 45 + "]"
+
+
+def test_a_notebooks_pseudo_terminal_gets_plain_progress(monkeypatch):
+    """IPython's `!swarmlab ...` runs on a pty, but the notebook shows plain text: cursor
+    moves there would print the block again on every poll (300 lines for one create)."""
+    import io
+
+    from swarmlab.cli._base import Ctx
+    from swarmlab.cli._target import Target
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+    monkeypatch.delenv("JPY_PARENT_PID", raising=False)
+    ctx = Ctx(target=Target.__new__(Target), out=Tty())
+    assert ctx.terminal
+    monkeypatch.setenv("JPY_PARENT_PID", "1234")
+    assert not ctx.terminal
+    assert not Ctx(target=Target.__new__(Target), out=io.StringIO()).terminal

@@ -193,3 +193,23 @@ def test_a_batched_report_equal_to_the_stored_status_is_not_queued():
     assert d.reports_queued
     d.flush_task_status()
     assert not d.reports_queued
+
+
+def test_a_report_without_a_time_gets_the_managers_and_keeps_it_when_repeated():
+    """A node that finds a task lost after a restart reports it at once; a status with no
+    time would be Docker's zero time, "Failed 56 years ago" in `service ps`."""
+    h = Harness(workers=2)
+    s = h.manager.create_service(web(replicas=1))
+    h.run_until(lambda: len(h.running(s.id)) == 1)
+    [task] = h.running(s.id)
+    d, owner = h.manager.dispatcher, h.agents[task.node_id]
+    h.clock.advance(5 * SECOND_NS)
+    lost = TaskStatus(state=TaskState.FAILED, message="lost", err="task: the node restarted")
+    assert d.update_task_status(owner.node_id, owner.session, [(task.id, lost)]) == []
+    stored = h.store.view().task(task.id).status
+    assert stored.state == TaskState.FAILED and stored.timestamp == h.clock.now_ns()
+    version = h.store.view().task(task.id).version
+    h.clock.advance(SECOND_NS)
+    assert d.update_task_status(owner.node_id, owner.session, [(task.id, lost)]) == []
+    assert h.store.view().task(task.id).status.timestamp == stored.timestamp
+    assert h.store.view().task(task.id).version == version  # no write for a repeat

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from nb_outputs import violations
 
 ROOT = Path(__file__).resolve().parents[2]
 LIVE_LABS = sorted(p for p in (ROOT / "labs").glob("*.ipynb") if "02" <= p.name[:2] <= "11")
@@ -21,10 +22,16 @@ def code_cells(path: Path) -> list:
     return [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
 
 
+#: exercises where the course asks to reason rather than type: no lab of their own
+REASONING = ["13-raft-partition.ipynb", "14-diagnosis.ipynb"]
+
+
 def test_there_is_one_live_lab_per_course_part_and_an_exercise_per_lab():
     assert [p.name[:2] for p in LIVE_LABS] == [f"{k:02}" for k in range(2, 12)]
     assert [p.name for p in EXERCISES] == [p.name for p in SOLUTIONS]
-    assert [p.name[:2] for p in EXERCISES] == [p.name[:2] for p in LIVE_LABS]
+    per_lab = [p for p in EXERCISES if p.name not in REASONING]
+    assert [p.name[:2] for p in per_lab] == [p.name[:2] for p in LIVE_LABS]
+    assert [p.name for p in EXERCISES if p.name in REASONING] == REASONING
 
 
 @pytest.mark.parametrize("path", LIVE_LABS + EXERCISES + SOLUTIONS, ids=lambda p: f"{p.parent.name}/{p.name}")
@@ -70,17 +77,30 @@ def test_exercise_check_cells_fail_with_their_hints(path, tmp_path, monkeypatch)
               if "exercise-check" in c.metadata.get("tags", [])}
     assert set(failed) == checks, {i: (nb.cells[i].source, o.evalue) for i, o in failed.items()}
     for i, err in failed.items():
-        assert err.ename == "AssertionError", (nb.cells[i].source, err.ename, err.evalue)
+        assert err.ename == "CheckFailed", (nb.cells[i].source, err.ename, err.evalue)
         assert len(err.evalue) > 30, err.evalue  # a hint, not a bare assert
+        # what the student sees: the hint alone, no traceback, no `Result(...)`
+        assert err.traceback[0] == f"\u2717 not yet: {err.evalue}", err.traceback
+        assert err.traceback[1:] in ([], ["  (check.show_command() shows the command)"])
+        assert "`docker " not in err.evalue  # the command only on request
+        assert "swarmlab --lab LAB" not in err.evalue  # the command shown works when pasted
+    shown = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+             if o.output_type == "execute_result"]
+    assert not [o for o in shown if "Result(" in o.get("data", {}).get("text/plain", "")]
     assert not (tmp_path / "home" / "labs").exists() or not any((tmp_path / "home" / "labs").iterdir())
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_live_labs_and_solutions_pass_nbval_lax(tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), SWARMLAB_HOME=str(tmp_path / "home"))
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
-           "--nbval-cell-timeout", "240", "--nbval-sanitize-with",
+    """They run, and no cell shows a student more than a screen, a traceback or a repr
+    (tests/labs/nb_outputs.py)."""
+    report = tmp_path / "outputs.json"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(Path(__file__).parent)]),
+               SWARMLAB_HOME=str(tmp_path / "home"), SWARMLAB_NB_OUTPUT_REPORT=str(report))
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "nb_outputs",
+           "--nbval-lax", "--nbval-cell-timeout", "240", "--nbval-sanitize-with",
            str(ROOT / "labs" / "nbval_sanitize.cfg"), *map(str, SOLUTIONS + LIVE_LABS)]
     r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1780)
     assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-2000:]
+    assert violations(report) == []

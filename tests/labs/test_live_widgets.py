@@ -86,10 +86,27 @@ def test_rolling_update_figure_has_a_timeline_per_version():
              snap(3, {"n1": ["2", "1"], "n2": ["2", "1"]}),   # the delay: nothing changes
              snap(4, {"n1": ["2", "2"], "n2": ["2", "2"]})]
     fig = rolling_update_figure(snaps, "www")
-    assert len(fig.frames) == 3 and len(fig.data) == 3       # cards + v1 + v2 lines
+    # a frame every 0.5 s of recorded time: the 2 s delay plays as 4 frames of no change
+    assert [float(f.name) for f in fig.frames] == list(range(9)) and len(fig.data) == 3
+    assert [s["label"] for s in fig.layout.sliders[0].steps][:3] == ["0.0", "0.5", "1.0"]
     last = fig.frames[-1].data
-    assert list(last[1].y) == [4, 2, 2, 0] and list(last[2].y) == [0, 2, 2, 4]
+    assert list(last[1].y) == [4, 4, 2, 2, 2, 2, 2, 2, 0]
+    assert list(last[2].y) == [0, 0, 2, 2, 2, 2, 2, 2, 4]
+    # v1 and v2 clearly apart, named in a legend; no fixed width (it takes the page's)
+    v1, v2 = last[1].line.color, last[2].line.color
+    assert v1 != v2 and (last[1].name, last[2].name) == ("v1", "v2")
+    assert fig.layout.showlegend and fig.layout.width is None and fig.layout.autosize
+    assert set(fig.frames[-1].data[0].marker.color) == {v2}
     assert task_color("www", "1") != task_color("www", "2")
+
+
+def test_uniform_frames_take_the_latest_snapshot_at_each_step():
+    from swarmlab.viz.swarm import uniform_frames
+    snaps = [snap(0, {"n1": ["1"]}), snap(0.7, {"n1": ["2"]}), snap(1.2, {"n1": ["2"]})]
+    out = uniform_frames(snaps, 0.5)
+    assert [round(s.time, 3) for s in out] == [0, 0.5, 1.0, 1.2]
+    assert [s.versions("www") for s in out] == [{"1": 1}, {"1": 1}, {"2": 1}, {"2": 1}]
+    assert len(uniform_frames([snap(k * 0.1, {"n1": ["1"]}) for k in range(5000)], 0.1)) <= 151
 
 
 def test_recorder_polls_until_stopped_and_leaves_no_thread():
@@ -152,11 +169,22 @@ def service(name: str, replicas: int) -> dict:
 def test_checks_fail_at_once_with_a_hint_when_nothing_was_done():
     lab = FakeClientLab(FakeAPI(services=[service("www", 3)]))
     t = time.monotonic()
-    with pytest.raises(AssertionError, match=r"www asks for 3 replicas, not 8: `docker service scale www=8`"):
+    with pytest.raises(AssertionError, match=r"www asks for 3 replicas, not 8: the replica count") as e:
         check.replicas("www", 8, lab=lab, wait=5)
+    # the command only on request, and it is the one that works when pasted
+    assert "docker service scale" not in str(e.value)
+    assert e.value.command.startswith("`docker service scale www=8` (here: `swarmlab service scale www=8`)")
     with pytest.raises(AssertionError, match="no service named api"):
         check.service_has_secret("api", "password", lab=lab, wait=5)
     assert time.monotonic() - t < 1  # not pending: no waiting
+
+
+def test_show_command_prints_the_last_failed_checks_command(capsys):
+    lab = FakeClientLab(FakeAPI(services=[service("www", 3)]))
+    with pytest.raises(check.CheckFailed):
+        check.replicas("www", 8, lab=lab, wait=1)
+    check.show_command()
+    assert "docker service scale www=8" in capsys.readouterr().out
 
 
 def test_checks_wait_while_the_cluster_converges():
@@ -186,3 +214,47 @@ def test_live_drain_from_the_view(tmp_path, monkeypatch):
         assert snapshot(lab).where("www")["node2"] == 0
     finally:
         lab.down()
+
+
+def test_before_swarm_init_the_view_says_no_swarm_yet_not_errors():
+    s = ClusterSnapshot(0, tuple(NodeCard(f"node{i}", state="no swarm") for i in (1, 2, 3)),
+                        error="node1: This node is not a swarm manager.")
+    html = render_cluster(s)
+    assert "no swarm yet" in html and "no manager answered" not in html and "#c0392b" not in html
+
+
+def test_tasks_of_a_node_the_managers_see_down_are_drawn_lost():
+    from swarmlab.viz.swarm import TaskCard
+    t = TaskCard("t1", "www", 1, "swarmlab/web:1", "running", "running")
+    html = render_cluster(ClusterSnapshot(0, (NodeCard("node2", state="down", tasks=(t,)),
+                                              NodeCard("node1", state="ready", tasks=(t,)))))
+    assert html.count("data-state='lost'") == 1 and "lost: its node is down" in html
+
+
+def test_a_button_on_a_lab_that_is_gone_says_so_at_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("SWARMLAB_HOME", str(tmp_path / "home"))
+    from swarmlab.lab.registry import LabRecord, NodeRecord
+
+    class GoneLab:
+        nodes = ["node1"]
+        record = LabRecord("gone", nodes=[NodeRecord("node1", "127.0.0.1", api_port=9)])
+
+        def client(self):
+            raise AssertionError("a gone lab must not be asked")
+    view = ClusterView(GoneLab(), fetch=lambda: DRAIN[0], interval=0.0)
+    t = time.monotonic()
+    view.click("drain")
+    assert "the lab gone is gone" in view.status.value and time.monotonic() - t < 1
+    GoneLab.record.save()  # the record is there, but no node answers
+    view.click("kill")
+    assert "no node of the lab gone answers" in view.status.value
+
+
+def test_a_failed_action_says_why_under_the_buttons():
+    class Broken(FakeLab):
+        def kill(self, node):
+            raise RuntimeError("node1 is not a node of this lab")
+    view = ClusterView(Broken(), fetch=lambda: DRAIN[0], interval=0.0)
+    view.click("kill")
+    assert view.status.value.endswith("failed: node1 is not a node of this lab")
+    assert "start" in view.buttons and list(view.buttons).index("start") == list(view.buttons).index("kill") + 1

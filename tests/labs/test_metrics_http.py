@@ -83,5 +83,5 @@ def test_the_exercise_check_reads_it(lab):
     check.mesh_connections("node2", 8080, at_least=5, lab=lab)
     with pytest.raises(AssertionError, match="send requests to http://node1:8080/"):
         check.mesh_connections("node1", 8080, at_least=1, lab=lab, wait=0)
-    with pytest.raises(AssertionError, match="publish a port first"):
+    with pytest.raises(AssertionError, match="the mesh counts connections to a published port"):
         check.mesh_connections("node1", 9090, at_least=1, lab=lab, wait=0)

@@ -131,4 +131,35 @@ def test_widgets_check_at_once():
     w.input.value = 0
     w.button.click()
     assert "right" in w.result.value and "quorum" in w.result.value
-    assert len(quiz_widget().children) == len(QUESTIONS)
+    assert len(quiz_widget().children) == len(QUESTIONS) + 1  # the score, then the questions
+
+
+def test_a_wrong_answer_says_what_is_wrong_then_the_answer_comes_after_a_second_try():
+    w = question_widget("scale", 2)
+    w.input.value = "docker service scale myservice=7"
+    assert "not quite" in w.result.value and "Try again" in w.result.value
+    assert "options or arguments" in w.result.value
+    assert "The answer" not in w.result.value and "orchestrator" not in w.result.value
+    w.input.value = "docker node ls"
+    assert "is not the command that does this" in w.result.value
+    assert "The answer" in w.result.value and "docker service update --replicas 8" in w.result.value
+    w.input.value = "docker service scale myservice=8"
+    assert "right" in w.result.value and w.right
+    m = question_widget("stack-ps")
+    m.show_answer()
+    assert "The answer" in m.result.value and m.revealed and not m.right
+
+
+def test_the_quiz_keeps_a_score_and_its_check_wants_every_answer_right():
+    from swarmlab.check import CheckFailed
+    quiz = quiz_widget(["scale", "swarm-init"])
+    assert "0 of 2 right" in quiz.score.value
+    with pytest.raises(CheckFailed, match="2 of 2 questions are not answered right yet: 1, 2"):
+        quiz.done()
+    quiz.questions[0].input.value = "docker service scale myservice=8"
+    assert "1 of 2 right" in quiz.score.value
+    with pytest.raises(CheckFailed, match="1 of 2 .*: 2 "):
+        quiz.done()
+    quiz.questions[1].input.value = "docker swarm init"
+    quiz.done()
+    assert "2 of 2 right" in quiz.score.value

@@ -56,3 +56,15 @@ def test_a_task_deleted_while_it_stops_is_removed_once_stopped(node):
         assert not w.controllers, "a deleted task stays on its node"
         assert not w.runners
     arun(scenario())
+
+
+def test_a_task_lost_in_a_restart_is_reported_with_the_time_it_was_found_lost():
+    from swarmlab.agent.reconcile import LOST, Lost, plan
+    from swarmlab.objects import parse_time
+    task = {"ID": "t1", "DesiredState": "running", "Status": {"State": "running"},
+            "Spec": {"ContainerSpec": {"Image": "swarmlab/web:1"}}, "ServiceID": "s1", "Slot": 1}
+    [lost] = plan({"Tasks": [task]}, {}, "node1")
+    assert lost == Lost("t1", TaskState.FAILED, LOST, LOST)
+    doc = lost.to_json(1_700_000_000_123_000_000)
+    assert doc["State"] == "failed" and doc["Err"] == LOST
+    assert parse_time(doc["Timestamp"]) == 1_700_000_000_123_000_000
