@@ -132,12 +132,16 @@ def test_cluster_view_and_animation_render_and_react(tmp_path, prerequisite):
             browser.close()
         assert SHOT.stat().st_size > 20_000
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        _stop(server)
         _down(home)
+
+
+def _stop(server: subprocess.Popen) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
 
 
 def _run_all(page) -> None:

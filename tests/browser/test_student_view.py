@@ -26,7 +26,7 @@ import pytest
 
 from test_lab_in_browser import (
     ARGS, CHROMIUM, _dismiss_toasts, _free_port, _run_all, _skip_reason, _start_jupyter,
-    _wait_idle,
+    _stop, _wait_idle,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,11 +59,7 @@ def jupyter(tmp_path_factory):
     try:
         yield f"http://127.0.0.1:{port}", token, home
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        _stop(server)
         subprocess.run([sys.executable, "-c",
                         "from swarmlab.lab import Lab\nfor r in Lab.ls():\n"
                         " Lab.attach(r.name).down()"],
