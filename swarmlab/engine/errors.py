@@ -90,6 +90,9 @@ async def docker_errors(request: web.Request, handler: Callable[..., Awaitable])
         return error_response(400, f"invalid JSON: {e.msg} (line {e.lineno} column {e.colno})")
     except (ValueError, TypeError, KeyError) as e:
         return error_response(400, f"invalid request: {e}")
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
+        # no such route, or not with this method: dockerd answers both alike, in JSON
+        return error_response(404, "page not found")
     except web.HTTPException:
         raise
     except Exception as e:  # noqa: BLE001 - the API answers, the node stays up

@@ -1,0 +1,80 @@
+"""Known breaks of Docker conformance (issue 17), each driven as a client drives dockerd:
+docker-py (and the docker CLI, where it is the one that broke) against one lab of real
+node processes (local backend): a manager and a worker, shared by the module's tests,
+each of which leaves no service behind."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import docker
+import pytest
+import requests
+
+from swarmlab.lab import Lab
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SWARMLAB_HOME", str(tmp_path_factory.mktemp("home")))
+        lab = Lab.up("conform", managers=1, workers=1)
+        try:
+            yield lab
+        finally:
+            lab.down()
+
+
+@pytest.fixture
+def c(lab):
+    client = lab.client()
+    yield client
+    for s in client.services.list():
+        s.remove()
+
+
+@pytest.fixture
+def url(c) -> str:
+    return c.api.base_url
+
+
+def docker_cli(url: str, *args: str) -> subprocess.CompletedProcess:
+    if shutil.which("docker") is None:
+        pytest.skip("no docker CLI")
+    host = url.replace("http://", "tcp://")
+    return subprocess.run(["docker", "-H", host, *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+# -- 1. routes and API versions ----------------------------------------------------------
+
+@pytest.mark.parametrize("method,path", [
+    ("GET", "/nope"), ("GET", "/v1.44/nope"), ("GET", "/v9.99/nope"),
+    ("DELETE", "/info"), ("PUT", "/v1.44/services/create")])
+def test_an_unknown_route_is_page_not_found_in_json(url, method, path):
+    r = requests.request(method, url + path, timeout=5)
+    assert r.status_code == 404
+    assert r.headers["Content-Type"] == "application/json"
+    assert r.json() == {"message": "page not found"}
+
+
+def test_an_api_version_above_the_highest_is_refused(lab, url):
+    api = docker.APIClient(base_url=url, version="1.99")
+    with pytest.raises(docker.errors.APIError) as e:
+        api.info()
+    assert e.value.response.status_code == 400
+    assert e.value.explanation == ("client version 1.99 is too new. Maximum supported API "
+                                   "version is 1.44")
+    # compared as numbers (1.100 > 1.44), not as text
+    r = requests.get(url + "/v1.100/info", timeout=5)
+    assert r.status_code == 400 and "1.100 is too new" in r.json()["message"]
+
+
+def test_an_api_version_below_the_lowest_is_refused(url):
+    r = requests.get(url + "/v1.12/info", timeout=5)
+    assert r.status_code == 400
+    assert r.json()["message"] == ("client version 1.12 is too old. Minimum supported API "
+                                   "version is 1.24, please upgrade your client to a newer "
+                                   "version")
+    assert requests.get(url + "/v1.24/info", timeout=5).status_code == 200
+    assert requests.get(url + "/v1.44/info", timeout=5).status_code == 200
