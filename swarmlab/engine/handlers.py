@@ -7,6 +7,7 @@ control thread; the swarm membership routes ask the node (`app["node"]`, a `Node
 from __future__ import annotations
 
 import base64
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -19,6 +20,7 @@ from .api import add_routes, parse_filters, query_bool, query_version, read_json
 from .errors import NOT_IN_SWARM, APIError
 from .gateway import Gateway, ManagerSeat
 from .logs import stream_logs
+from .names import random_name
 from .node_view import NodeView
 
 if TYPE_CHECKING:
@@ -165,6 +167,8 @@ async def services_list(request: web.Request) -> web.Response:
 async def service_create(request: web.Request) -> web.Response:
     gw = _gw(request)
     spec = from_json(ServiceSpec, await read_json(request))
+    if not spec.name:  # as dockerd: a random name, not a refusal
+        spec = dataclasses.replace(spec, name=random_name())
     service = await gw.call(lambda m: m.create_service(spec))
     return _json({"ID": service.id, "Warnings": None}, status=201)
 

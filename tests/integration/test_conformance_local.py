@@ -4,6 +4,7 @@ node processes (local backend): a manager and a worker, shared by the module's t
 each of which leaves no service behind."""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 
@@ -78,3 +79,24 @@ def test_an_api_version_below_the_lowest_is_refused(url):
                                    "version")
     assert requests.get(url + "/v1.24/info", timeout=5).status_code == 200
     assert requests.get(url + "/v1.44/info", timeout=5).status_code == 200
+
+
+# -- 2. a service without a name --------------------------------------------------------
+
+NAMED = r"^[a-z]+_[a-z]+$"  # dockerd's adjective_surname
+
+
+def test_a_service_created_without_a_name_gets_a_random_one(c, url):
+    svc = c.services.create("swarmlab/web:1")  # docker-py sends "Name": null
+    assert re.match(NAMED, svc.name), svc.name
+    other = c.api.create_service(docker.types.TaskTemplate(
+        docker.types.ContainerSpec("swarmlab/web:1")))
+    assert c.api.inspect_service(other["ID"])["Spec"]["Name"] != ""
+    r = docker_cli(url, "service", "create", "--detach", "--quiet", "swarmlab/web:1")
+    assert r.returncode == 0, r.stderr
+    name = c.api.inspect_service(r.stdout.strip())["Spec"]["Name"]
+    assert re.match(NAMED, name), name
+    # a name given is kept, and still checked as swarmkit checks it
+    assert c.services.create("swarmlab/web:1", name="www").name == "www"
+    with pytest.raises(docker.errors.APIError, match="valid as a DNS name component"):
+        c.services.create("swarmlab/web:1", name="-bad")
