@@ -100,3 +100,18 @@ def test_a_service_created_without_a_name_gets_a_random_one(c, url):
     assert c.services.create("swarmlab/web:1", name="www").name == "www"
     with pytest.raises(docker.errors.APIError, match="valid as a DNS name component"):
         c.services.create("swarmlab/web:1", name="-bad")
+
+
+# -- 3. node addresses ------------------------------------------------------------------
+
+def test_a_nodes_status_addr_is_its_bare_ip(lab, c, url):
+    nodes = {n["Description"]["Hostname"]: n for n in c.api.nodes()}
+    for rec in lab.record.nodes:
+        assert nodes[rec.name]["Status"]["Addr"] == rec.addr
+    manager = nodes["node1"]
+    assert manager["ManagerStatus"]["Addr"] == f"{lab.record.node('node1').addr}:2377"
+    assert c.api.inspect_node(manager["ID"])["Status"]["Addr"] == lab.record.node("node1").addr
+    r = docker_cli(url, "node", "inspect", "--format",
+                   "{{.Status.Addr}} {{.ManagerStatus.Addr}}", "self")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [rec := lab.record.node("node1").addr, f"{rec}:2377"]
