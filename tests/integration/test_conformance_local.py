@@ -115,3 +115,27 @@ def test_a_nodes_status_addr_is_its_bare_ip(lab, c, url):
                    "{{.Status.Addr}} {{.ManagerStatus.Addr}}", "self")
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == [rec := lab.record.node("node1").addr, f"{rec}:2377"]
+
+
+# -- 4. UpdateStatus is reset by every spec update --------------------------------------
+
+def test_a_scale_after_an_automatic_rollback_reports_no_rollback(lab, c, url):
+    fast = dict(monitor=1_000_000_000, delay=0)
+    svc = c.services.create("swarmlab/web:1", name="flaky",
+                            update_config=docker.types.UpdateConfig(
+                                failure_action="rollback", **fast),
+                            rollback_config=docker.types.RollbackConfig(**fast))
+    lab.wait_for(lambda: running(c, "flaky"), 30, "flaky running")
+    svc.update(image="swarmlab/worker:1", command=["python3", "-c", "raise SystemExit(3)"])
+    lab.wait_for(lambda: (c.api.inspect_service(svc.id).get("UpdateStatus") or {}).get(
+        "State") == "rollback_completed", 60, "the automatic rollback")
+    r = docker_cli(url, "service", "scale", "flaky=2")
+    assert r.returncode == 0, r.stderr
+    assert "rollback" not in r.stdout + r.stderr
+    assert "UpdateStatus" not in c.api.inspect_service(svc.id)
+    assert len(running(c, "flaky")) == 2
+
+
+def running(c, name: str) -> list[dict]:
+    return [t for t in c.api.tasks(filters={"service": name})
+            if t["Status"]["State"] == "running" and t["DesiredState"] == "running"]
