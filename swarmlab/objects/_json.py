@@ -25,9 +25,11 @@ _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 
 def jfield(json: str | None = None, *, default: Any = dataclasses.MISSING,
            default_factory: Any = dataclasses.MISSING, time: bool = False,
-           omitempty: bool = False) -> Any:
-    """A dataclass field with its Docker JSON key and conversion hints."""
-    meta = {"json": json, "time": time, "omitempty": omitempty}
+           omitempty: bool = False, blank_is_default: bool = False) -> Any:
+    """A dataclass field with its Docker JSON key and conversion hints. With
+    `blank_is_default`, an empty string reads as the default (Go's zero value, which
+    dockerd takes for the default where it converts, e.g. UpdateConfig's Order)."""
+    meta = {"json": json, "time": time, "omitempty": omitempty, "blank": blank_is_default}
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -95,8 +97,17 @@ Parser = Callable[[Any], Any]
 
 @lru_cache(maxsize=None)
 def _fields(cls: type) -> tuple[tuple[str, str, Parser], ...]:
-    return tuple((name, key, parse_time if is_time else _parser(hint, key))
-                 for name, key, hint, is_time, _omit in _plan(cls))
+    out = []
+    for f, (name, key, hint, is_time, _omit) in zip(dataclasses.fields(cls), _plan(cls)):
+        parse = parse_time if is_time else _parser(hint, key)
+        if f.metadata.get("blank"):
+            parse = _blank_is(f.default, parse)
+        out.append((name, key, parse))
+    return tuple(out)
+
+
+def _blank_is(default: Any, parse: Parser) -> Parser:
+    return lambda v: default if v == "" else parse(v)
 
 
 @lru_cache(maxsize=None)

@@ -139,3 +139,46 @@ def test_a_scale_after_an_automatic_rollback_reports_no_rollback(lab, c, url):
 def running(c, name: str) -> list[dict]:
     return [t for t in c.api.tasks(filters={"service": name})
             if t["Status"]["State"] == "running" and t["DesiredState"] == "running"]
+
+
+# -- 5. an empty Order (or FailureAction) is the default --------------------------------
+
+STACK = """\
+services:
+  web:
+    image: swarmlab/web:1
+    deploy:
+      replicas: 1
+      update_config:
+        parallelism: 2
+      rollback_config:
+        parallelism: 0
+"""
+
+
+def test_stack_deploy_with_update_config_takes_the_default_order(c, url, tmp_path):
+    compose = tmp_path / "stack.yml"
+    compose.write_text(STACK)
+    r = docker_cli(url, "stack", "deploy", "--detach=true", "-c", str(compose), "st")
+    try:
+        assert r.returncode == 0, r.stderr
+        spec = c.api.inspect_service("st_web")["Spec"]
+        assert spec["UpdateConfig"]["Parallelism"] == 2
+        assert spec["UpdateConfig"]["Order"] == "stop-first"
+        assert spec["UpdateConfig"]["FailureAction"] == "pause"
+        assert spec["RollbackConfig"]["Order"] == "stop-first"
+    finally:
+        docker_cli(url, "stack", "rm", "st")
+
+
+def test_an_empty_order_on_the_engine_api_is_stop_first(c):
+    task = docker.types.TaskTemplate(docker.types.ContainerSpec("swarmlab/web:1"))
+    blank = {"Parallelism": 1, "Order": "", "FailureAction": ""}
+    sid = c.api.create_service(task, name="blank", update_config=blank)["ID"]
+    assert c.api.inspect_service(sid)["Spec"]["UpdateConfig"]["Order"] == "stop-first"
+    # a bad value is still refused, and changes nothing
+    version = c.api.inspect_service(sid)["Version"]["Index"]
+    with pytest.raises(docker.errors.APIError, match="Order: invalid value 'sideways'"):
+        c.api.update_service(sid, version, task, name="blank",
+                             update_config=dict(blank, Order="sideways"))
+    assert c.api.inspect_service(sid)["Version"]["Index"] == version
