@@ -159,5 +159,6 @@ async def raft_status(name: str, gw: Gateway[ManagerSeat]) -> dict:
             "Members": sorted(names.get(v, str(v)) for v in voters)}
 
 
-__all__ = ["bare_ip", "description", "info", "mem_total", "raft_status", "render_cluster", "render_network",
+__all__ = ["bare_ip", "description", "info", "mem_total", "raft_status", "render_cluster",
+           "render_network",
            "render_node", "render_secret_like", "service_status", "version"]

@@ -182,3 +182,85 @@ def test_an_empty_order_on_the_engine_api_is_stop_first(c):
         c.api.update_service(sid, version, task, name="blank",
                              update_config=dict(blank, Order="sideways"))
     assert c.api.inspect_service(sid)["Version"]["Index"] == version
+
+
+# -- 6. list filters --------------------------------------------------------------------
+
+def api_error(fn) -> tuple[int, str]:
+    with pytest.raises(docker.errors.APIError) as e:
+        fn()
+    return e.value.response.status_code, e.value.explanation
+
+
+def test_task_filters_as_dockerd(lab, c, url):
+    a = c.services.create("swarmlab/web:1", name="fa", labels={"tier": "front"},
+                          mode={"replicated": {"Replicas": 2}})
+    b = c.services.create("swarmlab/web:1", name="fb", labels={"tier": "back"})
+    lab.wait_for(lambda: len(running(c, "fa")) == 2 and running(c, "fb"), 30, "fa and fb")
+
+    def ids(**f):
+        return {t["ID"] for t in c.api.tasks(filters=f)}
+    fa, fb = ids(service="fa"), ids(service="fb")
+    assert len(fa) == 2 and len(fb) == 1
+    assert ids(service=a.id[:6]) == fa  # an ID prefix resolves too
+    assert ids(label="tier=front") == fa and ids(label="tier") == fa | fb
+    assert ids(label=["tier", "tier=back"]) == fb and not ids(label="tier=side")
+    assert ids(name="fa.1") == {t["ID"] for t in c.api.tasks(filters={"service": "fa"})
+                                if t["Slot"] == 1}
+    one = next(iter(fa))
+    assert ids(id=one[:8]) == {one} and ids(service="fa", id=one[:8]) == {one}
+    node_id = c.api.inspect_task(one)["NodeID"]
+    hostname = c.api.inspect_node(node_id)["Description"]["Hostname"]
+    assert all(c.api.inspect_task(t)["NodeID"] == node_id for t in ids(node=hostname))
+    assert ids(**{"desired-state": "running"}) >= fa | fb
+    assert not ids(**{"desired-state": "shutdown"}) & (fa | fb)
+    assert ids(runtime="container") >= fa | fb and not ids(runtime="plugin")
+
+    # _up-to-date: only tasks of the service's current spec (what the CLI's progress reads)
+    b.update(image="swarmlab/web:2")
+    lab.wait_for(lambda: [t for t in running(c, "fb")
+                          if t["Spec"]["ContainerSpec"]["Image"] == "swarmlab/web:2"], 30,
+                 "fb updated")
+    current = c.api.tasks(filters={"service": "fb", "_up-to-date": "true"})
+    assert {t["Spec"]["ContainerSpec"]["Image"] for t in current} == {"swarmlab/web:2"}
+    assert len(c.api.tasks(filters={"service": "fb"})) == 2
+
+    assert api_error(lambda: c.api.tasks(filters={"colour": "red"})) == (
+        400, "invalid filter 'colour'")
+    assert api_error(lambda: c.api.tasks(filters={"service": "nope"})) == (
+        404, "service nope not found")
+    assert api_error(lambda: c.api.tasks(filters={"node": "nope"})) == (
+        404, "node nope not found")
+    assert api_error(lambda: c.api.tasks(filters={"desired-state": "sideways"})) == (
+        500, "Invalid desired-state filter: 'sideways'")
+
+    r = docker_cli(url, "service", "ps", "-q", "-f", "desired-state=running", "fb")
+    assert r.returncode == 0, r.stderr
+    assert set(r.stdout.split()) == {t["ID"] for t in current}
+
+
+def test_service_and_node_filters_as_dockerd(c):
+    c.services.create("swarmlab/web:1", name="rep", labels={"k": "v"})
+    c.services.create("swarmlab/web:1", name="glo", mode="global")
+
+    def names(**f):
+        return {s.name for s in c.services.list(filters=f)}
+    assert names(mode="global") == {"glo"} and names(mode="replicated") == {"rep"}
+    assert names(label="k=v") == {"rep"} and names(name="gl") == {"glo"}
+    assert names(runtime="container") == {"rep", "glo"} and not names(runtime="plugin")
+    assert api_error(lambda: c.services.list(filters={"colour": "red"})) == (
+        400, "invalid filter 'colour'")
+
+    def hosts(**f):
+        return {n["Description"]["Hostname"] for n in c.api.nodes(filters=f)}
+    assert hosts(role="manager") == {"node1"} and hosts(role="worker") == {"node2"}
+    assert hosts(membership="accepted") == {"node1", "node2"} and not hosts(membership="pending")
+    assert hosts(name="node2") == {"node2"}
+    assert api_error(lambda: c.api.nodes(filters={"role": "boss"})) == (
+        500, "Invalid role filter: 'boss'")
+    assert api_error(lambda: c.api.nodes(filters={"colour": "red"})) == (
+        400, "invalid filter 'colour'")
+    node2 = c.nodes.get("node2")
+    node2.update(dict(node2.attrs["Spec"], Labels={"zone": "a"}))
+    assert hosts(**{"node.label": "zone=a"}) == {"node2"}
+    assert not hosts(label="zone=a")  # `label` is the engine's labels, not the node's
