@@ -264,3 +264,96 @@ def test_service_and_node_filters_as_dockerd(c):
     node2.update(dict(node2.attrs["Spec"], Labels={"zone": "a"}))
     assert hosts(**{"node.label": "zone=a"}) == {"node2"}
     assert not hosts(label="zone=a")  # `label` is the engine's labels, not the node's
+
+
+# -- 7. service logs --------------------------------------------------------------------
+
+TALK = ("import sys, time\nprint('one', flush=True)\nprint('two', file=sys.stderr, flush=True)\n"
+        "print('three', flush=True)\ntime.sleep(4)\nprint('late', flush=True)\ntime.sleep(600)")
+TICK = ("import itertools, time\nfor i in itertools.count():\n"
+        "    print(f'tick {i}', flush=True)\n    time.sleep(0.3)")
+STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z"
+
+
+@pytest.fixture
+def talk(lab, c):
+    svc = c.services.create("swarmlab/worker:1", name="talk", command=["python3", "-c", TALK])
+    lab.wait_for(lambda: b"late" in b"".join(c.api.service_logs("talk", stdout=True)), 30,
+                 "talk's lines")
+    task = c.api.tasks(filters={"service": "talk"})[0]
+    host = c.api.inspect_node(task["NodeID"])["Description"]["Hostname"]
+    return svc, task, host
+
+
+def test_service_logs_through_the_docker_cli(url, talk):
+    svc, task, host = talk
+    prefix = f"talk.1.{task['ID'][:12]}@{host}    | "
+    r = docker_cli(url, "service", "logs", "talk")
+    assert r.returncode == 0, r.stderr  # it was `invalid details format`
+    assert r.stdout.splitlines() == [prefix + m for m in ("one", "three", "late")]
+    assert r.stderr.splitlines() == [prefix + "two"]
+    r = docker_cli(url, "service", "logs", "--details", "--timestamps", "--no-trunc", "talk")
+    assert r.returncode == 0, r.stderr
+    full = f"talk.1.{task['ID']}@{host}    | "
+    for line, m in zip(r.stdout.splitlines(), ("one", "three", "late")):
+        assert re.fullmatch(STAMP + " " + re.escape(full) + " " + m, line), line  # no extras
+    r = docker_cli(url, "service", "logs", "--raw", "--tail", "1", "talk")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "late\n", "")
+    r = docker_cli(url, "service", "logs", "--tail", "0", "talk")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+    r = docker_cli(url, "service", "logs", "--raw", "--no-task-ids", task["ID"])  # a task's
+    assert r.returncode == 0 and r.stdout.splitlines() == ["one", "three", "late"], r.stderr
+
+
+def test_service_logs_on_the_engine_api(c, url, talk):
+    svc, task, host = talk
+    raw = b"".join(c.api.service_logs("talk", stdout=True, details=True, timestamps=True))
+    details = (f"com.docker.swarm.node.id={task['NodeID']},com.docker.swarm.service.id="
+               f"{svc.id},com.docker.swarm.task.id={task['ID']}")
+    lines = raw.decode().splitlines()
+    assert [ln.split(" ", 2)[1:] for ln in lines] == [[details, m] for m in
+                                                        ("one", "three", "late")]
+    assert all(re.fullmatch(STAMP, ln.split(" ")[0]) for ln in lines)
+    stamps = [ln.split(" ")[0] for ln in lines]
+    assert b"".join(c.api.service_logs("talk", stderr=True)) == b"two\n"  # streams apart
+    # since: a Unix time (seconds.nanoseconds) between `three` and `late`
+    from swarmlab.objects import parse_time
+    between = (parse_time(stamps[1]) + parse_time(stamps[2])) // 2
+    since = f"{between // 10**9}.{between % 10**9:09d}"
+    assert b"".join(c.api.service_logs("talk", stdout=True, since=since)) == b"late\n"
+    r = requests.get(f"{url}/v1.44/services/talk/logs?stdout=1", timeout=5)
+    assert r.headers["Content-Type"] == "application/vnd.docker.multiplexed-stream"
+    assert r.content[:8] == bytes([1, 0, 0, 0, 0, 0, 0, 4]) and r.content[8:12] == b"one\n"
+    r = requests.get(f"{url}/v1.41/services/talk/logs?stdout=1", timeout=5)
+    assert r.headers["Content-Type"] == "application/vnd.docker.raw-stream"
+
+    def refused(query: str) -> tuple[int, str]:
+        r = requests.get(f"{url}/v1.44/services/talk/logs?{query}", timeout=5)
+        return r.status_code, r.json()["message"]
+    assert refused("") == (400, "must specify at least one of 'stdout' or 'stderr'")
+    assert refused("stdout=1&tail=-1") == (500, "negative tail values not supported")
+    assert refused("stdout=1&tail=x") == (500, 'tail value must be a positive integer or "all"')
+    assert refused("stdout=1&since=yesterday") == (
+        400, 'invalid value for "since": invalid timestamp "yesterday": invalid seconds '
+             '"yesterday": invalid syntax')
+    assert requests.get(f"{url}/services/nope/logs?stdout=1", timeout=5).status_code == 404
+
+
+def test_service_logs_follow_sends_only_new_lines(lab, c, url):
+    c.services.create("swarmlab/worker:1", name="tick", command=["python3", "-c", TICK])
+    lab.wait_for(lambda: b"tick 3" in b"".join(c.api.service_logs("tick", stdout=True)), 30,
+                 "ticks")
+    before = len(b"".join(c.api.service_logs("tick", stdout=True)).splitlines())
+    if shutil.which("docker") is None:
+        pytest.skip("no docker CLI")
+    cli = subprocess.Popen(["docker", "-H", url.replace("http://", "tcp://"), "service", "logs",
+                            "--follow", "--tail", "0", "--raw", "tick"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        got = [cli.stdout.readline().strip() for _ in range(4)]
+    finally:
+        cli.kill()
+        cli.wait(10)
+    numbers = [int(line.split()[1]) for line in got]
+    assert numbers == list(range(numbers[0], numbers[0] + 4)), got  # in order, none twice
+    assert numbers[0] >= before - 1  # `--tail 0`: nothing from before it began
