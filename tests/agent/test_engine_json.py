@@ -19,3 +19,14 @@ def test_an_empty_order_or_failure_action_reads_as_the_default_like_dockerd():
     assert cfg.order == UpdateOrder.STOP_FIRST and cfg.failure_action == FailureAction.PAUSE
     assert to_json(cfg)["Order"] == "stop-first"  # returned as stored
     assert from_json(UpdateConfig, {"Order": "start-first"}).order == UpdateOrder.START_FIRST
+
+
+def test_an_unknown_order_is_refused_in_dockerds_words():
+    import pytest
+    from swarmlab.objects import InvalidArgument, UpdateConfig
+    for bad, words in ((("Order", "sideways"), "unrecognized update order sideways"),
+                       (("FailureAction", "panic"), "unrecognized update failure action panic")):
+        with pytest.raises(InvalidArgument, match=f"^{words}$"):
+            from_json(UpdateConfig, dict([bad]))
+        with pytest.raises(ValueError):  # still bad JSON to whoever reads it as such
+            from_json(UpdateConfig, dict([bad]))

@@ -178,9 +178,11 @@ def test_an_empty_order_on_the_engine_api_is_stop_first(c):
     assert c.api.inspect_service(sid)["Spec"]["UpdateConfig"]["Order"] == "stop-first"
     # a bad value is still refused, and changes nothing
     version = c.api.inspect_service(sid)["Version"]["Index"]
-    with pytest.raises(docker.errors.APIError, match="Order: invalid value 'sideways'"):
+    with pytest.raises(docker.errors.APIError) as e:
         c.api.update_service(sid, version, task, name="blank",
                              update_config=dict(blank, Order="sideways"))
+    assert e.value.response.status_code == 400
+    assert e.value.explanation == "unrecognized update order sideways"  # dockerd's words
     assert c.api.inspect_service(sid)["Version"]["Index"] == version
 
 
