@@ -23,6 +23,8 @@ TASK_KEYS = ("name", "id", "label", "service", "node", "desired-state", "_up-to-
              "runtime")
 SERVICE_KEYS = ("name", "id", "label", "mode", "runtime")
 NODE_KEYS = ("name", "id", "label", "role", "membership", "node.label")
+SECRET_KEYS = ("names", "name", "id", "label")  # `names`: exact names
+CONFIG_KEYS = ("name", "id", "label")
 
 _MODES = ("replicated", "global", "replicated-job", "global-job")
 
@@ -129,5 +131,17 @@ def nodes(tx: "ReadTx", f: Filters) -> list[Node]:
             and (not memberships or "accepted" in memberships)]
 
 
-__all__ = ["Filters", "NODE_KEYS", "SERVICE_KEYS", "TASK_KEYS", "accept", "exact",
-           "labels_match", "nodes", "prefixed", "services", "task_name", "tasks"]
+def secrets_or_configs(tx: "ReadTx", kind: str, f: Filters) -> list[Any]:
+    accept(f, SECRET_KEYS if kind == "secret" else CONFIG_KEYS)
+    return [o for o in tx.all(kind) if named(o, f) and exact(o.spec.name, f.get("names"))]
+
+
+def named(obj: Any, f: Filters) -> bool:
+    """The `id` and `name` (prefixes) and `label` filters of an object with a spec."""
+    return (prefixed(obj.id, f.get("id")) and prefixed(obj.spec.name, f.get("name"))
+            and labels_match(obj.spec.labels, f.get("label")))
+
+
+__all__ = ["CONFIG_KEYS", "Filters", "NODE_KEYS", "SECRET_KEYS", "SERVICE_KEYS", "TASK_KEYS",
+           "accept", "exact", "labels_match", "named", "nodes", "prefixed",
+           "secrets_or_configs", "services", "task_name", "tasks"]

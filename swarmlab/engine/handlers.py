@@ -205,13 +205,6 @@ async def task_inspect(request: web.Request) -> web.Response:
 
 # -- secrets and configs -----------------------------------------------------------------
 
-def _named(obj: Any, f: filters.Filters) -> bool:
-    """The `id`, `name` (prefixes) and `label` filters of secrets, configs, networks."""
-    return (filters.prefixed(obj.id, f.get("id"))
-            and filters.prefixed(obj.spec.name, f.get("name"))
-            and filters.labels_match(obj.spec.labels, f.get("label")))
-
-
 def _secret_like(kind: str, spec_cls: type) -> list[tuple[str, str, Any]]:
     plural = kind + "s"
 
@@ -219,7 +212,7 @@ def _secret_like(kind: str, spec_cls: type) -> list[tuple[str, str, Any]]:
         gw = _gw(request)
         f = parse_filters(request)
         return _json(await gw.read(lambda tx: [
-            render.render_secret_like(o) for o in tx.all(kind) if _named(o, f)]))
+            render.render_secret_like(o) for o in filters.secrets_or_configs(tx, kind, f)]))
 
     async def create(request: web.Request) -> web.Response:
         gw = _gw(request)
@@ -257,7 +250,7 @@ async def networks_list(request: web.Request) -> web.Response:
     gw = _gw(request)
     f = parse_filters(request)
     return _json(await gw.read(lambda tx: [render.render_network(n) for n in tx.all("network")
-                                           if _named(n, f)]))
+                                           if filters.named(n, f)]))
 
 
 async def network_inspect(request: web.Request) -> web.Response:

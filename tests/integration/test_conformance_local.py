@@ -268,6 +268,25 @@ def test_service_and_node_filters_as_dockerd(c):
     assert not hosts(label="zone=a")  # `label` is the engine's labels, not the node's
 
 
+
+def test_secret_and_config_filters_as_dockerd(c):
+    made = [c.secrets.create(name="pw", data=b"x", labels={"k": "v"}),
+            c.secrets.create(name="pw2", data=b"y"), c.configs.create(name="conf", data=b"z")]
+    try:
+        def names(lister, **f):
+            return {o.name for o in lister(filters=f)}
+        assert names(c.secrets.list, name="pw") == {"pw", "pw2"}
+        assert names(c.secrets.list, names="pw") == {"pw"}  # `names`: exact
+        assert names(c.secrets.list, label="k=v") == {"pw"}
+        assert names(c.configs.list, name="co") == {"conf"}
+        assert api_error(lambda: c.secrets.list(filters={"colour": "red"})) == (
+            400, "invalid filter 'colour'")
+        assert api_error(lambda: c.configs.list(filters={"names": "conf"})) == (
+            400, "invalid filter 'names'")
+    finally:
+        for o in made:
+            o.remove()
+
 # -- 7. service logs --------------------------------------------------------------------
 
 TALK = ("import sys, time\nprint('one', flush=True)\nprint('two', file=sys.stderr, flush=True)\n"
