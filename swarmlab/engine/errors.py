@@ -14,6 +14,7 @@ from aiohttp import web
 
 from ..objects import (
     AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, SequenceError, SwarmError,
+    Unimplemented,
 )
 from ..raft.core import NotLeader, ProposalDropped
 from ..store import ProposalNotApplied
@@ -62,7 +63,8 @@ def error_response(status: int, message: str) -> web.Response:
 
 
 _STATUS = [(NotFound, 404), (InvalidArgument, 400), (AlreadyExists, 409),
-           (FailedPrecondition, 503), (SequenceError, 500), (SwarmError, 500)]
+           (FailedPrecondition, 503), (Unimplemented, 501), (SequenceError, 500),
+           (SwarmError, 500)]
 
 
 def status_for(exc: SwarmError) -> int:

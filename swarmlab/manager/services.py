@@ -13,7 +13,7 @@ import re
 from ..objects import (
     AlreadyExists, Config, ConfigSpec, FailedPrecondition, InvalidArgument, JobIteration,
     JobStatus, PublishMode, Secret, SecretSpec, SequenceError, Service, ServiceSpec,
-    TaskState, UpdateState, UpdateStatus, Endpoint,
+    TaskState, Unimplemented, UpdateState, UpdateStatus, Endpoint,
 )
 from ..scheduler import parse_all
 from ..store import ReadTx, WriteTx
@@ -117,7 +117,9 @@ def update_service(tx: WriteTx, ref: str, version: int, spec: ServiceSpec,
         raise SequenceError()
     validate_service_spec(tx, spec, service.id)
     if _mode_kind(spec) != _mode_kind(service.spec):
-        raise InvalidArgument("service mode change is not allowed")
+        raise Unimplemented("service mode change is not allowed")
+    if spec.name != service.spec.name:
+        raise Unimplemented("renaming services is not supported")
     # swarmkit resets UpdateStatus on every spec update (a scale after a rollback no
     # longer reports it); its updater then starts anew if any slot is out of date: the
     # spec's tasks changed, or an update or rollback was under way or paused

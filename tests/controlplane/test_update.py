@@ -227,3 +227,18 @@ def test_every_spec_update_resets_the_update_status():
     h.run_until(lambda: h.service(s.id).update_status.state == UpdateState.COMPLETED, 120)
     h.run(2)
     assert running_images(h, s.id) == Counter({"swarmlab/web:2": 5})
+
+
+def test_a_rename_or_a_mode_change_is_refused_and_changes_nothing():
+    from swarmlab.objects import Global, ServiceMode, Unimplemented
+    h = Harness(workers=1)
+    s = start(h, 1)
+    before = h.store.snapshot()
+    svc = h.service(s.id)
+    with pytest.raises(Unimplemented, match="^renaming services is not supported$"):
+        h.manager.update_service(s.id, svc.version.index, dataclasses.replace(svc.spec,
+                                                                              name="other"))
+    with pytest.raises(Unimplemented, match="^service mode change is not allowed$"):
+        h.manager.update_service(s.id, svc.version.index, dataclasses.replace(
+            svc.spec, mode=ServiceMode(global_=Global())))
+    assert h.store.snapshot() == before

@@ -102,6 +102,18 @@ def test_a_service_created_without_a_name_gets_a_random_one(c, url):
         c.services.create("swarmlab/web:1", name="-bad")
 
 
+
+def test_a_service_cannot_be_renamed_nor_change_mode(c):
+    svc = c.services.create("swarmlab/web:1", name="keep")
+    spec = c.api.inspect_service(svc.id)
+    version = spec["Version"]["Index"]
+    for change, words in ((dict(Name="other"), "renaming services is not supported"),
+                          (dict(Mode={"Global": {}}), "service mode change is not allowed")):
+        r = requests.post(f"{c.api.base_url}/v1.44/services/{svc.id}/update?version={version}",
+                          json=dict(spec["Spec"], **change), timeout=5)
+        assert (r.status_code, r.json()["message"]) == (501, words)  # swarmkit: Unimplemented
+    assert c.api.inspect_service(svc.id)["Version"]["Index"] == version
+
 # -- 3. node addresses ------------------------------------------------------------------
 
 def test_a_nodes_status_addr_is_its_bare_ip(lab, c, url):
