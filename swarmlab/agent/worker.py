@@ -150,10 +150,12 @@ class Worker:
         if run:
             run.cancel()
 
-    def logs(self, task_ids: set[str], tail: int | None) -> list[tuple[str, Any]]:
+    def logs(self, task_ids: set[str], tail: int | None,
+             since: float | None = None) -> list[tuple[str, Any]]:
+        """(task ID, line) of each task's last `tail` lines from `since` on."""
         out = []
         for tid in task_ids:
             ctl = self.controllers.get(tid)
             if ctl is not None:
-                out += [(self.specs[tid].task_name, line) for line in ctl.logs(tail=tail)]
+                out += [(tid, line) for line in ctl.logs(tail=tail, since=since)]
         return out

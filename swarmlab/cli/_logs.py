@@ -60,7 +60,9 @@ class Prefixer:
         task_id = details.pop("com.docker.swarm.task.id")
         node_id = details.pop("com.docker.swarm.node.id", "")
         service_id = details.pop("com.docker.swarm.service.id", "")
-        extra = ",".join(f"{k}={v}" for k, v in details.items()) + " " if self.args.details and details else ""
+        # as the docker CLI: with --details, the other details and a space, even if none
+        extra = ",".join(f"{k}={v}" for k, v in sorted(details.items())) + " " \
+            if self.args.details else ""
         return f"{stamp}{self._context(task_id, node_id, service_id)}    | {extra}{message}"
 
     def _context(self, task_id: str, node_id: str, service_id: str) -> str:
@@ -110,8 +112,10 @@ def since_value(text: str | None, now: float | None = None) -> str | int:
 
 
 def print_logs(ctx, args) -> None:
+    # details carry the task's context: asked for unless --raw prints lines as they came
+    details = args.details or not args.raw
     stream = ctx.call(lambda c: c.service_logs(
-        args.service, details=True, follow=args.follow, stdout=True, stderr=True,
+        args.service, details=details, follow=args.follow, stdout=True, stderr=True,
         timestamps=args.timestamps, tail=args.tail, is_tty=False, since=since_value(args.since)))
     prefixer = Prefixer(ctx, args)
     pending = ""

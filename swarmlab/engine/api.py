@@ -10,8 +10,9 @@ the Raft leader forwards writes to the leader, as Docker's followers do.
 """
 from __future__ import annotations
 
+import functools
 import json
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
@@ -53,7 +54,32 @@ def parse_filters(request: web.Request) -> dict[str, list[str]]:
     return out
 
 
+def _version_key(v: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in v.split("."))
+
+
+def check_api_version(version: str) -> None:
+    """dockerd's version middleware: a path's `/vX.Y` outside what is served is refused
+    (400, an invalid parameter), before the route runs."""
+    if _version_key(version) < _version_key(MIN_API_VERSION):
+        raise APIError(400, f"client version {version} is too old. Minimum supported API "
+                            f"version is {MIN_API_VERSION}, please upgrade your client to a "
+                            "newer version")
+    if _version_key(version) > _version_key(API_VERSION):
+        raise APIError(400, f"client version {version} is too new. Maximum supported API "
+                            f"version is {API_VERSION}")
+
+
+def _versioned(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+               ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    @functools.wraps(handler)
+    async def checked(request: web.Request) -> web.StreamResponse:
+        check_api_version(request.match_info["version"])
+        return await handler(request)
+    return checked
+
+
 def add_routes(app: web.Application, routes: list[tuple[str, str, Callable]]) -> None:
     for method, path, handler in routes:
         app.router.add_route(method, path, handler)
-        app.router.add_route(method, r"/v{version:\d+\.\d+}" + path, handler)
+        app.router.add_route(method, r"/v{version:\d+\.\d+}" + path, _versioned(handler))

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from ..objects import (
     AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, SequenceError, SwarmError,
+    Unimplemented,
 )
 from ..raft.core import NotLeader, ProposalDropped
 from ..store import ProposalNotApplied
@@ -62,7 +63,8 @@ def error_response(status: int, message: str) -> web.Response:
 
 
 _STATUS = [(NotFound, 404), (InvalidArgument, 400), (AlreadyExists, 409),
-           (FailedPrecondition, 503), (SequenceError, 500), (SwarmError, 500)]
+           (FailedPrecondition, 503), (Unimplemented, 501), (SequenceError, 500),
+           (SwarmError, 500)]
 
 
 def status_for(exc: SwarmError) -> int:
@@ -90,6 +92,9 @@ async def docker_errors(request: web.Request, handler: Callable[..., Awaitable])
         return error_response(400, f"invalid JSON: {e.msg} (line {e.lineno} column {e.colno})")
     except (ValueError, TypeError, KeyError) as e:
         return error_response(400, f"invalid request: {e}")
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
+        # no such route, or not with this method: dockerd answers both alike, in JSON
+        return error_response(404, "page not found")
     except web.HTTPException:
         raise
     except Exception as e:  # noqa: BLE001 - the API answers, the node stays up

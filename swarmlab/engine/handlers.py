@@ -7,6 +7,7 @@ control thread; the swarm membership routes ask the node (`app["node"]`, a `Node
 from __future__ import annotations
 
 import base64
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -14,11 +15,12 @@ from aiohttp import web
 from ..objects import (
     ConfigSpec, NodeSpec, SecretSpec, ServiceSpec, from_json,
 )
-from . import render
+from . import filters, render
 from .api import add_routes, parse_filters, query_bool, query_version, read_json
 from .errors import NOT_IN_SWARM, APIError
 from .gateway import Gateway, ManagerSeat
 from .logs import stream_logs
+from .names import random_name
 from .node_view import NodeView
 
 if TYPE_CHECKING:
@@ -97,26 +99,11 @@ async def swarm_unlockkey(request: web.Request) -> web.Response:
 
 # -- nodes -------------------------------------------------------------------------------
 
-def _match(filters: dict[str, list[str]], key: str, *values: str) -> bool:
-    want = filters.get(key)
-    return not want or any(v in want or any(v.startswith(w) for w in want)
-                           for v in values if v)
-
-
 async def nodes_list(request: web.Request) -> web.Response:
     gw = _gw(request)
     f = parse_filters(request)
-
-    def read(tx: "ReadTx") -> list:
-        out = []
-        for n in tx.nodes():
-            if not (_match(f, "id", n.id) and _match(f, "name", n.hostname)
-                    and _match(f, "role", n.spec.role.value)
-                    and _match(f, "membership", "accepted")):
-                continue
-            out.append(render.render_node(n, gw.manager))
-        return out
-    return _json(await gw.read(read))
+    return _json(await gw.read(lambda tx: [render.render_node(n, gw.manager)
+                                           for n in filters.nodes(tx, f)]))
 
 
 async def node_inspect(request: web.Request) -> web.Response:
@@ -149,11 +136,7 @@ async def services_list(request: web.Request) -> web.Response:
 
     def read(tx: "ReadTx") -> list:
         out = []
-        for s in tx.services():
-            labels = [f"{k}={v}" for k, v in s.spec.labels.items()] + list(s.spec.labels)
-            if not (_match(f, "id", s.id) and _match(f, "name", s.spec.name)
-                    and _match(f, "label", *labels)):
-                continue
+        for s in filters.services(tx, f):
             doc = s.to_json()
             if status:
                 doc["ServiceStatus"] = render.service_status(tx, s)
@@ -165,6 +148,8 @@ async def services_list(request: web.Request) -> web.Response:
 async def service_create(request: web.Request) -> web.Response:
     gw = _gw(request)
     spec = from_json(ServiceSpec, await read_json(request))
+    if not spec.name:  # as dockerd: a random name, not a refusal
+        spec = dataclasses.replace(spec, name=random_name())
     service = await gw.call(lambda m: m.create_service(spec))
     return _json({"ID": service.id, "Warnings": None}, status=201)
 
@@ -209,42 +194,7 @@ async def task_logs(request: web.Request) -> web.StreamResponse:
 async def tasks_list(request: web.Request) -> web.Response:
     gw = _gw(request)
     f = parse_filters(request)
-
-    def read(tx: "ReadTx") -> list:
-        services = {s.id: s for s in tx.services()}
-        nodes = {n.id: n for n in tx.nodes()}
-        want_services = {services[s].id if s in services else _resolve(tx, "service", s)
-                         for s in f.get("service", [])}
-        want_nodes = {_resolve(tx, "node", n) for n in f.get("node", [])}
-        out = []
-        for t in tx.all("task"):
-            if want_services and t.service_id not in want_services:
-                continue
-            if want_nodes and t.node_id not in want_nodes:
-                continue
-            if "desired-state" in f and t.desired_state.name.lower() not in f["desired-state"]:
-                continue
-            if not _match(f, "id", t.id):
-                continue
-            if "name" in f and not any(_task_name(t, services, nodes).startswith(n)
-                                       for n in f["name"]):
-                continue
-            out.append(t.to_json())
-        return out
-    return _json(await gw.read(read))
-
-
-def _resolve(tx: "ReadTx", kind: str, ref: str) -> str:
-    try:
-        return tx.lookup(kind, ref).id
-    except Exception:  # noqa: BLE001 - an unknown name filters everything out
-        return "\0" + ref
-
-
-def _task_name(t: Any, services: dict, nodes: dict) -> str:
-    svc = services.get(t.service_id)
-    name = svc.spec.name if svc else t.service_id
-    return f"{name}.{t.slot}" if t.slot else f"{name}.{t.node_id}"
+    return _json(await gw.read(lambda tx: [t.to_json() for t in filters.tasks(tx, f)]))
 
 
 async def task_inspect(request: web.Request) -> web.Response:
@@ -262,9 +212,7 @@ def _secret_like(kind: str, spec_cls: type) -> list[tuple[str, str, Any]]:
         gw = _gw(request)
         f = parse_filters(request)
         return _json(await gw.read(lambda tx: [
-            render.render_secret_like(o) for o in tx.all(kind)
-            if _match(f, "id", o.id) and _match(f, "name", o.spec.name)
-            and _has_labels(o.spec.labels, f.get("label", []))]))
+            render.render_secret_like(o) for o in filters.secrets_or_configs(tx, kind, f)]))
 
     async def create(request: web.Request) -> web.Response:
         gw = _gw(request)
@@ -298,21 +246,11 @@ def _secret_like(kind: str, spec_cls: type) -> list[tuple[str, str, Any]]:
 
 # -- networks (Docker answers these in the engine's flat shape, not the swarm one) -----------
 
-def _has_labels(labels: dict[str, str], wanted: list[str]) -> bool:
-    """Docker's `label` filter: every `key` or `key=value` given must be there."""
-    have = {f"{k}={v}" for k, v in labels.items()} | set(labels)
-    return all(lab in have for lab in wanted)
-
-
 async def networks_list(request: web.Request) -> web.Response:
     gw = _gw(request)
     f = parse_filters(request)
-
-    def keep(n: Any) -> bool:
-        return (_match(f, "id", n.id) and _match(f, "name", n.spec.name)
-                and _has_labels(n.spec.labels, f.get("label", [])))
     return _json(await gw.read(lambda tx: [render.render_network(n) for n in tx.all("network")
-                                                  if keep(n)]))
+                                           if filters.named(n, f)]))
 
 
 async def network_inspect(request: web.Request) -> web.Response:

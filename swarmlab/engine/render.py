@@ -78,6 +78,9 @@ async def info(node: NodeFacts, gw: Gateway[ManagerSeat]) -> dict:
 def render_node(n: Any, m: ManagerSeat | None) -> dict:
     """A node, with its ManagerStatus as this manager sees Raft (leader, reachability)."""
     doc = n.to_json()
+    # Docker shows the IP the node is seen at; the store keeps the swarm port with it
+    # (a node's internal API is found from it), which only ManagerStatus.Addr shows
+    doc["Status"]["Addr"] = bare_ip(doc["Status"].get("Addr", ""))
     if doc.get("ManagerStatus") is not None and m is not None:
         rid = m.raft_id_of(n.id)
         doc["ManagerStatus"]["Leader"] = rid == m.leader_raft_id()
@@ -87,6 +90,14 @@ def render_node(n: Any, m: ManagerSeat | None) -> dict:
             n.status.state == NodeState.READY
         doc["ManagerStatus"]["Reachability"] = "reachable" if reachable else "unreachable"
     return doc
+
+
+def bare_ip(addr: str) -> str:
+    """`10.0.0.1:2377` -> `10.0.0.1` (and `[::1]:2377` -> `::1`); a bare IP stays."""
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit() or (":" in host and not host.startswith("[")):
+        return addr
+    return host.strip("[]")
 
 
 def render_secret_like(obj: Any) -> dict:
@@ -148,5 +159,6 @@ async def raft_status(name: str, gw: Gateway[ManagerSeat]) -> dict:
             "Members": sorted(names.get(v, str(v)) for v in voters)}
 
 
-__all__ = ["description", "info", "mem_total", "raft_status", "render_cluster", "render_network",
+__all__ = ["bare_ip", "description", "info", "mem_total", "raft_status", "render_cluster",
+           "render_network",
            "render_node", "render_secret_like", "service_status", "version"]

@@ -13,7 +13,7 @@ import re
 from ..objects import (
     AlreadyExists, Config, ConfigSpec, FailedPrecondition, InvalidArgument, JobIteration,
     JobStatus, PublishMode, Secret, SecretSpec, SequenceError, Service, ServiceSpec,
-    TaskState, UpdateState, UpdateStatus, Endpoint,
+    TaskState, Unimplemented, UpdateState, UpdateStatus, Endpoint,
 )
 from ..scheduler import parse_all
 from ..store import ReadTx, WriteTx
@@ -117,12 +117,17 @@ def update_service(tx: WriteTx, ref: str, version: int, spec: ServiceSpec,
         raise SequenceError()
     validate_service_spec(tx, spec, service.id)
     if _mode_kind(spec) != _mode_kind(service.spec):
-        raise InvalidArgument("service mode change is not allowed")
-    # a paused update resumes when the service is updated again, even with no change
-    changes: dict = {"spec": spec, "previous_spec": service.spec}
-    paused = service.update_status is not None and service.update_status.state in (
-        UpdateState.PAUSED, UpdateState.ROLLBACK_PAUSED)
-    if paused or spec.task_template != service.spec.task_template or \
+        raise Unimplemented("service mode change is not allowed")
+    if spec.name != service.spec.name:
+        raise Unimplemented("renaming services is not supported")
+    # swarmkit resets UpdateStatus on every spec update (a scale after a rollback no
+    # longer reports it); its updater then starts anew if any slot is out of date: the
+    # spec's tasks changed, or an update or rollback was under way or paused
+    changes: dict = {"spec": spec, "previous_spec": service.spec, "update_status": None}
+    unfinished = service.update_status is not None and service.update_status.state in (
+        UpdateState.UPDATING, UpdateState.ROLLBACK_STARTED, UpdateState.PAUSED,
+        UpdateState.ROLLBACK_PAUSED)
+    if unfinished or spec.task_template != service.spec.task_template or \
             spec.endpoint_spec != service.spec.endpoint_spec:
         if spec.mode.is_job:
             index = service.job_status.job_iteration.index + 1 if service.job_status else 0

@@ -162,8 +162,9 @@ async def local_logs(request: web.Request) -> web.Response:
     ids = {t for t in request.query.get("tasks", "").split(",") if t}
     tail = request.query.get("tail")
     n = int(tail) if tail and tail.isdigit() else None
-    lines = node.worker.logs(ids, n) if node.worker else []
-    return web.json_response([[name, ln.timestamp, ln.stream, ln.line] for name, ln in lines])
+    since = float(request.query["since"]) if request.query.get("since") else None
+    lines = node.worker.logs(ids, n, since) if node.worker else []
+    return web.json_response([[tid, ln.timestamp, ln.stream, ln.line] for tid, ln in lines])
 
 
 async def raft_join(request: web.Request) -> web.Response:

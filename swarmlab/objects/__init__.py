@@ -6,6 +6,7 @@ Each converts to and from Docker Engine API JSON with `to_json(obj)` /
 from ._ids import new_id
 from ._errors import (
     AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, SequenceError, SwarmError,
+    Unimplemented,
 )
 from ._json import format_time, from_json, parse_time, to_json
 from ._objects import (

@@ -29,6 +29,12 @@ class AlreadyExists(SwarmError):
     code, http_status = "AlreadyExists", 409
 
 
+class Unimplemented(SwarmError):
+    """What swarmkit will not do (rename a service, change its mode): dockerd's 501."""
+
+    code, http_status = "Unimplemented", 501
+
+
 class SequenceError(SwarmError):
     """A write carried a `Version.Index` that is no longer the stored one."""
 

@@ -18,6 +18,8 @@ import typing
 from functools import lru_cache
 from typing import Any, Callable, TypeVar
 
+from ._errors import InvalidArgument
+
 T = TypeVar("T")
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
@@ -25,9 +27,15 @@ _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 
 def jfield(json: str | None = None, *, default: Any = dataclasses.MISSING,
            default_factory: Any = dataclasses.MISSING, time: bool = False,
-           omitempty: bool = False) -> Any:
-    """A dataclass field with its Docker JSON key and conversion hints."""
-    meta = {"json": json, "time": time, "omitempty": omitempty}
+           omitempty: bool = False, blank_is_default: bool = False,
+           unrecognized: str = "") -> Any:
+    """A dataclass field with its Docker JSON key and conversion hints. With
+    `blank_is_default`, an empty string reads as the default (Go's zero value, which
+    dockerd takes for the default where it converts, e.g. UpdateConfig's Order); a value
+    that is not one of the enum's is refused with `unrecognized` + the value, if given
+    (dockerd's words), else with the key."""
+    meta = {"json": json, "time": time, "omitempty": omitempty, "blank": blank_is_default,
+            "unrecognized": unrecognized}
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -95,8 +103,32 @@ Parser = Callable[[Any], Any]
 
 @lru_cache(maxsize=None)
 def _fields(cls: type) -> tuple[tuple[str, str, Parser], ...]:
-    return tuple((name, key, parse_time if is_time else _parser(hint, key))
-                 for name, key, hint, is_time, _omit in _plan(cls))
+    out = []
+    for f, (name, key, hint, is_time, _omit) in zip(dataclasses.fields(cls), _plan(cls)):
+        parse = parse_time if is_time else _parser(hint, key)
+        if f.metadata.get("unrecognized"):
+            parse = _unrecognized(f.metadata["unrecognized"], parse)
+        if f.metadata.get("blank"):
+            parse = _blank_is(f.default, parse)
+        out.append((name, key, parse))
+    return tuple(out)
+
+
+def _blank_is(default: Any, parse: Parser) -> Parser:
+    return lambda v: default if v == "" else parse(v)
+
+
+class Unrecognized(InvalidArgument, ValueError):
+    """A value dockerd does not know: its words, and still bad JSON (a ValueError)."""
+
+
+def _unrecognized(words: str, parse: Parser) -> Parser:
+    def checked(v: Any) -> Any:
+        try:
+            return parse(v)
+        except ValueError:
+            raise Unrecognized(f"{words} {v}") from None
+    return checked
 
 
 @lru_cache(maxsize=None)

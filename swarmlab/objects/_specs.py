@@ -69,10 +69,14 @@ class UpdateConfig:
 
     parallelism: int = 1
     delay: int = 0
-    failure_action: FailureAction = FailureAction.PAUSE
+    # dockerd reads an empty FailureAction or Order (`docker stack deploy` sends "") as
+    # the default
+    failure_action: FailureAction = jfield(default=FailureAction.PAUSE, blank_is_default=True,
+                                           unrecognized="unrecognized update failure action")
     monitor: int = 5 * SECOND_NS
     max_failure_ratio: float = 0.0
-    order: UpdateOrder = UpdateOrder.STOP_FIRST
+    order: UpdateOrder = jfield(default=UpdateOrder.STOP_FIRST, blank_is_default=True,
+                                unrecognized="unrecognized update order")
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ class LogBuffer:
 
     def lines(self, tail: int | None = None, since: float | None = None) -> list[LogLine]:
         selected = [ln for _, ln in self._lines if since is None or ln.timestamp >= since]
-        return selected[-tail:] if tail is not None and tail >= 0 else selected
+        return selected[len(selected) - tail:] if tail is not None and 0 <= tail < len(selected) else selected
 
     async def follow(self, tail: int | None = None) -> AsyncIterator[LogLine]:
         """The last `tail` lines, then new ones until the task's output ends."""

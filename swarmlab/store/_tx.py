@@ -67,17 +67,18 @@ class ReadTx:
         return clusters[0] if clusters else None  # type: ignore[return-value]
 
     def lookup(self, kind: str, ref: str) -> StoreObject:
-        """Find by full ID, then name (hostname for nodes), then unique ID prefix, as the
-        Docker CLI resolves names; raise Docker's "... not found" otherwise."""
+        """Find by full ID, then name (hostname for nodes), then ID prefix, as dockerd
+        resolves a reference: Docker's "... not found", or "... is ambiguous" when a name
+        or a prefix matches more than one."""
         table = self._tables[kind]
         if ref in table:
             return table[ref]
-        by_name = [o for o in self.all(kind) if _name(o) == ref]
-        if len(by_name) == 1:
-            return by_name[0]
-        by_prefix = [o for o in self.all(kind) if ref and o.id.startswith(ref)]
-        if len(by_prefix) == 1:
-            return by_prefix[0]
+        found = [o for o in self.all(kind) if _name(o) == ref] or \
+            [o for o in self.all(kind) if ref and o.id.startswith(ref)]
+        if len(found) > 1:
+            raise InvalidArgument(f"{kind} {ref} is ambiguous ({len(found)} matches found)")
+        if found:
+            return found[0]
         raise NotFound(f"{kind} {ref} not found")
 
 

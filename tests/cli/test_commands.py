@@ -168,3 +168,18 @@ def test_boolean_flags_take_docker_style_values(cli, engine):
     spec = [r["json"] for r in engine.requests if r["path"] == "/services/create"][-1]
     assert spec["TaskTemplate"]["ContainerSpec"]["Init"] is False
     assert spec["TaskTemplate"]["ContainerSpec"]["ReadOnly"] is True
+
+
+def test_service_logs_raw_and_details_as_the_docker_cli(cli, engine):
+    cli("service", "create", "-d", "--name", "www", "web:1")
+    task = engine.tasks[-1]
+    details = (f"com.docker.swarm.node.id={task['NodeID']},com.docker.swarm.service.id="
+               f"{task['ServiceID']},com.docker.swarm.task.id={task['ID']}")
+    engine.logs = [(1, f"{details} hello\n".encode())]
+    code, out, _ = cli("service", "logs", "--details", "www")
+    assert (code, out) == (0, f"www.1.{task['ID'][:12]}@node1    |  hello\n")  # as docker's
+    engine.logs = [(1, b"hello\n")]
+    code, out, _ = cli("service", "logs", "--raw", "www")
+    assert (code, out) == (0, "hello\n")
+    logs_request = [r for r in engine.requests if r["path"].endswith("/logs")][-1]
+    assert logs_request["query"]["details"] in ("0", "False", "false")  # --raw: no details

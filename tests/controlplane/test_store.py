@@ -42,6 +42,23 @@ def test_create_update_bumps_version_and_times():
     assert n2.created_at == 5_000_000_000 and n2.updated_at == 6_000_000_000
 
 
+def test_lookup_resolves_as_dockerd():
+    """Full ID, then name, then ID prefix; a name or prefix matching more than one is
+    ambiguous (dockerd's getNode/getService), none is not found."""
+    s, _ = make_store()
+    for ident, name in (("abc1", "a"), ("abc2", "dup"), ("xyz3", "dup")):
+        s.update(lambda tx, i=ident, n=name: tx.create(Node(id=i, spec=NodeSpec(name=n))))
+    v = s.view()
+    assert v.lookup("node", "abc1").id == "abc1" and v.lookup("node", "a").id == "abc1"
+    assert v.lookup("node", "xy").id == "xyz3"
+    with pytest.raises(InvalidArgument, match=r"^node abc is ambiguous \(2 matches found\)$"):
+        v.lookup("node", "abc")
+    with pytest.raises(InvalidArgument, match=r"^node dup is ambiguous \(2 matches found\)$"):
+        v.lookup("node", "dup")
+    with pytest.raises(NotFound, match="^node q not found$"):
+        v.lookup("node", "q")
+
+
 def test_stale_version_is_refused_and_changes_nothing():
     s, _ = make_store()
     s.update(lambda tx: tx.create(Node(id="n1")))

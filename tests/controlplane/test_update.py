@@ -197,3 +197,48 @@ def test_max_failure_ratio_tolerates_some_failures():
     failed = {t.slot for t in h.tasks(s.id) if image_of(t) == "x:broken"
               and t.status.state == TaskState.FAILED}
     assert len(failed) >= 2  # one failure in four (0.25) and two (0.5) were tolerated
+
+
+def test_every_spec_update_resets_the_update_status():
+    """swarmkit's UpdateService clears UpdateStatus: a scale after an automatic rollback
+    (or after a finished update) reports no update at all; one during a rollback restarts
+    the updater, which brings every slot to the current spec."""
+    h = Harness(workers=2)
+    s = start(h, 3, failure_action=FailureAction.ROLLBACK, monitor=SECOND_NS)
+    update(h, s.id, "swarmlab/web:broken")
+    h.run_until(lambda: h.service(s.id).update_status.state == UpdateState.ROLLBACK_COMPLETED,
+                timeout_s=120)
+    update(h, s.id, mode=web(replicas=4).mode)
+    assert h.service(s.id).update_status is None
+    h.run_until(lambda: len(h.running(s.id)) == 4)
+    assert h.service(s.id).update_status is None
+    assert running_images(h, s.id) == Counter({"swarmlab/web:1": 4})
+
+    update(h, s.id, "swarmlab/web:2")
+    h.run_until(lambda: h.service(s.id).update_status.state == UpdateState.COMPLETED, 120)
+    update(h, s.id, labels={"tier": "front"})
+    assert h.service(s.id).update_status is None
+
+    update(h, s.id, "swarmlab/web:broken")
+    h.run_until(lambda: h.service(s.id).update_status.state == UpdateState.ROLLBACK_STARTED)
+    update(h, s.id, mode=web(replicas=5).mode)  # mid-rollback
+    status = h.service(s.id).update_status
+    assert status.state == UpdateState.UPDATING and status.message == "update in progress"
+    h.run_until(lambda: h.service(s.id).update_status.state == UpdateState.COMPLETED, 120)
+    h.run(2)
+    assert running_images(h, s.id) == Counter({"swarmlab/web:2": 5})
+
+
+def test_a_rename_or_a_mode_change_is_refused_and_changes_nothing():
+    from swarmlab.objects import Global, ServiceMode, Unimplemented
+    h = Harness(workers=1)
+    s = start(h, 1)
+    before = h.store.snapshot()
+    svc = h.service(s.id)
+    with pytest.raises(Unimplemented, match="^renaming services is not supported$"):
+        h.manager.update_service(s.id, svc.version.index, dataclasses.replace(svc.spec,
+                                                                              name="other"))
+    with pytest.raises(Unimplemented, match="^service mode change is not allowed$"):
+        h.manager.update_service(s.id, svc.version.index, dataclasses.replace(
+            svc.spec, mode=ServiceMode(global_=Global())))
+    assert h.store.snapshot() == before

@@ -112,7 +112,10 @@ def test_a_service_removed_during_its_converge_delay_leaves_nothing_on_its_nodes
                       endpoint_spec=docker.types.EndpointSpec(ports={8080: 80}))
     lab.wait_for(lambda: len(running(c, "www")) == 4, 60, "4 replicas")
     assert sum(lab.client(n).info()["ContainersRunning"] for n in lab.nodes) == 4
-    c.services.get("www").remove()
-    lab.wait_for(lambda: not tasks(c, "www"), 30, "the tasks deleted from the store")
+    www = c.services.get("www")
+    www.remove()
+    # a removed service cannot be a task filter any more (dockerd: "service www not found")
+    lab.wait_for(lambda: not [t for t in c.api.tasks() if t["ServiceID"] == www.id], 30,
+                 "the tasks deleted from the store")
     lab.wait_for(lambda: all(lab.client(n).info()["Containers"] == 0 for n in lab.nodes), 15,
                  "every node's tasks removed")

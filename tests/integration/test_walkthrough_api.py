@@ -230,8 +230,12 @@ def _services(lab: Lab, cl, pace: Pace) -> None:
                  == {"swarmlab/web:1"} and len(running(cl, "vote")) == 4, pace(60), "rollback")
 
     # docker service rm vote
-    cl.services.get("vote").remove()
-    lab.wait_for(lambda: not running(cl, "vote"), pace(20), "vote tasks gone")
+    vote = cl.services.get("vote")
+    vote.remove()
+    # a removed service cannot be a task filter any more (dockerd: "service vote not found")
+    lab.wait_for(lambda: not [t for t in cl.api.tasks() if t["ServiceID"] == vote.id
+                              and t["Status"]["State"] == "running"], pace(20),
+                 "vote tasks gone")
     if pace.docker:
         lab.wait_for(lambda: not any(_node_dockerd(lab, n).containers.list(
             filters={"label": "com.docker.swarm.service.name=vote"}) for n in lab.nodes),

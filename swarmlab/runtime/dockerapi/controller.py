@@ -415,7 +415,7 @@ class DockerController(Controller):
         """In Docker's time order: stdout and stderr come on two streams, so their
         lines arrive interleaved by chance; the daemon's timestamps say the order."""
         lines = sorted(self.log_buffer.lines(None, since), key=lambda ln: ln.timestamp)
-        return lines[-tail:] if tail is not None and tail >= 0 else lines
+        return lines[len(lines) - tail:] if tail is not None and 0 <= tail < len(lines) else lines
 
     def endpoint(self, target_port: int) -> tuple[str, int] | None:
         if not self.address:
