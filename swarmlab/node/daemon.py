@@ -50,7 +50,7 @@ from .internal import InternalListener, internal_errors, setup_internal_routes
 from .joining import raft_peers, renew_certificate, request_join
 from .manager_role import ManagerRole, raft_id_of
 from .peers import ask_for_leader, tell_managers
-from .security import NodeSecurity
+from .security import NodeSecurity, Roster
 
 log = logging.getLogger("swarmlab.node")
 
@@ -206,6 +206,9 @@ class NodeDaemon:
         which roots to trust and whether to renew (a CA rotation)."""
         want = doc.get("Role")
         keys = self.manager.keys if self.manager else None
+        if self.manager is None and "RemovedNodes" in doc:  # a manager reads its store
+            self.security.roster = Roster(frozenset(doc["RemovedNodes"]),
+                                          frozenset(doc.get("ManagerNodes") or ()))
         if ca_rotation.adopt_roots(self.name, self.security, doc, keys):
             await self.reload_tls()
         if self.manager is not None and doc.get("NodeCertExpiry"):  # the leader's --cert-expiry
