@@ -1,12 +1,13 @@
 """A removed node's certificate is dead, a demoted manager's is a worker's (issue 18).
 
-Real node processes: 3 managers and a worker. node3's manager certificate and node4's
+Real node processes: 3 managers and two workers. node3's manager certificate and node4's
 worker certificate are copied from their disks; node3 is demoted (its old certificate
 still says manager), then node3 and node4 are stopped and removed. Their certificates
 stay cryptographically valid until they expire, yet every port that accepts a node
 certificate refuses them with swarmkit's messages: the internal API (dispatcher, renewal,
-keys, Raft membership, leader) on 2378 and the Raft port 2377, on every manager, after a
-restart, and the list of removed nodes is in a backup.
+keys, Raft membership, leader, logs) on 2378 and the Raft port 2377, on every manager and
+on the remaining worker's 2378, after a restart, and the list of removed nodes is in a
+backup.
 """
 from __future__ import annotations
 
@@ -127,10 +128,10 @@ def assert_refused_everywhere(lab: Lab, addrs: list[str], mgr: NodeCertificates,
 
 @pytest.mark.slow
 def test_removed_and_demoted_certificates_are_refused(lab_factory, tmp_path):
-    lab: Lab = lab_factory("rm", managers=3, workers=1)
+    lab: Lab = lab_factory("rm", managers=3, workers=2)
     c = lab.client("node1")
     by_name = ids(c)
-    addr = {n: lab.record.node(n).addr for n in ("node1", "node2", "node3", "node4")}
+    addr = {n: lab.record.node(n).addr for n in ("node1", "node2", "node3", "node4", "node5")}
     mgr3, wkr4, own1 = certs(lab, "node3"), certs(lab, "node4"), certs(lab, "node1")
     assert (mgr3.role, wkr4.role) == ("manager", "worker")
 
@@ -168,6 +169,15 @@ def test_removed_and_demoted_certificates_are_refused(lab_factory, tmp_path):
     lab.wait_for(lambda: call(addr["node2"], "GET", "/swarmlab/leader", None,
                               ctx_of(wkr4))[0] == 403, 10, "node2 to know of the removal")
     assert_refused_everywhere(lab, managers, mgr3, wkr4)
+    # the remaining worker's port: it learns the removal from its heartbeat
+
+    def worker5_refuses():
+        status, doc = call(addr["node5"], "GET", "/swarmlab/local-logs?tasks=x", None,
+                           ctx_of(mgr3))
+        return status == 403 and doc["message"] == REMOVED.format(mgr3.node_id)
+    lab.wait_for(worker5_refuses, 15, "node5 to refuse node3's certificate")
+    assert call(addr["node5"], "GET", "/swarmlab/local-logs?tasks=x", None,
+                ctx_of(own1))[0] == 200
     # the swarm is fine: not locked, a write goes through
     assert c.info()["Swarm"]["LocalNodeState"] == "active"
     c.secrets.create(name="after", data=b"x")
