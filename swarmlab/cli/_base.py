@@ -43,6 +43,10 @@ class Ctx:
     def call(self, fn, *args, **kwargs):
         return self.target.call(fn, *args, **kwargs)
 
+    def operator_call(self, fn, *args, **kwargs):
+        """On the node's operator socket: backups and the unlock key."""
+        return self.target.operator_call(fn, *args, **kwargs)
+
 
 def add_parser(sub, name: str, help_: str, **kw) -> argparse.ArgumentParser:
     """A subcommand parser with Docker's one-line description."""

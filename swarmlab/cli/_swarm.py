@@ -157,7 +157,7 @@ def init(ctx: Ctx, args) -> None:
     ctx.print("To add a manager to this swarm, run 'swarmlab swarm join-token manager' "
               "and follow the instructions.")
     if args.autolock:
-        print_unlock_command(ctx, ctx.call(lambda c: c.get_unlock_key()).get("UnlockKey", ""))
+        print_unlock_command(ctx, ctx.operator_call(lambda c: c.get_unlock_key()).get("UnlockKey", ""))
 
 
 def print_join_command(ctx: Ctx, node_id: str, *, worker: bool, manager: bool) -> None:
@@ -242,7 +242,7 @@ def update(ctx: Ctx, args) -> None:
     before, after = _autolock(before_spec), _autolock(spec)
     ctx.print("Swarm updated.")
     if after and not before:
-        print_unlock_command(ctx, ctx.call(lambda c: c.get_unlock_key()).get("UnlockKey", ""))
+        print_unlock_command(ctx, ctx.operator_call(lambda c: c.get_unlock_key()).get("UnlockKey", ""))
 
 
 def unlock(ctx: Ctx, args) -> None:
@@ -267,7 +267,7 @@ def unlock_key(ctx: Ctx, args) -> None:
         _update_swarm(ctx, check, rotate_manager_unlock_key=True)
         if not args.quiet:
             ctx.print("Successfully rotated manager unlock key.\n")
-    key = ctx.call(lambda c: c.get_unlock_key()).get("UnlockKey") or ""
+    key = ctx.operator_call(lambda c: c.get_unlock_key()).get("UnlockKey") or ""
     if not key:
         raise CliError("no unlock key is set")
     if args.quiet:
@@ -377,7 +377,7 @@ def backup(ctx: Ctx, args) -> None:
         client._raise_for_status(r)
         return r.content
     try:
-        data = ctx.call(fetch)
+        data = ctx.operator_call(fetch)
     except docker.errors.APIError as err:
         raise CliError(format_api_error(err)) from err
     with open(args.output, "wb") as f:

@@ -77,6 +77,32 @@ class Target:
         except requests.exceptions.ConnectionError as err:
             raise Unreachable(self.name, self.url) from err
 
+    def operator_call(self, fn, *args, **kwargs):
+        """Run fn(client, ...) on the addressed node's operator socket (backups, the
+        unlock key: refused on the plain TCP port), as `docker` on that machine does
+        through /var/run/docker.sock. `--host unix://PATH` names a socket; a lab's local
+        node is reached at its own; otherwise (a docker lab, `--host tcp://`) the usual
+        client, which a `--tlsverify` node accepts with the client certificate."""
+        url = self.operator_url()
+        if url is None:
+            return self.call(fn, *args, **kwargs)
+        client = api_client(url)
+        try:
+            return fn(client, *args, **kwargs)
+        except requests.exceptions.ConnectionError as err:
+            raise Unreachable(self.name, url) from err
+
+    def operator_url(self) -> str | None:
+        if self.host:
+            return self.host if self.host.startswith("unix://") else None
+        self.client()  # resolves the node
+        from swarmlab.lab import registry
+        from swarmlab.engine.operator import operator_socket
+        record = registry.load(self.lab)
+        if record.backend != "local":
+            return None
+        return "unix://" + str(operator_socket(record.node_dir(self.name)))
+
     def lab_nodes(self) -> list[tuple[str, str]]:
         """(name, api url) of every node of the lab, or of the one `--host`."""
         if self.host:

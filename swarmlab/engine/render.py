@@ -112,6 +112,7 @@ def render_cluster(cluster: Any) -> dict:
     the wanted issuer (the new root while rotating), `RootRotationInProgress`."""
     doc = cluster.to_json()
     root = doc.pop("RootCA", None) or {}
+    doc.pop("BlacklistedCertificates", None)  # swarmkit's, not shown by Docker
     out: dict[str, Any] = {}
     for k, v in doc.items():
         if k == "JoinTokens" and root:

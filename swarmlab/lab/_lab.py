@@ -205,11 +205,19 @@ class Lab:
     def backup(self, node: str, path: str) -> int:
         """`swarmlab swarm backup --node NODE -o FILE`: a consistent copy of that manager's
         swarm state (with the keys to read it; protected by the unlock key with autolock)."""
-        with tls.urlopen(self.record, self.record.node(node), "/swarmlab/backup", 30) as r:
-            data = r.read()
+        data = self.operator_get(node, "/swarmlab/backup", 30)
         with open(path, "wb") as f:
             f.write(data)
         return len(data)
+
+    def operator_get(self, node: str, path: str, timeout: float = 30) -> bytes:
+        """`GET path` as the node's operator (its unix socket, 0600): the routes that hand
+        out keys (`/swarmlab/backup`, `/swarm/unlockkey`), refused on the TCP port."""
+        return self.backend.operator_get(self.record, node, path, timeout)
+
+    def unlock_key(self, node: str) -> str:
+        """`swarm unlock-key -q` on that manager."""
+        return json.loads(self.operator_get(node, "/swarm/unlockkey", 10))["UnlockKey"]
 
     def datacenters(self, layout: dict[str, list[str]]) -> None:
         """Label nodes with their datacenter (`node.labels.dc`), e.g. 3-2-2 managers."""

@@ -67,5 +67,8 @@ class Backend(Protocol):
     def client(self, record: LabRecord, node: str) -> Any:
         """A docker-py DockerClient on `node`."""
 
+    def operator_get(self, record: LabRecord, node: str, path: str, timeout: float) -> bytes:
+        """`GET path` on the node's operator socket (backups, keys: `engine/operator.py`)."""
+
 
 __all__ = ["Backend", "LabOptions", "Progress"]

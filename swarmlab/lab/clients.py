@@ -61,4 +61,33 @@ def node_api_client(record: "LabRecord", node: "NodeRecord",
     return api_client(node.api_url, tls.docker_tls(record), timeout)
 
 
-__all__ = ["API_VERSION", "api_client", "docker_client", "node_api_client", "node_client"]
+def operator_get(socket_path: str, path: str, timeout: float = TIMEOUT_S) -> bytes:
+    """`GET path` on a node's operator socket (`engine/operator.py`): backups and keys,
+    which the TCP port refuses. An error answer raises OSError with Docker's message."""
+    import http.client
+    import json
+    import socket
+
+    class _Unix(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            self.sock.connect(socket_path)
+
+    conn = _Unix("localhost", timeout=timeout)
+    try:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        body = r.read()
+    finally:
+        conn.close()
+    if r.status != 200:
+        try:
+            message = json.loads(body)["message"]
+        except (ValueError, KeyError, TypeError):
+            message = body.decode(errors="replace")
+        raise OSError(f"{path}: {r.status} {message}")
+    return body
+
+
+__all__ = ["API_VERSION", "operator_get", "api_client", "docker_client", "node_api_client", "node_client"]

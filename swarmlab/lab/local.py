@@ -306,3 +306,8 @@ class LocalBackend:
 
     def client(self, record: LabRecord, node: str) -> Any:
         return node_client(record, record.node(node))
+
+    def operator_get(self, record: LabRecord, node: str, path: str, timeout: float) -> bytes:
+        from ..engine.operator import operator_socket
+        from .clients import operator_get
+        return operator_get(str(operator_socket(record.node_dir(node))), path, timeout)

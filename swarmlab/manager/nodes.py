@@ -4,7 +4,9 @@
   last manager, or a manager whose removal would lose the Raft quorum, is refused with
   swarmkit's texts.
 - `remove_node`: a manager that is still a Raft member, or a node that is not down
-  (without force), is refused; otherwise its tasks are orphaned and the node deleted.
+  (without force), is refused; otherwise its tasks are orphaned, the node deleted and its
+  ID added to the cluster's `BlacklistedCertificates` in the same write (swarmkit's
+  `RemoveNode`): its certificate is refused by every manager from then on.
 - `reconcile_roles` (on the leader's tick) carries a role change to Raft through the
   injected membership: add or remove the member, moving leadership off a demoted leader
   first, then records the result in `Node.ManagerStatus`.
@@ -70,6 +72,13 @@ def remove_node(tx: WriteTx, ref: str, force: bool, now_ns: int) -> Node:
         if task.status.state < TaskState.COMPLETE:
             tx.update(_orphaned(task, now_ns))
     tx.remove(node)
+    cluster = tx.cluster()
+    if cluster is not None:
+        # until its certificate would have expired (swarmkit prunes the list after that;
+        # swarmlab keeps every entry)
+        expiry = now_ns + cluster.spec.ca_config.node_cert_expiry
+        tx.update(cluster.replace(blacklisted_certificates=dict(
+            cluster.blacklisted_certificates, **{node.id: {"Expiry": expiry}})))
     return node
 
 

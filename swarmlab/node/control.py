@@ -122,6 +122,8 @@ class ControlThread:
         elif isinstance(item, _Restore):
             self.store.restore(item.data)
             self.applied_index = item.index
+            if self.on_applied:
+                self.on_applied()
         elif isinstance(item, _Snapshot):
             item.future.set_result((self.applied_index, self.store.snapshot()))
 

@@ -33,6 +33,7 @@ from ..engine.errors import ALREADY_IN_SWARM, LEAVE_AS_MANAGER, APIError, docker
 from ..engine.gateway import Gateway, internal_url_of
 from ..engine.handlers import setup_routes
 from ..engine.metrics_http import serve_metrics
+from ..engine.operator import operator_only, operator_socket, serve_operator_socket
 from ..engine.tls import EngineTLS
 from ..mesh import RoutingMesh
 from ..mesh.discovery import ServiceDiscovery
@@ -49,7 +50,7 @@ from .internal import InternalListener, internal_errors, setup_internal_routes
 from .joining import raft_peers, renew_certificate, request_join
 from .manager_role import ManagerRole, raft_id_of
 from .peers import ask_for_leader, tell_managers
-from .security import NodeSecurity
+from .security import NodeSecurity, Roster
 
 log = logging.getLogger("swarmlab.node")
 
@@ -95,6 +96,10 @@ class NodeDaemon:
         return f"{self.api_scheme}://{self.addr}:{self.api_port}"
 
     @property
+    def operator_socket(self) -> pathlib.Path:
+        return operator_socket(self.state_dir)
+
+    @property
     def api_scheme(self) -> str:
         return "https" if self.engine_tls else "http"
 
@@ -114,13 +119,15 @@ class NodeDaemon:
         self.discovery = ServiceDiscovery(self.name, self.node_index, metrics=self.mesh.metrics,
                                           on_names=self.executor.set_names)
         self.firewall.start(self.addr)
-        app = self._app(setup_routes, docker_errors)
+        app = self._app(setup_routes, operator_only, docker_errors)
         setup_backup_routes(app, self.swarm_dir)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.addr, self.api_port, reuse_address=True,
                           ssl_context=self.engine_tls.server_context() if self.engine_tls
                           else None).start()
+        # the operator's socket (dockerd's /var/run/docker.sock): backups and keys
+        await serve_operator_socket(self._runner, self.operator_socket)
         # GET ADDR:9323/metrics, as dockerd --metrics-addr
         self._metrics = await serve_metrics(self, self.gateway, self.mesh.metrics.registry)
         state = self._load_state()
@@ -173,6 +180,7 @@ class NodeDaemon:
         for runner in (self._metrics, self._runner):
             if runner is not None:
                 await runner.cleanup()
+        self.operator_socket.unlink(missing_ok=True)
 
     # -- persisted swarm membership -------------------------------------------------------
     def _load_state(self) -> dict | None:
@@ -198,6 +206,9 @@ class NodeDaemon:
         which roots to trust and whether to renew (a CA rotation)."""
         want = doc.get("Role")
         keys = self.manager.keys if self.manager else None
+        if self.manager is None and "RemovedNodes" in doc:  # a manager reads its store
+            self.security.roster = Roster(frozenset(doc["RemovedNodes"]),
+                                          frozenset(doc.get("ManagerNodes") or ()))
         if ca_rotation.adopt_roots(self.name, self.security, doc, keys):
             await self.reload_tls()
         if self.manager is not None and doc.get("NodeCertExpiry"):  # the leader's --cert-expiry

@@ -48,10 +48,10 @@ def managers_of(gw: "NodeGateway", view: Any) -> dict[str, str]:
 
 
 async def session(request: web.Request) -> web.Response:
-    m = _gateway(request).leading()
     body = await read_json(request)
     node_id, addr = body.get("NodeID", ""), body.get("Addr", "")
-    require_node(request, node_id)
+    require_node(request, node_id)  # who asks first: a follower's 503 tells nothing
+    m = _gateway(request).leading()
     disp = m.control_plane.dispatcher
     sid = await m.control.call(lambda: disp.register(node_id, addr=addr))
     return web.json_response({"SessionID": sid, "Period": disp.heartbeat_period_ns})
@@ -64,10 +64,10 @@ async def heartbeat(request: web.Request) -> web.Response:
     most half the heartbeat period) until the assignment differs: swarmkit's dispatcher
     streams assignments, so a node learns of a change at once rather than at its next
     poll. An assignment that did not change is answered `Unchanged`."""
-    m = _gateway(request).leading()
     body = await read_json(request)
     node_id, sid = body.get("NodeID", ""), body.get("SessionID", "")
     require_node(request, node_id)
+    m = _gateway(request).leading()
     await _report(request, node_id, body, extend=True)
     disp = m.control_plane.dispatcher
     loop = asyncio.get_running_loop()
@@ -90,9 +90,9 @@ async def heartbeat(request: web.Request) -> web.Response:
 async def status(request: web.Request) -> web.Response:
     """A node's task statuses and endpoints as soon as they change (swarmkit's
     `UpdateTaskStatus`), while its heartbeat waits for the next assignment."""
-    _gateway(request).leading()
     body = await read_json(request)
     require_node(request, body.get("NodeID", ""))
+    _gateway(request).leading()
     await _report(request, body.get("NodeID", ""), body, extend=False)
     return web.json_response({})
 
@@ -152,7 +152,13 @@ async def _assignment(request: web.Request, node_id: str, sid: str, body: dict) 
                 "RaftPeers": {str(rid): f"{a[0]}:{a[1]}" for rid, a in m.addresses.items()},
                 "Secrets": [s.to_json() for s in a.secrets],
                 "Configs": [c.to_json() for c in a.configs],
-                "Managers": managers_of(gw, view), "Mesh": mesh_view(endpoints, view)}
+                "Managers": managers_of(gw, view), "Mesh": mesh_view(endpoints, view),
+                # who a worker's own port refuses (it has no store): removed nodes, and
+                # manager certificates of nodes that are not managers any more
+                "RemovedNodes": sorted((view.cluster().blacklisted_certificates
+                                        if view.cluster() is not None else {})),
+                "ManagerNodes": sorted(n.id for n in view.nodes()
+                                       if n.spec.role.value == "manager")}
     answer = await m.control.call(run)
     answer.update(await on_heartbeat(gw, security, node_id, peer_certificate(request),
                                      body.get("TLSInfo")))

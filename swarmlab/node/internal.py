@@ -114,9 +114,9 @@ async def renew(request: web.Request) -> web.Response:
     """A node's new certificate (before expiry, or after a role change): for the caller's
     node ID, with the role the store gives it now."""
     gw, security = _gateway(request), _security(request)
-    m = gw.leading()
     body = await read_json(request)
     node_id = require_node(request, body.get("NodeID", ""))
+    m = gw.leading()
     node = await m.control.call(lambda: m.store.view().node(node_id))
     if node is None:
         raise APIError(404, f"node {node_id} not found")
@@ -170,9 +170,9 @@ async def local_logs(request: web.Request) -> web.Response:
 async def raft_join(request: web.Request) -> web.Response:
     """A promoted (or manager-token) node runs Raft and asks to become a voter. The
     leader's role reconciler then adds it: membership changes only when it can vote."""
-    m = _gateway(request).leading()
     body = await read_json(request)
     me = require_manager_caller(request)
+    m = _gateway(request).leading()
     if body.get("NodeID") != me or int(body["RaftID"]) != m.raft_id_of(me):
         raise PermissionDenied(f"Permission denied: the remote certificate is node {me}'s, "
                                f"not {body.get('NodeID')!r}'s")

@@ -24,6 +24,7 @@ from ..raft.shell.server import RaftServer
 from ..raft.trace import TraceRecorder
 from ..ca import PermissionDenied, peer_identity, require_manager, role_hostname
 from ..raft.shell.transport import Address, Conn, PeerLink, Transport
+from .security import NOT_A_MANAGER, RAFT_REMOVED
 
 log = logging.getLogger("swarmlab.node.raft")
 
@@ -89,15 +90,27 @@ class SwarmTransport(Transport):
         try:
             ident = peer_identity(conn.transport, organization=self.security.cluster_id)
             node_id = require_manager(ident)
-            if hello is not None and raft_id_of(node_id) != hello:
+            if hello is None:  # a client request: a manager of the store's only
+                self.security.check_manager(node_id)
+            elif raft_id_of(node_id) != hello:
                 raise PermissionDenied(f"Permission denied: the remote certificate is node "
                                        f"{node_id}'s, not Raft member {hello}'s")
+            self._check_member(node_id)
+            conn.swarm_node_id = node_id  # type: ignore[attr-defined]
         except PermissionDenied as e:
             log.warning("node %d: refused %s: %s", self.id, conn.peername(), e)
             self.bad_frames += 1
             conn.close()
             return False
         return True
+
+    def _check_member(self, node_id: str) -> None:
+        """A removed node (swarmkit's ErrIDRemoved), or one demoted and out of the Raft
+        membership, may not speak Raft, whatever its certificate says."""
+        if not self.security.may_speak_raft(node_id):
+            roster = self.security.roster
+            raise PermissionDenied(RAFT_REMOVED if node_id in roster.removed
+                                   else NOT_A_MANAGER.format(node_id))
 
     def _is_blocked(self, host: str | None) -> bool:
         return bool(host and self.blocked and self.blocked(host))
@@ -126,6 +139,15 @@ class SwarmTransport(Transport):
         if conn.peer_id is None and kind is not FrameKind.HELLO \
                 and not self._authorize(conn, None):
             return  # a client request: from managers only
+        node_id = getattr(conn, "swarm_node_id", None)
+        if conn.peer_id is not None and node_id is not None and self.security is not None \
+                and not self.security.may_speak_raft(node_id):
+            # removed (or demoted out of Raft) since it said HELLO: hang up on it
+            log.warning("node %d: refused %s: %s", self.id, conn.peername(), RAFT_REMOVED
+                        if node_id in self.security.roster.removed else "not a manager")
+            self.bad_frames += 1
+            conn.close()
+            return
         if kind is FrameKind.HELLO and conn.peer_id is None:
             try:
                 peer = decode_value(body)

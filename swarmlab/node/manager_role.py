@@ -31,6 +31,7 @@ from ..profiles import TimingProfile
 from ..store import MemoryStore, StoreMachine
 from .control import ControlThread, RaftProposer
 from .manager_raft import SwarmRaftServer, raft_id_of
+from .security import roster_of
 
 log = logging.getLogger("swarmlab.node.manager")
 
@@ -209,6 +210,8 @@ class ManagerRole:
     # -- after each applied batch (control thread) --------------------------------------
     def _after_apply(self) -> None:
         view = self.store.view()
+        if self.security is not None:  # who is removed, who is a manager: for every port
+            self.security.roster = roster_of(view)
         for node in view.nodes():
             rid = raft_id_of(node.id)
             addr = node.status.addr or (node.manager_status.addr if node.manager_status else "")

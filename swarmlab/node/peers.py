@@ -21,13 +21,19 @@ log = logging.getLogger("swarmlab.node")
 
 
 def caller(request: web.Request) -> Any:
-    """The caller's (node ID, role) from its verified certificate, or None."""
+    """The caller's (node ID, role) from its verified certificate, or None. A node removed
+    from the swarm is refused, though its certificate is still valid."""
     security: NodeSecurity = request.app["security"]
-    return peer_identity(request, organization=security.cluster_id or None)
+    ident = peer_identity(request, organization=security.cluster_id or None)
+    if ident is not None:
+        security.check_not_removed(ident.node_id)
+    return ident
 
 
 def require_manager_caller(request: web.Request) -> str:
-    return require_manager(caller(request))
+    """A manager's certificate whose node the store still calls a manager."""
+    security: NodeSecurity = request.app["security"]
+    return security.check_manager(require_manager(caller(request)))
 
 
 def require_node(request: web.Request, node_id: str) -> str:

@@ -15,15 +15,46 @@ import datetime as dt
 import json
 import pathlib
 import ssl
+from typing import NamedTuple
 
 from ..ca import (
-    CERT_DIR, NodeCertificates, RootCA, cert_pem, issuer_info, issuer_of, key_pem, load_chain,
+    PermissionDenied, CERT_DIR, NodeCertificates, RootCA, cert_pem, issuer_info, issuer_of, key_pem, load_chain,
     load_key, needs_renewal, new_key_and_csr, remove_certificates, server_context,
     client_context,
 )
 from ..files import write_atomic
 
 CA_FILE = "swarm-root-ca.json"
+
+# swarmkit's messages: `ca.authorizeOrg` for a blacklisted certificate, the Raft
+# membership's ErrIDRemoved
+REMOVED = "Permission denied: node {} was removed from swarm"
+RAFT_REMOVED = "membership: node was removed during cluster lifetime"
+NOT_A_MANAGER = ("Permission denied: node {} is not a manager of this swarm any more "
+                 "(its certificate predates its demotion)")
+
+
+class Roster(NamedTuple):
+    """Who the swarm's store says a certificate's node ID is, beyond the certificate: the
+    nodes removed from the swarm (the cluster object's `BlacklistedCertificates`,
+    replicated by Raft), the nodes whose role is manager, and the Raft members
+    (`ManagerStatus`). A worker learns `removed` and `managers` from its heartbeat and
+    has no `members` (None: unknown)."""
+    removed: frozenset[str]
+    managers: frozenset[str]
+    members: frozenset[str] | None = None
+
+
+def roster_of(view: object) -> Roster | None:
+    """The roster of a store's view (None while the store has no nodes: a manager that
+    has not caught up yet does not refuse on an empty store)."""
+    nodes = list(view.nodes())  # type: ignore[attr-defined]
+    if not nodes:
+        return None
+    cluster = view.cluster()  # type: ignore[attr-defined]
+    removed = frozenset(cluster.blacklisted_certificates) if cluster is not None else frozenset()
+    return Roster(removed, frozenset(n.id for n in nodes if n.spec.role.value == "manager"),
+                  frozenset(n.id for n in nodes if n.manager_status is not None))
 
 
 def _kek_of(keys: object | None) -> bytes | None:
@@ -38,6 +69,37 @@ class NodeSecurity:
         self.ca: RootCA | None = None  # with its key: managers only
         self.ca_doc: dict | None = None  # the cluster object's RootCA it was read from
         self._contexts: dict[str, ssl.SSLContext] = {}
+        #: what the store says of node IDs (set whole, from the control thread or the
+        #: heartbeat; read on the event loop); None: nothing known yet
+        self.roster: Roster | None = None
+
+    # -- who the store says a certificate's node is -----------------------------------------
+    def check_not_removed(self, node_id: str) -> str:
+        """A removed node's certificate stays cryptographically valid until it expires:
+        its node ID is refused (swarmkit's blacklisted certificates)."""
+        r = self.roster
+        if r is not None and node_id in r.removed:
+            raise PermissionDenied(REMOVED.format(node_id))
+        return node_id
+
+    def check_manager(self, node_id: str) -> str:
+        """A manager certificate's node must still be a manager in the store (a demoted
+        manager holds its manager certificate until it renews)."""
+        self.check_not_removed(node_id)
+        r = self.roster
+        if r is not None and node_id not in r.managers:
+            raise PermissionDenied(NOT_A_MANAGER.format(node_id))
+        return node_id
+
+    def may_speak_raft(self, node_id: str) -> bool:
+        """On the Raft port: not removed, and a manager or still a Raft member (a demoted
+        manager talks Raft until it is out of the membership)."""
+        r = self.roster
+        if r is None:
+            return True
+        if node_id in r.removed:
+            return False
+        return node_id in r.managers or (r.members is not None and node_id in r.members)
 
     # -- identity -------------------------------------------------------------------------
     @property
@@ -181,4 +243,5 @@ class NodeSecurity:
         return self._context("internal")
 
 
-__all__ = ["CA_FILE", "NodeSecurity"]
+__all__ = ["CA_FILE", "NOT_A_MANAGER", "RAFT_REMOVED", "REMOVED", "NodeSecurity", "Roster",
+           "roster_of"]

@@ -264,6 +264,10 @@ class Cluster(StoreObject):
     # swarmkit's cluster.RootCA: the CA with its key and any rotation under way
     # (`RootCA.to_json()`); replicated by Raft, never shown by the API (agent/ca_rotation.py)
     root_ca: dict[str, Any] = jfield("RootCA", default_factory=dict, omitempty=True)
+    # swarmkit's cluster.BlacklistedCertificates: node ID -> {"Expiry": ns} of every node
+    # removed from the swarm, whose certificates are refused from then on (node/peers.py)
+    blacklisted_certificates: dict[str, Any] = jfield(
+        "BlacklistedCertificates", default_factory=dict, omitempty=True)
 
 
 KINDS: dict[str, type[StoreObject]] = {

@@ -89,7 +89,13 @@ def test_node_rm_rules():
     h.run_until(lambda: len(h.running(s.id)) == 4)
     h.kill("w2")
     h.run_until(lambda: h.node("w2").status.state == NodeState.DOWN)
+    w2 = h.node("w2")
     h.manager.remove_node("w2")  # a down node needs no force
+    # both IDs are kept in the cluster object (swarmkit's BlacklistedCertificates), with
+    # the expiry their certificates would have at most: every manager refuses them
+    cluster = h.store.view().cluster()
+    assert set(cluster.blacklisted_certificates) == {w1.id, w2.id}
+    assert all(e["Expiry"] > 0 for e in cluster.blacklisted_certificates.values())
 
 
 def test_unknown_node_or_service_is_refused_with_no_state_change():

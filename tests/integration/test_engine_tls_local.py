@@ -49,6 +49,9 @@ def test_engine_api_requires_client_certificates(lab_factory, lab_home, tmp_path
     c.services.create("swarmlab/web:1", name="www", mode={"replicated": {"Replicas": 1}})
     assert [s.name for s in c.services.list()] == ["www"]
     assert len(c.nodes.list()) == 2
+    # over TLS with a client certificate the caller is the operator: the routes that hand
+    # out keys answer (on plain TCP they are refused: test_operator_local.py)
+    assert c.api.get_unlock_key() == {"UnlockKey": ""}
 
     # no client certificate: the handshake is refused
     anon = docker.tls.TLSConfig(ca_cert=str(cert_dir / "ca.pem"), verify=True)

@@ -73,8 +73,9 @@ def the_ca(swarm) -> RootCA:
     return ca
 
 
-def raft_dial(addr: str, port: int, ctx: ssl.SSLContext, hello: int) -> str:
-    """Dial a manager's Raft port like a peer: TLS, then HELLO. Returns what happened:
+def raft_dial(addr: str, port: int, ctx: ssl.SSLContext, hello: int | None) -> str:
+    """Dial a manager's Raft port like a peer: TLS, then HELLO (None: a client's `status`
+    request instead, whose answer is read as "open"). Returns what happened:
     "refused: ..." (the handshake failed), "closed" (the server hung up after the HELLO)
     or "open". TLS 1.2 here, so that the server's verdict on our certificate is part of
     the handshake (with 1.3 it comes after, and a refusal looks like a hang-up)."""
@@ -85,7 +86,8 @@ def raft_dial(addr: str, port: int, ctx: ssl.SSLContext, hello: int) -> str:
         except (ssl.SSLError, ConnectionResetError) as e:
             return f"refused: {e}"
         with s:
-            s.sendall(frame(FrameKind.HELLO, encode_value(hello)))
+            s.sendall(frame(FrameKind.HELLO, encode_value(hello)) if hello is not None else
+                      frame(FrameKind.CLIENT_REQ, encode_value([[1, "status", None]])))
             s.settimeout(1.5)
             try:
                 return "open" if s.recv(1) else "closed"
@@ -153,9 +155,13 @@ def test_raft_port_refuses_forged_and_expired_certificates(swarm):
     w = certs_of(swarm, "node2")
     ctx = client_context(w.cert_chain_pem, w.key_pem, w.root_pem)
     assert raft_dial(n1.addr, 2377, ctx, raft_id_of(w.node_id)) == "closed"
-    # the control: the same valid certificate with its own Raft id stays connected
+    # ... and the same valid certificate with its own Raft id: the store knows no manager
+    # "othermgr" (only managers and Raft members of the store speak Raft: issue 18)
     ctx = client_context(valid, key, real.root_pem)
-    assert raft_dial(n1.addr, 2377, ctx, raft_id_of("othermgr")) == "open"
+    assert raft_dial(n1.addr, 2377, ctx, raft_id_of("othermgr")) == "closed"
+    # the control: the manager's own certificate stays connected (a client request)
+    ctx = client_context(real.cert_chain_pem, real.key_pem, real.root_pem)
+    assert raft_dial(n1.addr, 2377, ctx, None) == "open"
 
 
 def test_worker_certificate_cannot_call_manager_operations(swarm):

@@ -375,6 +375,19 @@ class DindBackend:
     client = staticmethod(client)
 
     @staticmethod
+    def operator_get(record: LabRecord, node: str, path: str, timeout: float) -> bytes:
+        """On the node's operator socket, inside its container (`docker exec`)."""
+        import base64
+        script = ("import base64, sys; from swarmlab.engine.operator import operator_socket; "
+                  "from swarmlab.lab.clients import operator_get; sys.stdout.write(base64."
+                  f"b64encode(operator_get(str(operator_socket({STATE_DIR!r})), {path!r}, "
+                  f"{timeout!r})).decode())")
+        code, out = _handle(record, node).exec("python3", "-c", script)
+        if code != 0:
+            raise OSError(f"{path} on {node}: {out.strip().splitlines()[-1] if out else code}")
+        return base64.b64decode(out.strip())
+
+    @staticmethod
     def restore(name: str, backup: bytes, nodes: int, options: LabOptions,
                 progress: Progress) -> LabRecord:
         raise ValueError("restoring a backup needs the local backend: a docker lab's node "
