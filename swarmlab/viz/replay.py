@@ -378,7 +378,8 @@ class _Builder:
     def add(self, ev: TraceEvent) -> None:
         t = _t(ev)
         due = bool(self.marks) and self.marks[0].time <= t + 1e-9
-        cut_state = ev.kind in ("state", "crash", "timer", "net") and bool(self.arrows)
+        cut_state = bool(self.arrows) and (ev.kind in ("state", "crash", "timer") or (
+            ev.kind == "net" and ev.fields.get("action") != "drop"))
         if self.start is not None and (t - self.start >= self.frame_s or cut_state or due):
             self._close(min(t, self.start + self.frame_s))
             q = self.last_t + self.frame_s
