@@ -267,17 +267,21 @@ class RaftPanel:
             self.node_buttons.children = ()
             self.message_menu.options = []
             return
-        buttons = []
-        for r in f.rows:
+        names = [str(r["Node"]) for r in f.rows]
+        if [b.node_name for b in self.node_buttons.children] != names:  # a button per node,
+            buttons = []  # made once per cluster, relabelled per frame
+            for name in names:
+                b = W.Button(layout=W.Layout(width="auto"))
+                b.node_name = name
+                node = int(name.removeprefix("node"))
+                b.on_click(lambda _b, node=node: self.toggle(node))
+                buttons.append(b)
+            self.node_buttons.children = tuple(buttons)
+        for b, r in zip(self.node_buttons.children, f.rows):
             down = r["State"] == "down"
-            b = W.Button(description=f"{'restart' if down else 'stop'} {r['Node']}",
-                         icon="play" if down else "power-off",
-                         button_style="success" if down else "danger",
-                         layout=W.Layout(width="auto"))
-            node = int(str(r["Node"]).removeprefix("node"))
-            b.on_click(lambda _b, node=node: self.toggle(node))
-            buttons.append(b)
-        self.node_buttons.children = tuple(buttons)
+            b.description = f"{'restart' if down else 'stop'} {r['Node']}"
+            b.icon = "play" if down else "power-off"
+            b.button_style = "success" if down else "danger"
         arrows = self.drawing.arrows(self.drawing.frames[self.index]) if self.drawing else []
         opts = [(f"{a.type} {node_name(a.src)} → {node_name(a.dst)}", (a.src, a.dst, a.type))
                 for a in arrows if not a.dropped]
