@@ -290,3 +290,8 @@ def test_a_live_trace_replays_like_the_simulators():
     assert evs[1].fields["dst"] == 3 and evs[2].fields["to"] == 2 and evs[4].fields["leader"] == 2
     assert {n.id: n.state for n in replay(evs)[-1].nodes}[2] == "leader"
     assert election_figure(evs, title="live").frames
+
+
+def test_the_quorum_figure_fits_the_page():
+    fig = quorum_figure()
+    assert fig.layout.width is None and fig.layout.autosize
