@@ -26,7 +26,7 @@ appears after a cell has returned.
 from __future__ import annotations
 
 import html
-import json
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -111,6 +111,7 @@ class RaftPanel:
         self.fetch = fetch
         self.trace = trace
         self._clock = clock
+        self._t0: float | None = None
         self.run: ScenarioRun | None = None
         self.drawing: ElectionDrawing | None = None
         self._build()
@@ -187,7 +188,12 @@ class RaftPanel:
         """Poll the live lab once and show the new frame."""
         if self.fetch is None:
             raise RuntimeError("this panel replays a trace; it has no live source")
-        t = self._clock() if self._clock else float(len(self.frames))
+        if self._clock is not None:
+            t = self._clock()
+        else:  # seconds since the first refresh
+            now = time.monotonic()
+            self._t0 = now if self._t0 is None else self._t0
+            t = round(now - self._t0, 3)
         frame = frame_from_status(list(self.fetch()), t)
         if self.trace is not None:
             terms = entry_terms(list(self.trace()))

@@ -175,3 +175,13 @@ def test_dropping_a_message_changes_the_story():
     lost = [a for a in f.arrows if (a.src, a.dst, a.type) == value]
     assert lost and lost[0].dropped
     assert any(e.kind == "net" and e.fields["action"] == "drop" for e in p.run.events)
+
+
+def test_live_panel_times_are_seconds_since_the_first_refresh():
+    rows = [{"Node": "node1", "State": "leader", "Term": 1, "Commit": 1, "Applied": 1,
+             "LastIndex": 1, "Leader": "node1"}]
+    p = RaftPanel.live(lambda: rows)
+    assert p.current.time == 0.0
+    time.sleep(0.05)
+    p.refresh()
+    assert 0.04 <= p.current.time < 5 and "t = 0.0" in p.html()
