@@ -185,7 +185,7 @@ class _Model:
             self.say("the network heals: messages pass again")
         elif action == "disconnect":
             self.disconnected.add(f["node"])
-            self.say(f"{node_name(f['node'])} is disconnected: its messages are lost")
+            self.say(f"{node_name(f['node'])} is disconnected: the network cuts it off")
         elif action == "connect":
             self.disconnected.discard(f["node"])
             self.say(f"{node_name(f['node'])} is reconnected")
