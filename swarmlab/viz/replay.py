@@ -320,11 +320,16 @@ def event_from_dict(d: dict) -> TraceEvent:
 _PEERS = ("src", "dst", "to", "leader")
 
 
-def live_trace(events: Iterable[dict], since: float | None = None) -> list[TraceEvent]:
+def live_trace(events: Iterable[dict], since: float | None = None,
+               down: dict[str, float] | None = None) -> list[TraceEvent]:
     """A live lab's trace (`Lab.trace()`: nodes by hostname, wall-clock times) as the
     simulator's: `nodeN` becomes N (another name a number from 1001 up), times count
-    from the first event kept (`since`: drop what came before that wall-clock time)."""
+    from the first event kept (`since`: drop what came before that wall-clock time).
+    `down` names the nodes killed (hostname: wall-clock time of the kill): a dead
+    manager traces nothing, so a `crash` is added for it and it is drawn down."""
     docs = [d for d in events if since is None or d.get("time", since) >= since]
+    docs += [{"kind": "crash", "node": host, "term": 0, "time": t}
+             for host, t in sorted((down or {}).items()) if since is None or t >= since]
     ids: dict[str, int] = {}
 
     def num(v: Any) -> Any:

@@ -295,3 +295,20 @@ def test_a_live_trace_replays_like_the_simulators():
 def test_the_quorum_figure_fits_the_page():
     fig = quorum_figure()
     assert fig.layout.width is None and fig.layout.autosize
+
+
+def test_a_killed_live_manager_is_drawn_down():
+    from swarmlab.viz import live_trace
+    t = 1_800_000_000.0
+    docs = [
+        {"kind": "state", "node": "node2", "term": 2, "tick": 10, "time": t + 0.6,
+         "state": "candidate"},
+        {"kind": "send", "node": "node2", "term": 2, "tick": 10, "time": t + 0.601,
+         "type": "VOTE", "dst": "node1"},
+    ]
+    evs = live_trace(docs, since=t - 0.2, down={"node1": t})
+    frames = replay(evs)
+    assert frames[-1].node(1).state == "down"
+    assert [a.dropped for a in frames[-1].arrows] == [True]
+    fig = election_figure(evs)
+    assert any("down" in text for text in fig.frames[-1].data[0].text)
