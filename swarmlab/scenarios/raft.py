@@ -161,14 +161,17 @@ class _Story:
 
     def _apply(self, f: Fault) -> None:
         c, name = self.c, f"node{f.node}"
+        # marked at the fault's exact time (not rounded), so the mark opens no new frame
+        # where the run without the fault had none
         if f.action == "crash" and c.servers[f.node].alive:
             c.crash(f.node)
-            self.mark(f"you stopped {name}")
+            self.marks.append(Mark(f.time, f"you stopped {name}"))
         elif f.action == "restart" and not c.servers[f.node].alive:
             c.start(f.node)
-            self.mark(f"you restarted {name}")
+            self.marks.append(Mark(f.time, f"you restarted {name}"))
         elif f.action == "drop":
-            self.mark(f"you drop the {f.type} message from {name} to node{f.dst}")
+            self.marks.append(Mark(f.time, f"you drop the {f.type} message from {name} "
+                                           f"to node{f.dst}"))
 
     def wait_leader(self, exclude: tuple[int, ...] = ()) -> int:
         """Run until exactly one live leader (not in `exclude`) exists; return it."""

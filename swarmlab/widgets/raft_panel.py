@@ -144,8 +144,8 @@ class RaftPanel:
         frames = replay(run.events, marks=run.marks, tick_s=run.tick_s)
         self.frames = frames_from_trace(frames)
         if self.with_figure:
-            self.drawing = ElectionDrawing(frames, title=run.name.capitalize(),
-                                           show_heartbeats=False)
+            # heartbeats shown, as RaftScope does: each one refills a timer, and can be dropped
+            self.drawing = ElectionDrawing(frames, title=run.name.capitalize())
         self._set_range(min(at, len(self.frames) - 1))
 
     def play(self, name: str) -> ScenarioRun:
@@ -162,13 +162,13 @@ class RaftPanel:
             raise RuntimeError("no scenario run to change")
         row = next(r for r in f.rows if r["Node"] == node_name(node))
         action = "restart" if row["State"] == "down" else "crash"
-        return self._rerun(Fault(round(self._frame_end(), 6), action, node))
+        return self._rerun(Fault(self._frame_end(), action, node))
 
     def drop(self, src: int, dst: int, type: str) -> ScenarioRun:
         """RaftScope's click on a message: that message (of the frame shown) is lost."""
         if self.run is None or self.current is None:
             raise RuntimeError("no scenario run to change")
-        return self._rerun(Fault(round(self.current.time, 6), "drop", src, dst, type,
+        return self._rerun(Fault(self.current.time, "drop", src, dst, type,
                                  window=max(1e-6, self._frame_end() - self.current.time)))
 
     def _rerun(self, fault: Fault) -> ScenarioRun:

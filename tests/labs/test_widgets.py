@@ -185,3 +185,22 @@ def test_live_panel_times_are_seconds_since_the_first_refresh():
     time.sleep(0.05)
     p.refresh()
     assert 0.04 <= p.current.time < 5 and "t = 0.0" in p.html()
+
+
+def test_a_dropped_heartbeat_does_not_refill_the_followers_timer():
+    p = RaftPanel.scenario("first-election", seed=1, figure=True)
+    frames = p.drawing.frames
+    k = next(k for k, f in enumerate(frames) if f.leaders and k > 3
+             and any(a.type == "HEARTBEAT" for a in f.arrows))
+    p.slider.value = k
+    hb = next(v for _, v in p.message_menu.options if v[2] == "HEARTBEAT")
+    before = frames[k].node(hb[1]).timer
+    p.drop(*hb)
+    new = p.drawing.frames
+    assert [f.time for f in new[:k + 1]] == [f.time for f in frames[:k + 1]]
+    assert new[:k] == frames[:k]  # the same story up to the frame of the drop
+    assert [a for a in new[k].arrows if a.dropped] == [
+        a for a in new[k].arrows if (a.src, a.dst, a.type) == hb]
+    after = new[k].node(hb[1]).timer
+    assert after < before  # it ran on: nothing reset it in this frame
+    assert "is lost" in new[k].caption
