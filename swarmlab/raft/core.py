@@ -252,6 +252,8 @@ class RaftNode:
         self.election_elapsed = 0
         self.heartbeat_elapsed = 0
         self.randomized_timeout = self.cfg.election_tick + self.rng.randrange(self.cfg.election_tick)
+        # one event per reset (not per tick): the replay draws the timer running down from it
+        self._trace("timer", timeout=self.randomized_timeout)
         self.votes = {}
         self.lead_transferee = NONE
         last = self.log.last_index()

@@ -10,8 +10,15 @@ class TraceEvent:
     """One thing that happened.
 
     kind is one of: state, vote, send, recv, append, commit, apply, snapshot,
-    conf, transfer. `tick` is the node's own tick counter; shells may stamp
+    conf, transfer, timer. `tick` is the node's own tick counter; shells may stamp
     `time` (seconds, virtual or real) when they record it.
+
+    `timer` (field `timeout`, in ticks) is traced when a node draws a new randomized
+    election timeout (a term or role change); the other resets of the election timer
+    follow from events already traced: a leader's append, heartbeat or snapshot
+    received by a non-leader (`recv` with `msg_term` >= its term), a vote granted
+    (`vote`, not pre), a pre-candidacy (`state`). The simulator adds `crash`, and its
+    scenarios `net` events (`partition` groups, `heal`, `disconnect`, `connect`).
     """
 
     kind: str

@@ -26,6 +26,12 @@ MESSAGE_COLORS = {
     "TIMEOUT_NOW": "#e84393",
 }
 REJECT_COLOR = "#c0392b"
+#: a node that is down: greyed, with a red rim; a message lost (cut, or to a node down)
+DOWN_FILL = "#b8b8b8"
+DOWN_EDGE = "#c0392b"
+LOST_COLOR = "#c0392b"
+#: the election timer's arc
+TIMER_COLOR = "#34495e"
 
 #: what the legend calls each message family
 MESSAGE_LABELS = {

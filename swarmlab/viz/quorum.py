@@ -79,7 +79,7 @@ def quorum_figure(max_managers: int = 7, total: int = 7, datacenters: int = 3) -
     fig.update_xaxes(title_text="managers per datacenter", row=1, col=2)
     fig.update_yaxes(range=[0, max(max_managers, total) // 2 + 3], row=1, col=1)
     fig.update_yaxes(range=[0, total + 1], row=1, col=2)
-    fig.update_layout(barmode="group", height=430, width=980, plot_bgcolor="white",
+    fig.update_layout(barmode="group", height=430, autosize=True, plot_bgcolor="white",
                       title="Fault tolerance of the managers (Raft quorum)",
                       legend=dict(orientation="h", y=-0.2))
     return fig

@@ -12,12 +12,21 @@ What the trace does not say is derived: an entry's term is the leader's term
 when the leader appended it, and a follower copies the terms of the leader it
 last heard from; a follower's commit index is not traced, so it is shown as
 its applied index (in the simulator both move in the same step).
+
+Each node's election timer is followed too: a `timer` event (a new randomized
+timeout, in ticks), a pre-candidacy, a granted vote, or a leader's message
+received restarts it; a frame shows what is left of it at the frame's end, in
+seconds (`tick_s` per tick). A silence gets quiet frames every `frame_s`, so
+the timers are seen running down. The simulator's `net` events (a partition, a
+node disconnected, a message dropped) give each frame its cut, and a message
+sent across it, or to a node that is down, is marked dropped. Every frame has
+a caption: what happened in it and why, or, in a quiet frame, what is about to.
 Pure: no I/O, deterministic for a given trace.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Sequence
 
 from ..raft.trace import TraceEvent
@@ -34,6 +43,12 @@ class NodeView:
     log: tuple[int, ...]  # term of the entry at index 1, 2, ...
     commit: int
     applied: int
+    #: the election timer at the frame's end: the fraction of the timeout left (1: just
+    #: reset, 0: runs out now) and the seconds left; None for a leader, a node down, or a
+    #: node whose timer the trace never showed. Not compared: a frame where only timers
+    #: moved shows no change (`changes_only`).
+    timer: float | None = field(default=None, compare=False)
+    timer_s: float | None = field(default=None, compare=False)
 
     @property
     def last_index(self) -> int:
@@ -49,6 +64,8 @@ class Arrow:
     type: str  # MessageType name: VOTE, PRE_VOTE_RESP, APP, HEARTBEAT...
     reject: bool = False
     entries: int = 0
+    #: lost: sent across the network's cut, to a node that is down, or dropped on purpose
+    dropped: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +74,10 @@ class Frame:
     nodes: tuple[NodeView, ...]
     arrows: tuple[Arrow, ...] = ()
     notes: tuple[str, ...] = ()  # the scenario's marks that fall in this frame
+    #: what happens in this frame and why, in a sentence or three (never empty)
+    caption: str = ""
+    #: the network's groups when it is cut (each a sorted tuple of node ids), else ()
+    cut: tuple[tuple[int, ...], ...] = ()
 
     def node(self, i: int) -> NodeView:
         return next(n for n in self.nodes if n.id == i)
@@ -80,45 +101,176 @@ class _Node:
     commit: int = 0
     applied: int = 0
     last_src: int = 0
+    vote: int = 0  # whom it voted for in its term (0: nobody yet, as far as the trace says)
+    reset_t: float | None = None  # when its election timer last restarted
+    timeout: int = 0  # its randomized election timeout, in ticks
 
-    def view(self) -> NodeView:
+    def view(self, at: float | None = None, tick_s: float = 0.05) -> NodeView:
+        timer = timer_s = None
+        if at is not None and self.reset_t is not None and self.timeout > 0 and \
+                self.state not in ("leader", "down"):
+            total = self.timeout * tick_s
+            timer_s = round(max(0.0, total - (at - self.reset_t)), 4)
+            timer = round(timer_s / total, 4)
         return NodeView(self.id, self.state, self.term, self.leader, tuple(self.log),
-                        self.commit, self.applied)
+                        self.commit, self.applied, timer, timer_s)
 
 
 class _Model:
-    def __init__(self) -> None:
+    def __init__(self, tick_s: float = 0.05) -> None:
         self.nodes: dict[int, _Node] = {}
+        self.tick_s = tick_s
+        self.groups: dict[int, int] = {}  # node -> partition group (absent: group 0)
+        self.disconnected: set[int] = set()
+        self.said: list[str] = []  # what the events of the current frame mean
+        self.votes: dict[tuple[int, bool], list[tuple[int, bool, str]]] = {}
+        self.drops: list[tuple[int, int, str]] = []  # messages dropped on purpose
+        self.old_term = 0  # the term of the node of the event applied, before it
 
     def get(self, i: int) -> _Node:
         if i not in self.nodes:
             self.nodes[i] = _Node(i)
         return self.nodes[i]
 
-    def views(self) -> tuple[NodeView, ...]:
-        return tuple(self.nodes[i].view() for i in sorted(self.nodes))
+    def views(self, at: float | None = None) -> tuple[NodeView, ...]:
+        return tuple(self.nodes[i].view(at, self.tick_s) for i in sorted(self.nodes))
+
+    def cut(self) -> tuple[tuple[int, ...], ...]:
+        if not self.groups and not self.disconnected:
+            return ()
+        by: dict[int, list[int]] = {}
+        for i in sorted(self.nodes):
+            g = -i if i in self.disconnected else self.groups.get(i, 0)
+            by.setdefault(g, []).append(i)
+        groups = tuple(tuple(v) for _, v in sorted(by.items(), key=lambda kv: kv[1][0]))
+        return groups if len(groups) > 1 else ()
+
+    def blocked(self, a: int, b: int) -> bool:
+        dst = self.nodes.get(b)
+        return (a in self.disconnected or b in self.disconnected
+                or self.groups.get(a, 0) != self.groups.get(b, 0)
+                or (dst is not None and dst.state == "down"))
+
+    def say(self, text: str) -> None:
+        if text not in self.said:
+            self.said.append(text)
 
     def apply(self, ev: TraceEvent) -> None:
+        if ev.kind == "net":
+            return self._on_net(ev)
         n = self.get(ev.node)
         if ev.kind == "crash":
-            n.state, n.leader = "down", 0
+            if n.state != "down":
+                self.say(f"{node_name(n.id)} is down: it neither sends nor answers" + (
+                    " — no more heartbeats, so the followers' election timers run down"
+                    if n.state == "leader" else ""))
+            n.state, n.leader, n.reset_t = "down", 0, None
             return
-        n.term = ev.term
+        if ev.term != n.term:
+            n.vote = 0
+        self.old_term, n.term = n.term, ev.term
         getattr(self, f"_on_{ev.kind}", _ignore)(n, ev)
 
+    def _on_net(self, ev: TraceEvent) -> None:
+        f = ev.fields
+        action = f.get("action")
+        if action == "partition":
+            groups = [list(g) for g in f.get("groups", [])]
+            self.groups = {i: k + 1 for k, g in enumerate(groups) for i in g}
+            self.say("the network is cut: " + " | ".join(
+                ", ".join(node_name(i) for i in g) for g in self.cut()) +
+                "; messages across the cut are lost")
+        elif action == "heal":
+            self.groups, self.disconnected = {}, set()
+            self.say("the network heals: messages pass again")
+        elif action == "disconnect":
+            self.disconnected.add(f["node"])
+            self.say(f"{node_name(f['node'])} is disconnected: the network cuts it off")
+        elif action == "connect":
+            self.disconnected.discard(f["node"])
+            self.say(f"{node_name(f['node'])} is reconnected")
+        elif action == "drop":
+            self.drops.append((f["src"], f["dst"], f["type"]))
+
+    def _on_timer(self, n: _Node, ev: TraceEvent) -> None:
+        n.reset_t, n.timeout = _t(ev), int(ev.fields.get("timeout", 0))
+        if ev.fields.get("reason") == "aligned":
+            self.say(f"{node_name(n.id)}'s timer is set to {n.timeout} ticks "
+                     f"({n.timeout * self.tick_s:.2f} s), as everybody's")
+
     def _on_state(self, n: _Node, ev: TraceEvent) -> None:
+        before = n.state
         n.state = ev.fields.get("state", n.state)
         n.leader = n.id if n.state == "leader" else ev.fields.get("leader", 0) or 0
+        name, term = node_name(n.id), ev.term
+        running = [m for m in self.nodes.values()
+                   if m.id != n.id and m.state in ("pre-candidate", "candidate")]
+        first = "" if running else " first"
+        if n.state == "pre-candidate":
+            n.reset_t = _t(ev)
+            self.say(f"{name}'s election timer ran out{first} (no leader heard for "
+                     f"{n.timeout * self.tick_s:.2f} s): it asks whether it could win term "
+                     f"{term + 1} (pre-vote)")
+        elif n.state == "candidate":
+            n.vote = n.id
+            if before == "pre-candidate":
+                self.say(f"{name} won the pre-vote: it starts term {term}, votes for itself "
+                         f"and asks for votes")
+            else:
+                self.say(f"{name}'s election timer ran out{first}: it starts term {term}, "
+                         f"votes for itself and asks for votes")
+        elif n.state == "leader":
+            got = 1 + len({v for v, ok, _ in self.votes.get((n.id, False), []) if ok})
+            got = max(got, sum(1 for m in self.nodes.values()
+                               if m.vote == n.id and m.term == term))
+            self.say(f"{name} has the votes of a majority ({got} of {len(self.nodes)}): "
+                     f"it leads term {term} and sends heartbeats")
+        elif n.state == "follower":
+            if ev.fields.get("reason") == "check-quorum failed":
+                self.say(f"{name} has not heard from a majority for an election timeout: "
+                         f"it steps down (check-quorum)")
+            elif before == "down":
+                self.say(f"{name} restarts as a follower, with the term and log it saved")
+            elif before in ("pre-candidate", "candidate"):
+                why = (f"it hears node{n.leader}, leader of term {term}" if n.leader
+                       else f"it sees term {term}" if term > self.old_term
+                       else f"no majority for it in term {term}")
+                self.say(f"{name} gives up its candidacy: {why}")
+            elif before == "leader":
+                self.say(f"{name} sees term {term}: it is no longer the leader")
+
+    def _on_vote(self, n: _Node, ev: TraceEvent) -> None:
+        f = ev.fields
+        cand, ok, pre = f.get("to", 0), bool(f.get("granted")), bool(f.get("pre"))
+        why = ""
+        if not ok:
+            if n.vote and n.vote != cand:
+                why = f"it already voted for {node_name(n.vote)} in term {ev.term}"
+            elif n.leader and n.state != "leader":
+                why = f"it follows {node_name(n.leader)}"
+            else:
+                why = "its log is more up to date"
+        self.votes.setdefault((cand, pre), []).append((n.id, ok, why))
+        if ok and not pre:
+            n.vote = cand
+            n.reset_t = _t(ev)
 
     def _on_recv(self, n: _Node, ev: TraceEvent) -> None:
         n.last_src = ev.fields.get("src", 0)
         if ev.fields.get("type") in ("APP", "HEARTBEAT", "SNAP") and \
                 ev.fields.get("msg_term", 0) >= n.term and n.state != "leader":
             n.leader = n.last_src
+            n.reset_t = _t(ev)  # a leader's message restarts the election timer
 
     def _on_append(self, n: _Node, ev: TraceEvent) -> None:
         first, last = ev.fields["first"], ev.fields["last"]
         src = None if n.state == "leader" else self.nodes.get(n.last_src)
+        span = f"entry {first}" if first == last else f"entries {first}-{last}"
+        if src is None:
+            self.say(f"{node_name(n.id)} appends {span} (term {ev.term}) to its log and "
+                     f"sends it to the followers")
+        else:
+            self.say(f"{node_name(n.id)} stores {span} from the leader")
         for idx in range(first, last + 1):
             term = src.log[idx - 1] if src is not None and idx <= len(src.log) else ev.term
             if idx <= len(n.log) and n.log[idx - 1] == term:
@@ -127,6 +279,9 @@ class _Model:
             n.log.append(term)
 
     def _on_commit(self, n: _Node, ev: TraceEvent) -> None:
+        if ev.fields["index"] > n.commit:
+            self.say(f"entry {ev.fields['index']} is on a majority: {node_name(n.id)} "
+                     f"commits it")
         n.commit = max(n.commit, ev.fields["index"])
 
     def _on_apply(self, n: _Node, ev: TraceEvent) -> None:
@@ -140,6 +295,7 @@ class _Model:
         terms = list(src.log[:idx]) if src is not None else []
         n.log = terms + [ev.term] * (idx - len(terms))
         n.commit = n.applied = max(n.applied, idx)
+        self.say(f"{node_name(n.id)} installs a snapshot up to entry {idx}")
 
 
 def _ignore(n: _Node, ev: TraceEvent) -> None:
@@ -164,11 +320,16 @@ def event_from_dict(d: dict) -> TraceEvent:
 _PEERS = ("src", "dst", "to", "leader")
 
 
-def live_trace(events: Iterable[dict], since: float | None = None) -> list[TraceEvent]:
+def live_trace(events: Iterable[dict], since: float | None = None,
+               down: dict[str, float] | None = None) -> list[TraceEvent]:
     """A live lab's trace (`Lab.trace()`: nodes by hostname, wall-clock times) as the
     simulator's: `nodeN` becomes N (another name a number from 1001 up), times count
-    from the first event kept (`since`: drop what came before that wall-clock time)."""
+    from the first event kept (`since`: drop what came before that wall-clock time).
+    `down` names the nodes killed (hostname: wall-clock time of the kill): a dead
+    manager traces nothing, so a `crash` is added for it and it is drawn down."""
     docs = [d for d in events if since is None or d.get("time", since) >= since]
+    docs += [{"kind": "crash", "node": host, "term": 0, "time": t}
+             for host, t in sorted((down or {}).items()) if since is None or t >= since]
     ids: dict[str, int] = {}
 
     def num(v: Any) -> Any:
@@ -189,12 +350,12 @@ def live_trace(events: Iterable[dict], since: float | None = None) -> list[Trace
 
 
 def replay(events: Iterable[TraceEvent | dict], frame_s: float = 0.05,
-           marks: Sequence = ()) -> list[Frame]:
+           marks: Sequence = (), tick_s: float = 0.05) -> list[Frame]:
     """Cut a trace into frames (see the module docstring). Events may be `TraceEvent`s
     or their `to_dict()` form. `marks` are objects with
     `time` and `text` (a scenario's `Mark`s); a mark opens a new frame and is
-    shown as one of its notes."""
-    b = _Builder(frame_s, sorted(marks, key=lambda m: m.time))
+    shown as one of its notes. `tick_s` is the length of a tick in seconds."""
+    b = _Builder(frame_s, sorted(marks, key=lambda m: m.time), tick_s)
     evs = [e if isinstance(e, TraceEvent) else event_from_dict(e) for e in events]
     order = sorted(range(len(evs)), key=lambda k: (_t(evs[k]), k))  # ties keep trace order
     for k in order:
@@ -206,10 +367,14 @@ def _t(ev: TraceEvent) -> float:
     return ev.time if ev.time is not None else float(ev.tick)
 
 
+#: a silence gets at most this many quiet frames
+_QUIET_MAX = 40
+
+
 class _Builder:
-    def __init__(self, frame_s: float, marks: list) -> None:
+    def __init__(self, frame_s: float, marks: list, tick_s: float = 0.05) -> None:
         self.frame_s, self.marks = frame_s, marks
-        self.model, self.frames = _Model(), []
+        self.model, self.frames = _Model(tick_s), []
         self.start: float | None = None
         self.arrows: list[Arrow] = []
         self.notes: list[str] = []
@@ -218,31 +383,111 @@ class _Builder:
     def add(self, ev: TraceEvent) -> None:
         t = _t(ev)
         due = bool(self.marks) and self.marks[0].time <= t + 1e-9
-        cut_state = ev.kind in ("state", "crash") and bool(self.arrows)
+        cut_state = bool(self.arrows) and (ev.kind in ("state", "crash", "timer") or (
+            ev.kind == "net" and ev.fields.get("action") != "drop"))
         if self.start is not None and (t - self.start >= self.frame_s or cut_state or due):
-            self._close()
-            if t - self.last_t > self.frame_s:  # silence: nobody sent anything for a while
-                self.frames.append(Frame(self.last_t + self.frame_s, self.model.views()))
+            self._close(min(t, self.start + self.frame_s))
+            q = self.last_t + self.frame_s
+            for _ in range(_QUIET_MAX):  # silence: nobody sent anything for a while
+                if t - q <= 1e-9:
+                    break
+                self.frames.append(self._frame(q, min(t, q + self.frame_s)))
+                q += self.frame_s
         if self.start is None:
             self.start = t
         while self.marks and self.marks[0].time <= t + 1e-9:
             self.notes.append(self.marks.pop(0).text)
         self.model.apply(ev)
         if ev.kind == "send":
-            self.arrows.append(_arrow(ev))
+            a = _arrow(ev)
+            if self.model.blocked(a.src, a.dst):
+                a = replace(a, dropped=True)
+            self.arrows.append(a)
+        elif ev.kind == "net" and ev.fields.get("action") == "drop":
+            key = (ev.fields["src"], ev.fields["dst"], ev.fields["type"])
+            for k in range(len(self.arrows) - 1, -1, -1):
+                a = self.arrows[k]
+                if (a.src, a.dst, a.type) == key and not a.dropped:
+                    self.arrows[k] = replace(a, dropped=True)
+                    break
         self.last_t = t
 
-    def _close(self) -> None:
+    def _frame(self, start: float, end: float, arrows: tuple[Arrow, ...] = (),
+               notes: tuple[str, ...] = ()) -> Frame:
+        m = self.model
+        views = m.views(end)
+        caption = _caption(m, views, arrows, notes)
+        m.said, m.votes, m.drops = [], {}, []
+        return Frame(start, views, arrows, notes, caption, m.cut())
+
+    def _close(self, end: float) -> None:
         assert self.start is not None
-        self.frames.append(Frame(self.start, self.model.views(), tuple(self.arrows),
-                                 tuple(self.notes)))
+        self.frames.append(self._frame(self.start, end, tuple(self.arrows), tuple(self.notes)))
         self.start, self.arrows, self.notes = None, [], []
 
     def finish(self) -> list[Frame]:
         if self.start is not None:
             self.notes.extend(m.text for m in self.marks)
-            self._close()
+            self._close(self.start + self.frame_s)
         return self.frames
+
+
+#: at most this many sentences in a caption
+_SENTENCES = 3
+
+
+def _caption(m: _Model, views: tuple[NodeView, ...], arrows: tuple[Arrow, ...],
+             notes: tuple[str, ...]) -> str:
+    """What the frame shows, and why (see the module docstring)."""
+    said = list(m.said)
+    for (cand, pre), answers in m.votes.items():
+        yes = [node_name(v) for v, ok, _ in answers if ok]
+        no = [(node_name(v), why) for v, ok, why in answers if not ok]
+        what = "pre-vote" if pre else "vote"
+        if yes:
+            said.append(f"{', '.join(yes)} grant{'s' if len(yes) == 1 else ''} "
+                        f"{node_name(cand)} " + (f"its {what}" if len(yes) == 1
+                                                 else f"their {what}s"))
+        for v, why in no[:2]:
+            said.append(f"{v} refuses {node_name(cand)} its {what}: {why}")
+    for src, dst, typ in m.drops:
+        said.append(f"the {typ} message from {node_name(src)} to {node_name(dst)} is lost")
+    lost = [a for a in arrows if a.dropped]
+    loss = ""
+    if lost and not m.drops:
+        down = sorted({a.dst for a in lost} & {n.id for n in views if n.state == "down"})
+        if any(a.dst not in down for a in lost):
+            loss = "the messages across the cut are lost"
+        elif down:
+            loss = f"messages to {', '.join(node_name(i) for i in down)} are lost: it is down"
+    if not said:
+        said.append(_quiet(views, arrows))
+    if loss and not any("across the cut" in x for x in said):
+        said.insert(1, loss)
+    text = "; ".join(s for s in said[:_SENTENCES] if s)
+    return text[:1].upper() + text[1:] + "." if text else ""
+
+
+def _quiet(views: tuple[NodeView, ...], arrows: tuple[Arrow, ...]) -> str:
+    """The caption of a frame where nothing changed: what is about to happen."""
+    leaders = sorted((n for n in views if n.state == "leader"), key=lambda n: -n.term)
+    timers = sorted((n.timer_s, n.id) for n in views if n.timer_s is not None)
+    if leaders and any(a.type == "HEARTBEAT" for a in arrows):
+        lead = leaders[0]
+        text = (f"{node_name(lead.id)}, the leader of term {lead.term}, sends heartbeats: "
+                f"each one restarts its followers' election timers")
+        return text
+    if timers:
+        left, i = timers[0]
+        if leaders:
+            return (f"{node_name(leaders[0].id)} leads term {leaders[0].term}; until its next "
+                    f"heartbeat the election timers run down ({node_name(i)}'s has "
+                    f"{left:.2f} s left)")
+        return (f"no leader is heard: the election timers run down; {node_name(i)}'s runs "
+                f"out first, in {left:.2f} s")
+    if leaders:
+        return f"{node_name(leaders[0].id)} leads term {leaders[0].term}"
+    return "nothing happens"
 
 
 def changes_only(frames: Sequence[Frame]) -> list[Frame]:

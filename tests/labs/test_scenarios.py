@@ -118,3 +118,71 @@ def test_log_replication_commits_only_after_a_majority_appended(seed):
     # the follower cut off for a while catches up after reconnecting
     lag = r.final[r.facts["lagging"]]
     assert lag["commit"] == r.final[leader]["commit"] >= r.facts["writes"] + 1
+
+
+def test_the_network_changes_are_traced():
+    r = run("partition-minority", 1)
+    net = [e.fields for e in r.events if e.kind == "net"]
+    assert net == [{"action": "partition", "groups": [r.facts["minority"], r.facts["majority"]]},
+                   {"action": "heal"}]
+    r = run("log-replication", 1)
+    assert [e.fields for e in r.events if e.kind == "net"] == [
+        {"action": "disconnect", "node": r.facts["lagging"]},
+        {"action": "connect", "node": r.facts["lagging"]}]
+    assert r.tick_s == 0.05 and r.key == "log-replication" and r.end > 2
+
+
+def test_split_vote_traces_the_aligned_timers():
+    r = run("split-vote", 1)
+    aligned = [e for e in r.events if e.kind == "timer" and e.fields.get("reason") == "aligned"]
+    assert {e.node for e in aligned} == set(r.facts["survivors"])
+    assert {e.fields["timeout"] for e in aligned} == {10}
+
+
+def test_every_timer_reset_with_a_new_timeout_is_traced_once():
+    """`timer` events come with term or role changes, never once per tick."""
+    r = run("kill-the-leader", 1)
+    timers = [e for e in r.events if e.kind == "timer"]
+    states_ = [e for e in r.events if e.kind == "state" and e.fields["state"] != "pre-candidate"]
+    assert all(10 <= e.fields["timeout"] < 20 for e in timers)
+    assert len(timers) <= len(states_) + r.n
+
+
+def test_rerun_without_faults_is_the_same_story():
+    from swarmlab.scenarios import rerun
+    a = run("kill-the-leader", 2)
+    assert key(rerun(a, []).events) == key(a.events)
+
+
+def test_rerun_keeps_the_story_up_to_the_fault_then_applies_it():
+    from swarmlab.scenarios import Fault, rerun
+    a = run("kill-the-leader", 1)
+    leader = next(e.node for e in a.events if e.kind == "state" and e.fields["state"] == "leader")
+    follower = next(i for i in range(1, a.n + 1) if i != leader)
+    t = 1.0
+    b = rerun(a, [Fault(t, "crash", follower)])
+    assert key([e for e in b.events if e.time < t]) == key([e for e in a.events if e.time < t])
+    assert [e.time for e in b.events if e.kind == "crash"] == [t]
+    # the stopped follower answers nothing from then on; the others go on
+    assert not [e for e in b.events if e.node == follower and e.time > t]
+    assert follower not in b.final and b.final[leader]["role"] == "leader"
+    assert b.end >= max(a.end, t + 4.0) - 1e-6 and b.faults == (Fault(t, "crash", follower),)
+    assert any(m.text == f"you stopped node{follower}" for m in b.marks)
+    # restarted, it rejoins: it follows the leader again and catches up
+    c = rerun(b, [Fault(2.0, "restart", follower)])
+    assert key([e for e in c.events if e.time < 2.0]) == key([e for e in b.events if e.time < 2.0])
+    assert c.final[follower]["role"] == "follower" and c.final[follower]["leader"] == leader
+    assert c.final[follower]["commit"] == c.final[leader]["commit"]
+
+
+def test_rerun_drops_a_message():
+    from swarmlab.scenarios import Fault, rerun
+    a = run("first-election", 1)
+    vote = next(e for e in a.events if e.kind == "send" and e.fields["type"] == "VOTE")
+    b = rerun(a, [Fault(vote.time, "drop", vote.node, vote.fields["dst"], "VOTE")])
+    drops = [e for e in b.events if e.kind == "net" and e.fields["action"] == "drop"]
+    assert [(d.fields["src"], d.fields["dst"], d.fields["type"]) for d in drops] == [
+        (vote.node, vote.fields["dst"], "VOTE")]
+    # the voter never saw that request
+    assert not [e for e in b.events if e.kind == "vote" and e.node == vote.fields["dst"]
+                and e.term == vote.term and e.fields["to"] == vote.node]

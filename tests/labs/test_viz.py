@@ -10,7 +10,8 @@ from swarmlab.viz import (
     STATES, changes_only, datacenter_split, election_figure, log_figure, quorum, quorum_figure,
     replay, splits, status_rows, tolerated,
 )
-from swarmlab.viz._style import MESSAGE_LABELS
+from swarmlab.viz._style import DOWN_EDGE, DOWN_FILL, MESSAGE_LABELS
+from swarmlab.viz.election import positions
 
 
 @pytest.fixture(scope="module")
@@ -57,15 +58,145 @@ def test_replay_marks_all_land_in_frames(killed):
 def test_election_figure_has_one_frame_per_replay_frame(killed):
     fig = election_figure(killed.events, killed.marks)
     frames = replay(killed.events, marks=killed.marks)
-    assert len(fig.frames) == len(frames) == 74  # seed 1, today's Raft core
-    # the nodes, a legend entry per state, per message family, and "rejected"
-    assert len(fig.data) == 1 + len(STATES) + len(MESSAGE_LABELS) + 1
+    # seed 1, today's Raft core; silences get a quiet frame every 50 ms (timers run down)
+    assert len(fig.frames) == len(frames) == 92
+    # nodes, timers, message handles; a legend entry per state, for the timer, per
+    # message family, "rejected" and "lost"
+    assert len(fig.data) == 3 + len(STATES) + 1 + len(MESSAGE_LABELS) + 2
     assert len(fig.layout.sliders[0].steps) == len(fig.frames)
-    # each frame draws one arrow per message sent in it (+ the caption)
+    # each frame draws one arrow per message sent in it (+ the caption; no cut here)
     for f, ff in zip(frames, fig.frames):
         assert len(ff.layout.annotations) == len(f.arrows) + 1
+        assert len(ff.data[2].x) == len(f.arrows)
         colors = list(ff.data[0].marker.color)
         assert len(colors) == killed.n
+
+
+def _arc_turns(trace, k):
+    """How much of a full turn the k-th arc of a timers trace covers."""
+    xs = list(trace.x if hasattr(trace, "x") else trace["x"])
+    arcs, cur = [], 0
+    for x in xs:
+        if x is None:
+            arcs.append(cur)
+            cur = 0
+        else:
+            cur += 1
+    return arcs[k]
+
+
+def test_timers_run_down_between_frames_and_reset_on_heartbeats():
+    r = run("first-election", 1)
+    frames = replay(r.events, marks=r.marks, tick_s=r.tick_s)
+    before = [f for f in frames if not f.leaders]
+    # before any leader, every timer shrinks from frame to frame, and is in (0, 1]
+    for f, g in zip(before[:8], before[1:9]):
+        for a, b in zip(f.nodes, g.nodes):
+            assert 0 < b.timer < a.timer <= 1
+            assert abs((a.timer_s - b.timer_s) - (g.time - f.time)) < 1e-3
+    # with a leader, a follower's timer goes back up when a heartbeat arrives
+    leader = r.facts["leader"]
+    follower = next(i for i in r.final if i != leader)
+    led = [f for f in frames if f.leaders == [leader]]
+    timers = [f.node(follower).timer for f in led]
+    assert any(b > a for a, b in zip(timers, timers[1:]))
+    assert min(timers) > 0.5  # heartbeats every 0.1 s: never close to running out
+    assert all(f.node(leader).timer is None for f in led)  # a leader has no election timer
+    # the figure's arcs: shorter when the timer is lower, one per follower or candidate
+    fig = election_figure(r.events, r.marks, tick_s=r.tick_s)
+    a, b = fig.frames[0].data[1], fig.frames[5].data[1]
+    assert list(a.x).count(None) == list(b.x).count(None) == r.n
+    assert _arc_turns(b, 0) < _arc_turns(a, 0)
+    k = frames.index(led[0])
+    assert list(fig.frames[k].data[1].x).count(None) == r.n - 1
+
+
+def test_the_timer_in_seconds_follows_the_tick_length():
+    r = run("first-election", 1)
+    f50 = replay(r.events, tick_s=0.05)[0]
+    f100 = replay(r.events, tick_s=0.1)[0]
+    assert f100.nodes[0].timer_s > f50.nodes[0].timer_s
+
+
+def test_a_killed_leader_stays_in_the_figure_marked_down(killed):
+    fig = election_figure(killed.events, killed.marks, show_heartbeats=False)
+    frames = replay(killed.events, marks=killed.marks)
+    old = killed.facts["old_leader"]
+    k = next(k for k, f in enumerate(frames) if f.node(old).state == "down")
+    nodes = fig.frames[k].data[0]
+    at = list(nodes.customdata).index(old)
+    assert len(nodes.x) == killed.n  # still drawn, in its place
+    assert "down" in nodes.text[at] and nodes.marker.color[at] == DOWN_FILL
+    assert nodes.marker.line.color[at] == DOWN_EDGE
+    assert "down" in frames[k].caption
+    # messages sent to it are lost
+    lost = [a for f in frames[k:] for a in f.arrows if a.dst == old and f.node(old).state == "down"]
+    assert lost and all(a.dropped for a in lost)
+
+
+def test_a_partition_is_drawn_as_a_cut_and_messages_across_it_as_lost():
+    r = run("partition-minority", 1)
+    frames = replay(r.events, marks=r.marks)
+    fig = election_figure(r.events, r.marks)
+    minority, majority = tuple(r.facts["minority"]), tuple(r.facts["majority"])
+    cut = [k for k, f in enumerate(frames) if f.cut]
+    assert cut and frames[cut[0]].cut == (minority, majority)
+    heal = next(k for k, f in enumerate(frames) if "the network heals" in f.notes)
+    assert cut == list(range(cut[0], heal))  # from the partition until it heals
+    for k in (cut[0], heal - 1):
+        (line,) = fig.frames[k].layout.shapes
+        assert line.type == "line" and line.line.dash == "dash"
+        # the line separates the two sides
+        pos = positions([n.id for n in frames[0].nodes], frames[cut[0]].cut)
+
+        def side(i):
+            x, y = pos[i]
+            return (line.x1 - line.x0) * (y - line.y0) - (line.y1 - line.y0) * (x - line.x0) > 0
+        assert len({side(i) for i in minority}) == len({side(i) for i in majority}) == 1
+        assert side(minority[0]) != side(majority[0])
+        assert any(a.text == "network cut" for a in fig.frames[k].layout.annotations)
+    assert not fig.frames[heal].layout.shapes
+    across = [a for k in cut for a in frames[k].arrows
+              if (a.src in minority) != (a.dst in minority)]
+    assert across and all(a.dropped for a in across)
+    inside = [a for k in cut for a in frames[k].arrows
+              if (a.src in minority) == (a.dst in minority)]
+    assert inside and not any(a.dropped for a in inside)
+    # a lost message is drawn with an x at its handle
+    k = next(k for k in cut if any(a.dropped for a in frames[k].arrows))
+    assert "x" in list(fig.frames[k].data[2].marker.symbol)
+    assert "cut" in frames[cut[0]].caption
+
+
+@pytest.mark.parametrize("name", ["first-election", "kill-the-leader", "split-vote",
+                                  "partition-minority", "log-replication"])
+def test_every_frame_has_a_caption(name):
+    r = run(name, 1)
+    frames = replay(r.events, marks=r.marks)
+    assert all(f.caption.strip() for f in frames)
+    fig = election_figure(r.events, r.marks)
+    assert all(ff.layout.annotations[-1 if not ff.layout.shapes else -2].text
+               for ff in fig.frames)
+
+
+def test_captions_say_why(killed):
+    frames = replay(killed.events, marks=killed.marks)
+    new = killed.facts["new_leader"]
+    text = " ".join(f.caption for f in frames).lower()
+    assert f"node{new}'s election timer ran out first" in text
+    assert f"node{new} has the votes of a majority" in text
+    assert "no more heartbeats" in text
+    split = run("split-vote", 1)
+    text = " ".join(f.caption for f in replay(split.events, marks=split.marks)).lower()
+    assert "already voted for" in text
+
+
+def test_the_election_figure_fits_the_page(killed):
+    fig = election_figure(killed.events, killed.marks)
+    assert fig.layout.width is None and fig.layout.autosize
+    # a person can follow it: at least 0.2 s on screen for each 50 ms frame
+    play = fig.layout.updatemenus[0].buttons[0].args[1]
+    assert play["frame"]["duration"] >= 200
 
 
 def test_election_figure_without_heartbeats_draws_fewer_arrows(killed):
@@ -159,3 +290,25 @@ def test_a_live_trace_replays_like_the_simulators():
     assert evs[1].fields["dst"] == 3 and evs[2].fields["to"] == 2 and evs[4].fields["leader"] == 2
     assert {n.id: n.state for n in replay(evs)[-1].nodes}[2] == "leader"
     assert election_figure(evs, title="live").frames
+
+
+def test_the_quorum_figure_fits_the_page():
+    fig = quorum_figure()
+    assert fig.layout.width is None and fig.layout.autosize
+
+
+def test_a_killed_live_manager_is_drawn_down():
+    from swarmlab.viz import live_trace
+    t = 1_800_000_000.0
+    docs = [
+        {"kind": "state", "node": "node2", "term": 2, "tick": 10, "time": t + 0.6,
+         "state": "candidate"},
+        {"kind": "send", "node": "node2", "term": 2, "tick": 10, "time": t + 0.601,
+         "type": "VOTE", "dst": "node1"},
+    ]
+    evs = live_trace(docs, since=t - 0.2, down={"node1": t})
+    frames = replay(evs)
+    assert frames[-1].node(1).state == "down"
+    assert [a.dropped for a in frames[-1].arrows] == [True]
+    fig = election_figure(evs)
+    assert any("down" in text for text in fig.frames[-1].data[0].text)
