@@ -267,23 +267,24 @@ def _walk(root: yaml.Node, marks: Marks, filename: str, loader: _Bounded) -> Non
     marks each one, checks keys, and stops at `MAX_NODES` nodes or `MAX_DEPTH` levels."""
     budget = MAX_NODES
     open_nodes: set[int] = set()
-    stack: list[list] = []  # [node, path, next index, keys seen]
+    stack: list[list] = []  # [node, path, next index, keys seen, line where it is used]
 
-    def enter(node: yaml.Node, path: Path) -> None:
+    def enter(node: yaml.Node, path: Path, line: int) -> None:
+        """`line`: where the node is used (its key's line), not where an alias points."""
         nonlocal budget
         budget -= 1
         if budget < 0:  # aliases can make a small file huge ("billion laughs")
-            raise ComposeError(filename, node.start_mark.line + 1, _dotted(path),
+            raise ComposeError(filename, line, _dotted(path),
                                f"document too large: more than {MAX_NODES} nodes once "
                                "aliases are expanded")
         marks.lines.setdefault(path, node.start_mark.line + 1)
         if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
             return
         if id(node) in open_nodes:
-            raise ComposeError(filename, node.start_mark.line + 1, _dotted(path),
+            raise ComposeError(filename, line, _dotted(path),
                                f"yaml: anchor '{loader.anchor_of(node)}' value contains itself")
         if len(stack) >= MAX_DEPTH:
-            raise ComposeError(filename, node.start_mark.line + 1, _dotted(path),
+            raise ComposeError(filename, line, _dotted(path),
                                f"yaml: exceeded max depth of {MAX_DEPTH}")
         if id(node) in loader.duplicates:
             key_node, first = loader.duplicates[id(node)]
@@ -292,12 +293,12 @@ def _walk(root: yaml.Node, marks: Marks, filename: str, loader: _Bounded) -> Non
                                f'mapping key "{key}" already defined at line '
                                f"{first.start_mark.line + 1}")
         open_nodes.add(id(node))
-        stack.append([node, path, 0, {}])
+        stack.append([node, path, 0, {}, line])
 
-    enter(root, ())
+    enter(root, (), root.start_mark.line + 1)
     while stack:
         frame = stack[-1]
-        node, path, i, seen = frame
+        node, path, i, seen, used_at = frame
         if i >= len(node.value):
             stack.pop()
             open_nodes.discard(id(node))
@@ -306,7 +307,8 @@ def _walk(root: yaml.Node, marks: Marks, filename: str, loader: _Bounded) -> Non
         if isinstance(node, yaml.SequenceNode):
             item = node.value[i]
             marks.lines[path + (i,)] = item.start_mark.line + 1
-            enter(item, path + (i,))
+            inside = item.start_mark.index >= node.start_mark.index  # else an alias's target
+            enter(item, path + (i,), item.start_mark.line + 1 if inside else used_at)
             continue
         key_node, value_node = node.value[i]
         if key_node.tag == _MERGE:
@@ -318,7 +320,7 @@ def _walk(root: yaml.Node, marks: Marks, filename: str, loader: _Bounded) -> Non
                                f'mapping key "{key}" already defined at line {seen[key]}')
         seen[key] = line
         marks.lines[path + (key,)] = line
-        enter(value_node, path + (key,))
+        enter(value_node, path + (key,), line)
 
 
 def _scalar_key(node: yaml.Node, path: Path, filename: str) -> str:
