@@ -178,7 +178,21 @@ if _CParser is not None:
 
     _LOADERS.insert(0, _CLoader)
 
+#: Characters in an integer: Python's own limit on decimal ones (yaml.v2 takes 64 bits).
+MAX_INT_TEXT = 4300
+
+
+def _construct_int(loader: SafeConstructor, node: yaml.ScalarNode) -> int:
+    """`!!int`, refused past `MAX_INT_TEXT` (a sexagesimal `1:2:3:...` grows quadratically)."""
+    if len(node.value) > MAX_INT_TEXT:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"integer too long: {len(node.value)} characters, more than {MAX_INT_TEXT}",
+            node.start_mark)
+    return SafeConstructor.construct_yaml_int(loader, node)
+
+
 for _cls in _LOADERS:
+    _cls.add_constructor("tag:yaml.org,2002:int", _construct_int)
     _cls.yaml_implicit_resolvers = {
         ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
         for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
