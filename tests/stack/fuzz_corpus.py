@@ -281,6 +281,10 @@ HOSTILE: dict[str, tuple[Callable[[], str], str]] = {
     "extends-chain": (lambda: 'version: "3.8"\nservices:\n  s0: {image: a}\n' + "".join(
         f"  s{i}: {{image: a, extends: {{service: s{i - 1}}}}}\n" for i in range(1, 90)),
         "extends: Support for `extends` is not implemented yet."),
+    "long-integer": (lambda: _service("    deploy:\n      replicas: " + "1" * 5000 + "\n"), "integer too long"),
+    "sexagesimal-integer": (lambda: _service("    x-n: " + "1:" * 30000 + "1\n"), "integer too long"),
+    "huge-memory": (lambda: _service("    deploy:\n      resources:\n        limits:\n"
+                                     '          memory: "' + "9" * 100_000 + 'g"\n'), "invalid size"),
     "secret-from-dev-zero": (lambda: _service("    secrets: [z]\nsecrets:\n  z:\n    file: /dev/zero\n"),
                              "secret data must be larger than 0 and less than"),
 }

@@ -230,3 +230,12 @@ def test_the_pure_python_loader_reads_the_same(monkeypatch):
                   "self-alias", "huge-quoted-scalar"):
         make, words = HOSTILE[label]
         assert words in refused(make()).message, label
+
+
+def test_long_values_cost_linear_time():
+    import time
+    start = time.perf_counter()
+    project = stack.load(BASE + '    stop_grace_period: "' + "1h" * 50_000 + '"\n', env={})
+    assert time.perf_counter() - start < SECONDS
+    assert stack.plan(project, "s").services["s_web"]["TaskTemplate"]["ContainerSpec"][
+        "StopGracePeriod"] == 50_000 * 3600 * 10**9
