@@ -239,3 +239,19 @@ def test_long_values_cost_linear_time():
     assert time.perf_counter() - start < SECONDS
     assert stack.plan(project, "s").services["s_web"]["TaskTemplate"]["ContainerSpec"][
         "StopGracePeriod"] == 50_000 * 3600 * 10**9
+
+
+class _Untouchable:
+    def __getattr__(self, name):
+        raise AssertionError(f"the swarm was asked for {name}")
+
+
+@pytest.mark.parametrize("label", sorted(HOSTILE))
+def test_deploying_a_hostile_file_asks_the_swarm_nothing(label, tmp_path):
+    path = tmp_path / "hostile.yml"
+    path.write_text(HOSTILE[label][0]())
+    lines: list[str] = []
+    with pytest.raises(ComposeError) as e:
+        stack.deploy(_Untouchable(), str(path), "h", lines.append, env=HOSTILE_ENV)
+    assert e.value.file == str(path) and HOSTILE[label][1] in e.value.message
+    assert lines == []
