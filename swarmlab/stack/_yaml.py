@@ -217,9 +217,15 @@ def parse(text: str, filename: str, loader_class: type | None = None) -> tuple[A
     over the limits."""
     if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         raise ComposeError(filename, 1, "", f"file too large: more than {MAX_FILE_BYTES} bytes")
-    loader = (loader_class or _LOADERS[0])(text)
-    loader.start(filename)
     try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:  # a lone surrogate: no YAML reader takes it
+        raise ComposeError(filename, text.count("\n", 0, err.start) + 1, "",
+                           f"yaml: invalid Unicode character #x{ord(text[err.start]):04x}") from None
+    loader = None
+    try:
+        loader = (loader_class or _LOADERS[0])(text)  # the pure reader checks characters here
+        loader.start(filename)
         if _CParser is not None:
             _count_events(text, filename)
         node = loader.get_single_node()
@@ -232,10 +238,14 @@ def parse(text: str, filename: str, loader_class: type | None = None) -> tuple[A
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark else 1
         raise ComposeError(filename, line, "", f"yaml: {err.problem or err}") from None
+    except yaml.reader.ReaderError as err:  # a character YAML does not allow
+        line = text.count("\n", 0, err.position) + 1
+        raise ComposeError(filename, line, "", f"yaml: {str(err).splitlines()[0]}") from None
     except yaml.YAMLError as err:
         raise ComposeError(filename, 1, "", f"yaml: {err}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if not isinstance(data, dict):
         raise ComposeError(filename, node.start_mark.line + 1, "",
                            "Top-level object must be a mapping")

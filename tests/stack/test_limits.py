@@ -255,3 +255,10 @@ def test_deploying_a_hostile_file_asks_the_swarm_nothing(label, tmp_path):
         stack.deploy(_Untouchable(), str(path), "h", lines.append, env=HOSTILE_ENV)
     assert e.value.file == str(path) and HOSTILE[label][1] in e.value.message
     assert lines == []
+
+
+def test_characters_no_yaml_reader_takes_are_compose_errors():
+    err = refused(BASE + "    x-a: \x00\n")
+    assert err.line == 5 and err.message.startswith("yaml: unacceptable character #x0000")
+    err = refused(BASE + "    x-a: \ud800\n")
+    assert (err.line, err.message) == (5, "yaml: invalid Unicode character #xd800")
