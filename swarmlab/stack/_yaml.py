@@ -215,13 +215,16 @@ class Marks:
 def parse(text: str, filename: str, loader_class: type | None = None) -> tuple[Any, Marks]:
     """The document as plain data, and its marks; ComposeError for bad YAML or a file
     over the limits."""
-    if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
-        raise ComposeError(filename, 1, "", f"file too large: more than {MAX_FILE_BYTES} bytes")
+    too_large = ComposeError(filename, 1, "", f"file too large: more than {MAX_FILE_BYTES} bytes")
+    if len(text) > MAX_FILE_BYTES:
+        raise too_large
     try:
-        text.encode("utf-8")
+        size = len(text.encode("utf-8"))
     except UnicodeEncodeError as err:  # a lone surrogate: no YAML reader takes it
         raise ComposeError(filename, text.count("\n", 0, err.start) + 1, "",
                            f"yaml: invalid Unicode character #x{ord(text[err.start]):04x}") from None
+    if size > MAX_FILE_BYTES:
+        raise too_large
     loader = None
     try:
         loader = (loader_class or _LOADERS[0])(text)  # the pure reader checks characters here
