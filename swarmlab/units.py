@@ -51,7 +51,6 @@ def parse_duration(text: str) -> int:
 
 def _duration_term(s: str, pos: int, text: str) -> tuple[int, int]:
     """One `<number><unit>` of a duration from `pos`: its nanoseconds and where it ends."""
-    invalid = f'time: invalid duration "{text}"'
     whole = _DIGITS.match(s, pos).group()
     pos += len(whole)
     frac = ""
@@ -59,7 +58,7 @@ def _duration_term(s: str, pos: int, text: str) -> tuple[int, int]:
         frac = _DIGITS.match(s, pos + 1).group()
         pos += 1 + len(frac)
     if not whole and not frac:
-        raise ValueError(invalid)
+        raise _invalid_duration(text)
     unit_text = _UNIT.match(s, pos).group()
     if not unit_text:
         raise ValueError(f'time: missing unit in duration "{text}"')
@@ -68,14 +67,19 @@ def _duration_term(s: str, pos: int, text: str) -> tuple[int, int]:
         raise ValueError(f'time: unknown unit "{unit_text}" in duration "{text}"')
     v = int(whole or "0")
     if v > _MAX // unit:
-        raise ValueError(invalid)
+        raise _invalid_duration(text)
     v *= unit
     if frac:
         f, scale = _leading_fraction(frac)
         v += int(float(f) * (float(unit) / scale))
         if v > _MAX:
-            raise ValueError(invalid)
+            raise _invalid_duration(text)
     return v, pos + len(unit_text)
+
+
+def _invalid_duration(text: str) -> ValueError:
+    # made when raised, not per term: a long duration is not copied once per term
+    return ValueError(f'time: invalid duration "{text}"')
 
 
 def _leading_fraction(digits: str) -> tuple[int, float]:
@@ -153,7 +157,10 @@ def ram_in_bytes(text: str) -> int:
     m = _SIZE.match(text.strip())
     if not m:
         raise ValueError(f"invalid size: '{text}'")
-    return int(float(m.group(1)) * _BINARY[m.group(2).lower()])
+    size = float(m.group(1)) * _BINARY[m.group(2).lower()]
+    if size in (float("inf"), float("-inf")):  # Go's ParseFloat refuses it (out of range)
+        raise ValueError(f"invalid size: '{text}'")
+    return int(size)
 
 # -- CPUs: the docker CLI's ParseCPUs -------------------------------------------------
 

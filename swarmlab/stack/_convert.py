@@ -18,6 +18,15 @@ from ._errors import ComposeError
 from ._project import ComposeProject
 from ._units import Port, command, duration_ns, nano_cpus, ram_bytes, short_ports
 
+#: What one stack may ask of a lab (docs/stacks.md, "Limits"); Docker has no such limits,
+#: but a lab's tasks are processes on one machine.
+MAX_SERVICES = 100
+MAX_REPLICAS = 100
+MAX_PORTS = 100
+#: swarmkit's own limits on a secret's and a config's data (`MaxSecretSize`, `MaxConfigSize`).
+MAX_SECRET_BYTES = 500 * 1024
+MAX_CONFIG_BYTES = 1000 * 1024
+
 NAMESPACE = "com.docker.stack.namespace"
 IMAGE_LABEL = "com.docker.stack.image"
 DEFAULT_NETWORK = "default"
@@ -47,7 +56,15 @@ def with_stack_label(stack: str, labels: dict | None) -> dict[str, str]:
 
 def check(project: ComposeProject) -> None:
     """Convert once with a placeholder name: raises what a deploy would raise."""
+    check_service_count(len(project.services), project.filename, project.line("services"))
     plan(project, "stack")
+
+
+def check_service_count(count: int, filename: str, line: int) -> None:
+    if count > MAX_SERVICES:
+        raise ComposeError(filename, line, "services",
+                           f"too many services: {count}; a stack has at most {MAX_SERVICES} "
+                           "in swarmlab")
 
 
 def plan(project: ComposeProject, stack: str) -> StackPlan:
@@ -91,10 +108,15 @@ def _file_objects(project: ComposeProject, stack: str, kind: str) -> tuple[list[
             raise project.error((kind, key), f"{kind[:-1]} {key}: only file: sources are supported "
                                              "by swarmlab (driver/environment sources are not)")
         path = Path(project.workdir, obj["file"])
+        limit = MAX_SECRET_BYTES if kind == "secrets" else MAX_CONFIG_BYTES
         try:
-            data = path.read_bytes()
+            with path.open("rb") as f:  # no more than the swarm takes (a file of /dev/zero)
+                data = f.read(limit)
         except OSError as err:
             raise project.error((kind, key, "file"), f"open {path}: {err.strerror}") from None
+        if len(data) >= limit:  # swarmkit's check and words
+            raise project.error((kind, key, "file"), f"{kind[:-1]} data must be larger than 0 "
+                                                     f"and less than {limit} bytes")
         spec = {"Name": obj.get("name") or scope(stack, key),
                 "Labels": with_stack_label(stack, labels(obj.get("labels"))),
                 "Data": base64.b64encode(data).decode()}
@@ -176,9 +198,9 @@ def service_spec(project: ComposeProject, stack: str, name: str, svc: dict) -> d
     return spec
 
 
-def _try(project: ComposeProject, path: tuple, fn: Any, value: Any) -> Any:
+def _try(project: ComposeProject, path: tuple, fn: Any, value: Any, *args: Any) -> Any:
     try:
-        return fn(value)
+        return fn(value, *args)
     except ValueError as err:
         raise project.error(path, str(err)) from None
 
@@ -280,6 +302,9 @@ def mode(project: ComposeProject, at: tuple, deploy: dict) -> dict:
                             "replicas can only be used with replicated or replicated-job mode")
     if replicas is not None and int(replicas) < 0:
         raise project.error(at + ("replicas",), "replicas cannot be negative")
+    if replicas is not None and int(replicas) > MAX_REPLICAS:
+        raise project.error(at + ("replicas",), f"replicas: {int(replicas)} is more than "
+                                                f"{MAX_REPLICAS}, swarmlab's limit for one service")
     if kind == "replicated":
         return {"Replicated": {} if replicas is None else {"Replicas": int(replicas)}}
     if kind == "global":
@@ -321,7 +346,10 @@ def endpoint(project: ComposeProject, at: tuple, mode_: Any, ports: list | None)
                                   str(p.get("protocol") or "tcp").lower(),
                                   str(p.get("mode") or "ingress")))
         else:
-            converted.extend(_try(project, at + ("ports", i), short_ports, p))
+            converted.extend(_try(project, at + ("ports", i), short_ports, p, MAX_PORTS))
+        if len(converted) > MAX_PORTS:
+            raise project.error(at + ("ports", i), f"too many ports: more than {MAX_PORTS} "
+                                                   "for one service in swarmlab")
     for i, p in enumerate(converted):
         if not 0 < p.target <= 65535 or not 0 <= p.published <= 65535:
             raise project.error(at + ("ports",), f"invalid port: {p.target} -> {p.published}")

@@ -21,20 +21,40 @@ _PATTERN = re.compile(
     rf"\$(?i:(?P<escaped>\$)|(?P<named>{_SUBST})|{{(?P<braced>{_SUBST})}}|(?P<invalid>))")
 
 
+#: Characters that interpolation may write, all values of one file together (a value
+#: that names a long variable ten thousand times is refused, not built).
+MAX_INTERPOLATED = 1 << 20
+
+
 class _Invalid(Exception):
     def __init__(self, template: str):
         self.template = template
 
 
-def substitute(template: str, env: Mapping[str, str], unset: set[str] | None = None) -> str:
-    """One string with its variables replaced; `_Invalid` for a malformed template."""
+class _TooLarge(Exception):
+    pass
+
+
+def substitute(template: str, env: Mapping[str, str], unset: set[str] | None = None,
+               budget: list[int] | None = None) -> str:
+    """One string with its variables replaced; `_Invalid` for a malformed template,
+    `_TooLarge` once the replacements use up `budget` (characters left)."""
     def one(match: re.Match) -> str:
         if match.group("escaped"):
             return "$"
         spec = match.group("named") or match.group("braced")
         if not spec:
             raise _Invalid(template)
-        return _apply(spec, env, unset)
+        out = _apply(spec, env, unset)
+        if budget is not None:
+            budget[0] -= len(out)
+            if budget[0] < 0:
+                raise _TooLarge()
+        return out
+    if budget is not None:
+        budget[0] -= len(template)
+        if budget[0] < 0:
+            raise _TooLarge()
     return _PATTERN.sub(one, template)
 
 
@@ -119,6 +139,7 @@ def interpolate(data: dict, env: Mapping[str, str], filename: str, marks: Marks,
                 warn: Callable[[str], None] | None = None) -> dict:
     """A copy of the compose document with every value interpolated (not `version`)."""
     unset: set[str] = set()
+    budget = [MAX_INTERPOLATED]
 
     def walk(value: Any, path: Path) -> Any:
         if isinstance(value, dict):
@@ -129,7 +150,11 @@ def interpolate(data: dict, env: Mapping[str, str], filename: str, marks: Marks,
             return value
         key = dotted(path)
         try:
-            out = substitute(value, env, unset)
+            out = substitute(value, env, unset, budget)
+        except _TooLarge:
+            raise ComposeError(filename, marks.line(path), key,
+                               f"error while interpolating {key}: the interpolated values "
+                               f"come to more than {MAX_INTERPOLATED} characters") from None
         except _Invalid as err:
             raise ComposeError(filename, marks.line(path), key,
                                f"invalid interpolation format for {key}: {json.dumps(err.template)}. "

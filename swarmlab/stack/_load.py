@@ -12,12 +12,12 @@ import sys
 from pathlib import Path as FsPath
 from typing import Any, Mapping
 
-from ._convert import check
+from ._convert import check, check_service_count
 from ._errors import ComposeError
 from ._interpolate import interpolate
 from ._project import ComposeProject
 from ._schema import validate
-from ._yaml import Marks, parse
+from ._yaml import MAX_FILE_BYTES, Marks, parse
 
 #: Options Swarm does not use; reported, then ignored (docker/cli's list).
 UNSUPPORTED = ("build", "cap_add", "cap_drop", "cgroup_parent", "devices", "domainname",
@@ -67,18 +67,27 @@ def _read(source: Any) -> tuple[str, str, str]:
     if isinstance(source, str) and ("\n" in source or source.lstrip().startswith("{")):
         return source, "<string>", os.getcwd()
     if source == "-":
-        return sys.stdin.read(), "<stdin>", os.getcwd()
+        return _bounded(sys.stdin.read(MAX_FILE_BYTES + 1), "<stdin>"), "<stdin>", os.getcwd()
     path = FsPath(source)
     try:
-        text = path.read_text()
+        with path.open() as f:  # no more than the limit is read (a compose file of /dev/zero)
+            text = f.read(MAX_FILE_BYTES + 1)
     except (OSError, UnicodeDecodeError) as err:
         raise ComposeError(str(path), 1, "", f"open {path}: {getattr(err, 'strerror', None) or err}") from None
-    return text, str(path), str(path.resolve().parent)
+    return _bounded(text, str(path)), str(path), str(path.resolve().parent)
+
+
+def _bounded(text: str, name: str) -> str:
+    if len(text) > MAX_FILE_BYTES:
+        raise ComposeError(name, 1, "", f"file too large: more than {MAX_FILE_BYTES} bytes")
+    return text
 
 
 def _load_one(source: Any, env: Mapping[str, str]) -> ComposeProject:
     text, name, workdir = _read(source)
     data, marks = parse(text, name)
+    if isinstance(data.get("services"), dict):  # before the schema has thousands to check
+        check_service_count(len(data["services"]), name, marks.line(("services",)))
     _refuse_forbidden(data, name, marks)
     warnings: list[str] = []
     data = interpolate(data, env, name, marks, warnings.append)

@@ -70,9 +70,10 @@ def _port_range(text: str, what: str) -> list[int]:
     return list(range(first, last + 1))
 
 
-def short_ports(spec: str | int) -> list[Port]:
+def short_ports(spec: str | int, limit: int | None = None) -> list[Port]:
     """Short syntax: ``80``, ``8080:80``, ``127.0.0.1:8080:80/udp``, ``9000-9001:80-81``.
-    The host IP means nothing to the routing mesh, as in Swarm, and is dropped."""
+    The host IP means nothing to the routing mesh, as in Swarm, and is dropped. A range
+    of more than `limit` ports is refused before it is expanded."""
     text = str(spec)
     proto = "tcp"
     if "/" in text:
@@ -88,6 +89,8 @@ def short_ports(spec: str | int) -> list[Port]:
     if not container:
         raise ValueError(f"No port specified: {spec}<empty>")
     targets = _port_range(container, "containerPort")
+    if limit is not None and len(targets) > limit:
+        raise ValueError(f"too many ports: more than {limit} for one service in swarmlab")
     if not host:
         return [Port(t, 0, proto) for t in targets]
     published = _port_range(host, "hostPort")

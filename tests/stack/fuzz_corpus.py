@@ -190,3 +190,109 @@ def corpus(seed: int = 7, rounds: int = 3) -> list[tuple[str, str]]:
             for name, text in _text_mutations(base_text, rng):
                 out.setdefault(text, f"{base_name}/{name}/{r}")
     return [(label, text) for text, label in out.items()]
+
+
+# -- hostile files: small texts that try to make the loader huge or slow (issue 18) ---------
+def _merge_bomb(levels: int = 12, width: int = 4) -> str:
+    """Merge keys over aliases: each level merges the last one `width` times (4^12 entries)."""
+    lines = ['version: "3.8"', "x-m0: &m0 {a: 1, b: 2, c: 3, d: 4}"]
+    for i in range(1, levels + 1):
+        lines.append(f"x-m{i}: &m{i} {{<<: [" + ", ".join([f"*m{i - 1}"] * width) + "]}")
+    lines += ["services:", "  web:", "    image: swarmlab/web:1", f"    x-all: *m{levels}"]
+    return "\n".join(lines) + "\n"
+
+
+def _merge_alias_bomb(levels: int = 24) -> str:
+    """Each level merges the last one and holds it once more: the tree doubles per level."""
+    lines = ['version: "3.8"', "x-b0: &b0 {k: v}"]
+    lines += [f"x-b{i}: &b{i} {{<<: *b{i - 1}, k{i}: *b{i - 1}}}" for i in range(1, levels + 1)]
+    lines += ["services:", "  web:", "    image: swarmlab/web:1", f"    x-all: *b{levels}"]
+    return "\n".join(lines) + "\n"
+
+
+def _alias_bomb() -> str:
+    lines = ['version: "3.8"', "x-a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"x-a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    return "\n".join(lines) + "\nservices: {}\n"
+
+
+def _merge_chain(n: int = 1000) -> str:
+    """A long chain of anchors, each merging the one before: n^2/2 entries copied."""
+    lines = ['version: "3.8"', "x-c0: &c0 {k0: 0}"]
+    lines += [f"x-c{i}: &c{i} {{<<: *c{i - 1}, k{i}: {i}}}" for i in range(1, n + 1)]
+    return "\n".join(lines) + "\nservices: {}\n"
+
+
+def _alias_chain(n: int = 2000) -> str:
+    """A long chain of anchors, each holding the one before: nesting n deep, in a flat file."""
+    lines = ['version: "3.8"', "x-d0: &d0 [x]"]
+    lines += [f"x-d{i}: &d{i} [*d{i - 1}]" for i in range(1, n + 1)]
+    return "\n".join(lines) + "\nservices: {}\n"
+
+
+def _many_keys(n: int = 60_000) -> str:
+    return 'version: "3.8"\nservices: {}\nx-many:\n' + "".join(f"  k{i}: {i}\n" for i in range(n))
+
+
+def _many_services(n: int = 2000) -> str:
+    return 'version: "3.8"\nservices:\n' + "".join(f"  s{i}: {{image: swarmlab/web:1}}\n" for i in range(n))
+
+
+def _aliased_services(n: int = 3000) -> str:
+    return ('version: "3.8"\nx-svc: &svc {image: swarmlab/web:1}\nservices:\n'
+            + "".join(f"  s{i}: *svc\n" for i in range(n)))
+
+
+def _service(extra: str) -> str:
+    return 'version: "3.8"\nservices:\n  web:\n    image: swarmlab/web:1\n' + extra
+
+
+HOSTILE: dict[str, tuple[Callable[[], str], str]] = {
+    # label: (text maker, what the error must say)
+    "merge-bomb": (_merge_bomb, "once merge keys are expanded"),
+    "merge-alias-bomb": (_merge_alias_bomb, "once aliases are expanded"),
+    "alias-bomb": (_alias_bomb, "once aliases are expanded"),
+    "merge-chain": (_merge_chain, "once merge keys are expanded"),
+    "alias-chain": (_alias_chain, "exceeded max depth of"),
+    "self-alias": (lambda: 'version: "3.8"\nx-loop: &loop [*loop]\nservices: {}\n',
+                   "anchor 'loop' value contains itself"),
+    "self-merge": (lambda: 'version: "3.8"\nx-loop: &loop {k: {<<: *loop}}\nservices: {}\n',
+                   "anchor 'loop' value contains itself"),
+    "deep-flow-seq": (lambda: 'version: "3.8"\nservices: {}\nx-deep: ' + "[" * 20000 + "]" * 20000 + "\n",
+                      "exceeded max depth of"),
+    "deep-flow-map": (lambda: 'version: "3.8"\nservices: {}\nx-deep: ' + "{a: " * 20000 + "1" + "}" * 20000 + "\n",
+                      "exceeded max depth of"),
+    "deep-block-seq": (lambda: 'version: "3.8"\nservices: {}\nx-deep:\n  ' + "- " * 20000 + "x\n",
+                       "exceeded max depth of"),
+    "deep-block-map": (lambda: 'version: "3.8"\nservices: {}\nx-deep:\n'
+                       + "".join(" " * (i + 1) + "a:\n" for i in range(1000)) + " " * 1001 + "x\n",
+                       "exceeded max depth of"),
+    "huge-scalar": (lambda: _service("    x-big: " + "a" * (8 << 20) + "\n"), "file too large"),
+    "huge-quoted-scalar": (lambda: _service('    x-big: "' + "a" * 600_000 + '"\n'), "scalar too long"),
+    "many-keys": (_many_keys, "document too large"),
+    "many-services": (_many_services, "too many services"),
+    "aliased-services": (_aliased_services, "too many services"),
+    "many-replicas": (lambda: _service("    deploy:\n      replicas: 1000000000\n"), "replicas"),
+    "port-range": (lambda: _service('    ports: ["1-65535:1-65535"]\n'), "ports"),
+    "interpolation-bomb": (lambda: _service("    environment:\n" + "".join(
+        f"      V{i}: {'${BIG}' * 200}\n" for i in range(100))), "error while interpolating"),
+    "nested-defaults": (lambda: _service("    deploy:\n      replicas: " + "${A:-" * 20000
+                                         + "1" + "}" * 20000 + "\n"), "replicas"),
+    "extends-chain": (lambda: 'version: "3.8"\nservices:\n  s0: {image: a}\n' + "".join(
+        f"  s{i}: {{image: a, extends: {{service: s{i - 1}}}}}\n" for i in range(1, 90)),
+        "extends: Support for `extends` is not implemented yet."),
+    "long-integer": (lambda: _service("    deploy:\n      replicas: " + "1" * 5000 + "\n"), "integer too long"),
+    "sexagesimal-integer": (lambda: _service("    x-n: " + "1:" * 30000 + "1\n"), "integer too long"),
+    "huge-memory": (lambda: _service("    deploy:\n      resources:\n        limits:\n"
+                                     '          memory: "' + "9" * 100_000 + 'g"\n'), "invalid size"),
+    "secret-from-dev-zero": (lambda: _service("    secrets: [z]\nsecrets:\n  z:\n    file: /dev/zero\n"),
+                             "secret data must be larger than 0 and less than"),
+}
+
+#: What `${BIG}` is in the interpolation bomb: 100 KiB, 20,000 times.
+HOSTILE_ENV = {"BIG": "x" * 100_000}
+
+
+def hostile() -> list[tuple[str, str, str]]:
+    """``[(label, text, expected words)]``: every one must be refused fast, in little memory."""
+    return [(label, make(), words) for label, (make, words) in HOSTILE.items()]
