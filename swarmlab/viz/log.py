@@ -39,7 +39,7 @@ def log_figure(trace_events: Iterable[TraceEvent | dict], marks: Sequence = (),
                                      y=-70 / (60 * len(ids)))
     fig.update_layout(
         **_layout(frames[0], title), updatemenus=buttons, sliders=sliders,
-        height=230 + 60 * len(ids), width=max(560, 240 + 46 * width), plot_bgcolor="white",
+        height=230 + 60 * len(ids), autosize=True, plot_bgcolor="white",  # the page's width
         xaxis=dict(range=[_LEFT, width + 0.8], title="log index",
                    tickvals=list(range(1, width + 1)), zeroline=False, showgrid=False),
         yaxis=dict(range=[0.3, len(ids) + 0.7], visible=False),

@@ -77,11 +77,26 @@ def _open_and_run(jupyter, prerequisite, rel: str, idle_s: float = 420):
     page = browser.new_page(viewport={"width": WIDTH, "height": 900})
     page.goto(f"{url}/lab/tree/{rel}?token={token}")
     page.wait_for_selector(".jp-Notebook", timeout=60_000)
+    _accept_dialogs(page)
     _dismiss_toasts(page)
     _run_all(page)
     time.sleep(2)
     _wait_idle(page, idle_s)
     return p, browser, page
+
+
+def _accept_dialogs(page, seconds: float = 20) -> None:
+    """A fresh JupyterLab may ask which kernel to use, late on a loaded machine: take the
+    proposed one (Python 3) whenever the question comes in the first seconds."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        dialog = page.locator(".jp-Dialog")
+        if dialog.count() and dialog.first.is_visible():
+            dialog.locator("button.jp-mod-accept").first.click()
+            return
+        if page.locator(".jp-Notebook-ExecutionIndicator").count():
+            time.sleep(1)  # the kernel is being started: a dialog may still come
+        time.sleep(0.5)
 
 
 def _close(p, browser) -> None:
