@@ -50,7 +50,13 @@ def jupyter(tmp_path_factory):
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / rel, dest)
     home = tmp / "home"
+    # every cell in the page (JupyterLab 4 leaves cells out of view undrawn by default):
+    # what is looked at below is the whole notebook
+    settings = tmp / "lab-settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True)
+    (settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
     env = dict(os.environ, SWARMLAB_HOME=str(home), JUPYTER_CONFIG_DIR=str(tmp / "jcfg"),
+               JUPYTERLAB_SETTINGS_DIR=str(tmp / "lab-settings"),
                JUPYTER_RUNTIME_DIR=str(tmp / "jrun"),
                PYTHONPATH=os.pathsep.join([p for p in [os.environ.get("PYTHONPATH")] if p]
                                           + [str(ROOT)]))
@@ -67,22 +73,34 @@ def jupyter(tmp_path_factory):
         shutil.rmtree(home, ignore_errors=True)
 
 
-def _open_and_run(jupyter, prerequisite, rel: str, idle_s: float = 420):
+@pytest.fixture(scope="module")
+def chromium(jupyter):
+    """One browser for the module (Playwright's sync API runs one loop per thread)."""
+    if isinstance(jupyter, str):
+        yield None
+        return
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+def _open_and_run(jupyter, chromium, prerequisite, rel: str, idle_s: float = 420):
     if isinstance(jupyter, str):
         prerequisite("browser", jupyter)
-    from playwright.sync_api import sync_playwright
     url, token, _home = jupyter
-    p = sync_playwright().start()
-    browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-    page = browser.new_page(viewport={"width": WIDTH, "height": 900})
-    page.goto(f"{url}/lab/tree/{rel}?token={token}")
+    page = chromium.new_page(viewport={"width": WIDTH, "height": 900})
+    # a workspace of its own: only this notebook open (no tab restored from another test)
+    space = re.sub(r"[^a-z0-9]+", "-", rel.lower())
+    page.goto(f"{url}/lab/workspaces/{space}/tree/{rel}?reset&token={token}")
     page.wait_for_selector(".jp-Notebook", timeout=60_000)
     _accept_dialogs(page)
     _dismiss_toasts(page)
     _run_all(page)
     time.sleep(2)
     _wait_idle(page, idle_s)
-    return p, browser, page
+    return page
 
 
 def _accept_dialogs(page, seconds: float = 20) -> None:
@@ -97,11 +115,6 @@ def _accept_dialogs(page, seconds: float = 20) -> None:
         if page.locator(".jp-Notebook-ExecutionIndicator").count():
             time.sleep(1)  # the kernel is being started: a dialog may still come
         time.sleep(0.5)
-
-
-def _close(p, browser) -> None:
-    browser.close()
-    p.stop()
 
 
 def _text_outputs(page) -> list[tuple[int, str]]:
@@ -144,18 +157,18 @@ def _look(page, *, tracebacks_allowed: bool = False) -> None:
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("rel", ["labs/01-raft.ipynb", "labs/04-rolling-updates.ipynb",
                                  "labs/11-monitoring.ipynb"])
-def test_a_lab_reads_well(jupyter, prerequisite, rel):
-    p, browser, page = _open_and_run(jupyter, prerequisite, rel)
+def test_a_lab_reads_well(jupyter, chromium, prerequisite, rel):
+    page = _open_and_run(jupyter, chromium, prerequisite, rel)
     try:
         assert page.locator(".js-plotly-plot").count() > 0, "no figure rendered"
         _look(page)
     finally:
-        _close(p, browser)
+        page.close()
 
 
 @pytest.mark.timeout(900)
-def test_lab_03_reads_well_and_a_dead_labs_button_says_so_at_once(jupyter, prerequisite):
-    p, browser, page = _open_and_run(jupyter, prerequisite, "labs/03-services.ipynb")
+def test_lab_03_reads_well_and_a_dead_labs_button_says_so_at_once(jupyter, chromium, prerequisite):
+    page = _open_and_run(jupyter, chromium, prerequisite, "labs/03-services.ipynb")
     try:
         _look(page)
         # the last cell brought the lab down; the first cluster view is still on the page
@@ -168,12 +181,12 @@ def test_lab_03_reads_well_and_a_dead_labs_button_says_so_at_once(jupyter, prere
             ".some(e => /is gone|answers: is it down/.test(e.innerText))", timeout=5_000)
         assert time.monotonic() - t0 < 5
     finally:
-        _close(p, browser)
+        page.close()
 
 
 @pytest.mark.timeout(600)
-def test_the_quiz_says_what_is_wrong_then_takes_the_right_answer(jupyter, prerequisite):
-    p, browser, page = _open_and_run(jupyter, prerequisite, "labs/12-quiz.ipynb")
+def test_the_quiz_says_what_is_wrong_then_takes_the_right_answer(jupyter, chromium, prerequisite):
+    page = _open_and_run(jupyter, chromium, prerequisite, "labs/12-quiz.ipynb")
     try:
         _look(page, tracebacks_allowed=True)  # its last cell: the quiz is not answered yet
         question = page.locator(".widget-vbox",
@@ -191,16 +204,16 @@ def test_the_quiz_says_what_is_wrong_then_takes_the_right_answer(jupyter, prereq
         err = "\n".join(_errors(page))
         assert "not yet" in err and "Traceback" not in err
     finally:
-        _close(p, browser)
+        page.close()
 
 
 @pytest.mark.timeout(900)
-def test_an_exercises_failing_check_shows_its_hint_alone(jupyter, prerequisite):
-    p, browser, page = _open_and_run(jupyter, prerequisite, "exercises/03-services.ipynb")
+def test_an_exercises_failing_check_shows_its_hint_alone(jupyter, chromium, prerequisite):
+    page = _open_and_run(jupyter, chromium, prerequisite, "exercises/03-services.ipynb")
     try:
         _look(page, tracebacks_allowed=True)
         errors = _errors(page)
         assert errors and all(e.strip().startswith("\u2717 not yet:") for e in errors), errors
         assert not any("Traceback" in e or "File " in e for e in errors)
     finally:
-        _close(p, browser)
+        page.close()
