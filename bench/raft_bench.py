@@ -31,7 +31,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from swarmlab.raft.shell.transport import ClientError, RaftClient  # noqa: E402
+from swarmlab.raft.shell.client import ClientError, RaftClient  # noqa: E402
 
 ENTRY = b"x" * 64
 STORAGES = {  # label -> (swarmlab server args, pysyncobj journal?)  None = not comparable
@@ -328,7 +328,7 @@ def _write_docs(args, results: list[dict], refs: list[str]) -> None:
 def pysyncobj_node(argv: list[str]) -> None:
     """One PySyncObj process. Its Raft runs in PySyncObj's own thread (autoTick);
     `_PySyncObjFront` answers swarmlab client frames (put, status) on an asyncio loop."""
-    from swarmlab.raft.shell.transport import parse_peers
+    from swarmlab.raft.shell.conn import parse_peers
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--pysyncobj-node", action="store_true")
@@ -376,7 +376,7 @@ class _PySyncObjFront:
         self.scheduled = False
 
     async def serve(self, addr: str) -> None:
-        from swarmlab.raft.shell.transport import Conn
+        from swarmlab.raft.shell.conn import Conn
         self.loop = asyncio.get_running_loop()
         h, _, p = addr.rpartition(":")
         await self.loop.create_server(lambda: Conn(self.on_frame), h, int(p))

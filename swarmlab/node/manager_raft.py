@@ -23,7 +23,8 @@ from ..raft.messages import ConfChange, Message, NodeId
 from ..raft.shell.server import RaftServer
 from ..raft.trace import TraceRecorder
 from ..ca import PermissionDenied, peer_identity, require_manager, role_hostname
-from ..raft.shell.transport import Address, Conn, PeerLink, Transport
+from ..raft.shell.conn import Address, Conn
+from ..raft.shell.transport import PeerLink, Transport
 from .security import NOT_A_MANAGER, RAFT_REMOVED
 
 log = logging.getLogger("swarmlab.node.raft")

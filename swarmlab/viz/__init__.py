@@ -5,9 +5,9 @@ Every function is pure: the same trace gives the same figure.
 from .election import election_figure, positions
 from .log import log_figure
 from .quorum import datacenter_split, quorum, quorum_figure, splits, tolerated
-from .replay import (
-    Arrow, Frame, NodeView, STATES, changes_only, event_from_dict, live_trace, replay, status_rows,
-)
+from .events import event_from_dict, live_trace
+from .frames import STATES, Arrow, Frame, NodeView
+from .replay import changes_only, replay, status_rows
 
 __all__ = [
     "Arrow", "Frame", "NodeView", "STATES", "changes_only", "datacenter_split",

@@ -28,7 +28,8 @@ from ._style import (
     DOWN_EDGE, DOWN_FILL, LOST_COLOR, MESSAGE_COLORS, MESSAGE_LABELS, REJECT_COLOR, STATE_COLORS,
     TIMER_COLOR, legend_entry, play_controls,
 )
-from .replay import Arrow, Frame, NodeView, node_name, replay
+from .frames import Arrow, Frame, NodeView, node_name
+from .replay import replay
 
 #: leave this much of each arrow's ends free, so arrows stop at the node's edge
 _GAP = 0.24

@@ -14,7 +14,8 @@ import plotly.graph_objects as go
 
 from ..raft.trace import TraceEvent
 from ._style import STATE_COLORS, play_controls, term_color
-from .replay import Frame, changes_only, node_name, replay
+from .frames import Frame, node_name
+from .replay import changes_only, replay
 
 #: rows' labels end here, just left of the first cell (x=1); they need ~4 units of room
 _LABEL_X = 0.45

@@ -25,71 +25,13 @@ Pure: no I/O, deterministic for a given trace.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
 from ..raft.trace import TraceEvent
-
-STATES = ("follower", "pre-candidate", "candidate", "leader", "down")
-
-
-@dataclass(frozen=True, slots=True)
-class NodeView:
-    id: int
-    state: str
-    term: int
-    leader: int
-    log: tuple[int, ...]  # term of the entry at index 1, 2, ...
-    commit: int
-    applied: int
-    #: the election timer at the frame's end: the fraction of the timeout left (1: just
-    #: reset, 0: runs out now) and the seconds left; None for a leader, a node down, or a
-    #: node whose timer the trace never showed. Not compared: a frame where only timers
-    #: moved shows no change (`changes_only`).
-    timer: float | None = field(default=None, compare=False)
-    timer_s: float | None = field(default=None, compare=False)
-
-    @property
-    def last_index(self) -> int:
-        return len(self.log)
-
-
-@dataclass(frozen=True, slots=True)
-class Arrow:
-    """A message sent during the frame."""
-
-    src: int
-    dst: int
-    type: str  # MessageType name: VOTE, PRE_VOTE_RESP, APP, HEARTBEAT...
-    reject: bool = False
-    entries: int = 0
-    #: lost: sent across the network's cut, to a node that is down, or dropped on purpose
-    dropped: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Frame:
-    time: float  # when the frame opened (virtual or real seconds)
-    nodes: tuple[NodeView, ...]
-    arrows: tuple[Arrow, ...] = ()
-    notes: tuple[str, ...] = ()  # the scenario's marks that fall in this frame
-    #: what happens in this frame and why, in a sentence or three (never empty)
-    caption: str = ""
-    #: the network's groups when it is cut (each a sorted tuple of node ids), else ()
-    cut: tuple[tuple[int, ...], ...] = ()
-
-    def node(self, i: int) -> NodeView:
-        return next(n for n in self.nodes if n.id == i)
-
-    @property
-    def leaders(self) -> list[int]:
-        return [n.id for n in self.nodes if n.state == "leader"]
-
-    @property
-    def term(self) -> int:
-        return max((n.term for n in self.nodes), default=0)
-
+from . import captions
+from .events import event_from_dict
+from .frames import Arrow, Frame, NodeView, node_name
 
 @dataclass
 class _Node:
@@ -307,48 +249,6 @@ def _arrow(ev: TraceEvent) -> Arrow:
     return Arrow(ev.node, f["dst"], f["type"], bool(f.get("reject")), int(f.get("n", 0)))
 
 
-_KEYS = ("kind", "node", "term", "tick", "time")
-
-
-def event_from_dict(d: dict) -> TraceEvent:
-    """The inverse of `TraceEvent.to_dict()`, for traces recorded as JSON (a live lab's)."""
-    fields = {k: v for k, v in d.items() if k not in _KEYS}
-    return TraceEvent(d["kind"], int(d["node"]), int(d["term"]), int(d.get("tick", 0)),
-                      fields, d.get("time"))
-
-
-_PEERS = ("src", "dst", "to", "leader")
-
-
-def live_trace(events: Iterable[dict], since: float | None = None,
-               down: dict[str, float] | None = None) -> list[TraceEvent]:
-    """A live lab's trace (`Lab.trace()`: nodes by hostname, wall-clock times) as the
-    simulator's: `nodeN` becomes N (another name a number from 1001 up), times count
-    from the first event kept (`since`: drop what came before that wall-clock time).
-    `down` names the nodes killed (hostname: wall-clock time of the kill): a dead
-    manager traces nothing, so a `crash` is added for it and it is drawn down."""
-    docs = [d for d in events if since is None or d.get("time", since) >= since]
-    docs += [{"kind": "crash", "node": host, "term": 0, "time": t}
-             for host, t in sorted((down or {}).items()) if since is None or t >= since]
-    ids: dict[str, int] = {}
-
-    def num(v: Any) -> Any:
-        text = str(v)
-        if text.isdigit():
-            return int(text)
-        m = re.fullmatch(r"node(\d+)", text)
-        return int(m.group(1)) if m else ids.setdefault(text, 1001 + len(ids))
-
-    t0 = min((d["time"] for d in docs if d.get("time") is not None), default=0.0)
-    out = []
-    for d in docs:
-        fields = {k: (num(v) if k in _PEERS else v) for k, v in d.items() if k not in _KEYS}
-        time = d.get("time")
-        out.append(TraceEvent(d["kind"], num(d["node"]), int(d["term"]), int(d.get("tick", 0)),
-                              fields, None if time is None else round(time - t0, 4)))
-    return out
-
-
 def replay(events: Iterable[TraceEvent | dict], frame_s: float = 0.05,
            marks: Sequence = (), tick_s: float = 0.05) -> list[Frame]:
     """Cut a trace into frames (see the module docstring). Events may be `TraceEvent`s
@@ -416,7 +316,7 @@ class _Builder:
                notes: tuple[str, ...] = ()) -> Frame:
         m = self.model
         views = m.views(end)
-        caption = _caption(m, views, arrows, notes)
+        caption = captions.caption(m, views, arrows, notes)
         m.said, m.votes, m.drops = [], {}, []
         return Frame(start, views, arrows, notes, caption, m.cut())
 
@@ -432,64 +332,6 @@ class _Builder:
         return self.frames
 
 
-#: at most this many sentences in a caption
-_SENTENCES = 3
-
-
-def _caption(m: _Model, views: tuple[NodeView, ...], arrows: tuple[Arrow, ...],
-             notes: tuple[str, ...]) -> str:
-    """What the frame shows, and why (see the module docstring)."""
-    said = list(m.said)
-    for (cand, pre), answers in m.votes.items():
-        yes = [node_name(v) for v, ok, _ in answers if ok]
-        no = [(node_name(v), why) for v, ok, why in answers if not ok]
-        what = "pre-vote" if pre else "vote"
-        if yes:
-            said.append(f"{', '.join(yes)} grant{'s' if len(yes) == 1 else ''} "
-                        f"{node_name(cand)} " + (f"its {what}" if len(yes) == 1
-                                                 else f"their {what}s"))
-        for v, why in no[:2]:
-            said.append(f"{v} refuses {node_name(cand)} its {what}: {why}")
-    for src, dst, typ in m.drops:
-        said.append(f"the {typ} message from {node_name(src)} to {node_name(dst)} is lost")
-    lost = [a for a in arrows if a.dropped]
-    loss = ""
-    if lost and not m.drops:
-        down = sorted({a.dst for a in lost} & {n.id for n in views if n.state == "down"})
-        if any(a.dst not in down for a in lost):
-            loss = "the messages across the cut are lost"
-        elif down:
-            loss = f"messages to {', '.join(node_name(i) for i in down)} are lost: it is down"
-    if not said:
-        said.append(_quiet(views, arrows))
-    if loss and not any("across the cut" in x for x in said):
-        said.insert(1, loss)
-    text = "; ".join(s for s in said[:_SENTENCES] if s)
-    return text[:1].upper() + text[1:] + "." if text else ""
-
-
-def _quiet(views: tuple[NodeView, ...], arrows: tuple[Arrow, ...]) -> str:
-    """The caption of a frame where nothing changed: what is about to happen."""
-    leaders = sorted((n for n in views if n.state == "leader"), key=lambda n: -n.term)
-    timers = sorted((n.timer_s, n.id) for n in views if n.timer_s is not None)
-    if leaders and any(a.type == "HEARTBEAT" for a in arrows):
-        lead = leaders[0]
-        text = (f"{node_name(lead.id)}, the leader of term {lead.term}, sends heartbeats: "
-                f"each one restarts its followers' election timers")
-        return text
-    if timers:
-        left, i = timers[0]
-        if leaders:
-            return (f"{node_name(leaders[0].id)} leads term {leaders[0].term}; until its next "
-                    f"heartbeat the election timers run down ({node_name(i)}'s has "
-                    f"{left:.2f} s left)")
-        return (f"no leader is heard: the election timers run down; {node_name(i)}'s runs "
-                f"out first, in {left:.2f} s")
-    if leaders:
-        return f"{node_name(leaders[0].id)} leads term {leaders[0].term}"
-    return "nothing happens"
-
-
 def changes_only(frames: Sequence[Frame]) -> list[Frame]:
     """Drop frames where no node's state, term, log, commit or applied index moved
     (heartbeats only), keeping frames that carry a note."""
@@ -499,10 +341,6 @@ def changes_only(frames: Sequence[Frame]) -> list[Frame]:
             continue
         out.append(f)
     return out
-
-
-def node_name(i: int) -> str:
-    return f"node{i}" if i else ""
 
 
 def status_rows(frame: Frame) -> list[dict]:

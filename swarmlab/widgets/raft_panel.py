@@ -35,7 +35,9 @@ import ipywidgets as W
 from ..scenarios import SCENARIOS, Fault, ScenarioRun, rerun, run as run_scenario
 from ..viz._style import STATE_COLORS, term_color
 from ..viz.election import ElectionDrawing
-from ..viz.replay import Frame, live_trace, node_name, replay, status_rows
+from ..viz.events import live_trace
+from ..viz.frames import Frame, node_name
+from ..viz.replay import replay, status_rows
 
 Fetch = Callable[[], Sequence[dict]]
 #: the log column shows this many entries at most (the last ones)

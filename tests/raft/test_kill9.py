@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from swarmlab.raft.shell.transport import ClientError, RaftClient
+from swarmlab.raft.shell.client import ClientError, RaftClient
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 

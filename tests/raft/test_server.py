@@ -11,7 +11,8 @@ from swarmlab.profiles import LAB
 from swarmlab.raft.messages import Entry, Message, MessageType as MT
 from swarmlab.raft.shell.server import RaftServer
 from swarmlab.raft.storage import MemoryStorage
-from swarmlab.raft.shell.transport import ClientError, NotLeaderError, RaftClient, parse_peers
+from swarmlab.raft.shell.client import ClientError, NotLeaderError, RaftClient
+from swarmlab.raft.shell.conn import parse_peers
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -196,7 +197,8 @@ def test_a_follower_far_behind_gets_a_snapshot(tmp_path):
 
 
 def test_flush_to_a_peer_whose_connection_just_died():
-    from swarmlab.raft.shell.transport import Conn, PeerLink
+    from swarmlab.raft.shell.conn import Conn
+    from swarmlab.raft.shell.transport import PeerLink
 
     async def main():
         link = PeerLink(1, 2, ("127.0.0.2", 1), "127.0.0.1")

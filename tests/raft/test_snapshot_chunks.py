@@ -20,7 +20,8 @@ from swarmlab.raft.shell.codec import (
 )
 from swarmlab.raft.shell.file_storage import FileStorage
 from swarmlab.raft.shell.server import RaftServer
-from swarmlab.raft.shell.transport import LogLimiter, RaftClient
+from swarmlab.raft.shell.client import RaftClient
+from swarmlab.raft.shell.conn import LogLimiter
 from swarmlab.raft.storage import MemoryStorage
 
 from test_server import free_peers, leader_of, stop, wait_for

@@ -9,7 +9,7 @@ from swarmlab.crypto import KeyManager, SwarmLocked, open_encrypted
 from swarmlab.profiles import LAB
 from swarmlab.raft.shell.file_storage import FileStorage
 from swarmlab.raft.shell.server import RaftServer
-from swarmlab.raft.shell.transport import RaftClient
+from swarmlab.raft.shell.client import RaftClient
 
 from test_crypto_at_rest import assert_nowhere
 

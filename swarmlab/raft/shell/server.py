@@ -32,7 +32,8 @@ from ..fsm import StateMachine
 from ..messages import Entry, EntryType, HardState, Message, MessageType, NodeId, Ready, Snapshot
 from ...profiles import LAB, TimingProfile, profile as get_profile
 from ..storage import MemoryStorage, Storage
-from .transport import Address, Conn, LogLimiter, Transport
+from .conn import Address, Conn, LogLimiter
+from .transport import Transport
 
 log = logging.getLogger("swarmlab.raft.shell.server")
 
@@ -349,7 +350,7 @@ def main(argv: list[str] | None = None) -> None:
     import os
     import sys
     from .file_storage import FileStorage
-    from .transport import parse_peers
+    from .conn import parse_peers
 
     ap = argparse.ArgumentParser(prog="python -m swarmlab.raft.shell.server",
                                  description="Run one Raft manager process.")

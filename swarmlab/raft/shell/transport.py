@@ -30,21 +30,19 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import socket
 import time
 import zlib
 from typing import Any, Callable
 
 from .codec import (
-    MAX_FRAME_BYTES, MAX_SNAPSHOT_BYTES, SNAP_CHUNK_BYTES, CodecError, FrameDecoder, FrameKind,
+    MAX_FRAME_BYTES, MAX_SNAPSHOT_BYTES, SNAP_CHUNK_BYTES, CodecError, FrameKind,
     SnapshotAssembler, decode_message, decode_value, encode_value, frame, message_frame,
     snapshot_frames,
 )
 from ..messages import Message, MessageType, NodeId
+from .conn import Address, Conn, LogLimiter
 
 log = logging.getLogger("swarmlab.raft.shell.transport")
-
-Address = tuple[str, int]
 #: a peer whose socket buffer holds more than this is slow: drop what we would add
 MAX_BUFFERED_BYTES = 16 << 20
 BACKOFF_S = (0.02, 0.5)  # first and longest wait between redials
@@ -55,117 +53,6 @@ SNAP_RETRY_S = (1.0, 16.0)
 SNAP_INSTALL_S = 30.0
 #: an incomplete incoming snapshot with no chunk for this long is dropped
 SNAP_IDLE_S = 10.0
-
-
-class LogLimiter:
-    """At most one log line per key every `interval` seconds; the next one says how many
-    were held back. For what a peer (or a stuck follower) could repeat many times a second."""
-
-    def __init__(self, logger: logging.Logger, interval: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.logger, self.interval, self.clock = logger, interval, clock
-        self._last: dict[Any, float] = {}
-        self._held: dict[Any, int] = {}
-
-    def log(self, level: int, key: Any, msg: str, *args: Any) -> bool:
-        now = self.clock()
-        last = self._last.get(key)
-        if last is not None and now - last < self.interval:
-            self._held[key] = self._held.get(key, 0) + 1
-            return False
-        if len(self._last) > 1000:  # keys are few (peers x kinds); never grow without bound
-            self._last.clear()
-            self._held.clear()
-        self._last[key] = now
-        held = self._held.pop(key, 0)
-        if held:
-            msg += " (and %d more like it in %.0f s)"
-            args += (held, now - last if last is not None else 0.0)
-        self.logger.log(level, msg, *args)
-        return True
-
-
-def parse_peers(spec: str) -> dict[NodeId, Address]:
-    """'1=127.0.0.1:7001,2=127.0.0.2:7002' -> {1: ('127.0.0.1', 7001), ...}"""
-    peers = {}
-    for part in spec.split(","):
-        nid, _, addr = part.strip().partition("=")
-        host, _, port = addr.rpartition(":")
-        peers[int(nid)] = (host, int(port))
-    return peers
-
-
-class Conn(asyncio.Protocol):
-    """One TCP connection carrying frames; calls `on_frame(conn, kind, body)`."""
-
-    def __init__(self, on_frame: Callable[["Conn", FrameKind, bytes], None],
-                 on_lost: Callable[["Conn"], None] | None = None,
-                 max_frame: int = MAX_FRAME_BYTES) -> None:
-        self.on_frame = on_frame
-        self.on_lost = on_lost
-        self.decoder = FrameDecoder(max_frame)
-        self.transport: asyncio.Transport | None = None
-        self.peer_id: NodeId | None = None  # set by HELLO
-        self.closed = asyncio.get_running_loop().create_future()
-        self._writable: asyncio.Future | None = None  # pending while the transport is paused
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            frames = self.decoder.feed(data)
-        except CodecError as e:
-            log.warning("closing connection from %s: %s", self.peername(), e)
-            self.close()
-            return
-        for kind, body in frames:
-            if self.transport is None or self.transport.is_closing():
-                return
-            self.on_frame(self, kind, body)
-        if self.decoder.error is not None:
-            log.warning("closing connection from %s: %s", self.peername(), self.decoder.error)
-            self.close()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.transport = None
-        self.resume_writing()
-        if not self.closed.done():
-            self.closed.set_result(None)
-        if self.on_lost:
-            self.on_lost(self)
-
-    def write(self, data: bytes) -> None:
-        if self.transport is not None:
-            self.transport.write(data)
-
-    def pause_writing(self) -> None:
-        if self._writable is None:
-            self._writable = asyncio.get_running_loop().create_future()
-
-    def resume_writing(self) -> None:
-        if self._writable is not None:
-            if not self._writable.done():
-                self._writable.set_result(None)
-            self._writable = None
-
-    async def drain(self) -> None:
-        """Wait until the transport's buffer is below its low-water mark (or it is gone)."""
-        if self._writable is not None:
-            await self._writable
-
-    def buffered(self) -> int:
-        return self.transport.get_write_buffer_size() if self.transport else 0
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
-
-    def peername(self) -> Any:
-        return self.transport.get_extra_info("peername") if self.transport else None
 
 
 class PeerLink:
@@ -490,93 +377,3 @@ class _Incoming:
         self.conn, self.asm = conn, asm
         self.timer: asyncio.TimerHandle | None = None
         self.started = time.monotonic()
-
-
-# -- the client side ------------------------------------------------------------------
-class ClientError(Exception):
-    def __init__(self, info: Any) -> None:
-        super().__init__(info.get("error") if isinstance(info, dict) else str(info))
-        self.info = info
-
-
-class NotLeaderError(ClientError):
-    @property
-    def leader_address(self) -> Address | None:
-        addr = self.info.get("leader_address")
-        if not addr:
-            return None
-        host, _, port = addr.rpartition(":")
-        return host, int(port)
-
-
-class RaftClient:
-    """One connection to one manager. Requests are pipelined: every request made in
-    one event-loop turn travels in one frame; answers are matched by request id."""
-
-    def __init__(self) -> None:
-        self.conn: Conn | None = None
-        self._next_id = 1
-        self._waiting: dict[int, asyncio.Future] = {}
-        self._batch: list[list] = []
-
-    @classmethod
-    async def connect(cls, addr: Address, timeout: float = 2.0) -> "RaftClient":
-        self = cls()
-        loop = asyncio.get_running_loop()
-        _, self.conn = await asyncio.wait_for(
-            loop.create_connection(lambda: Conn(self._on_frame, self._on_lost), *addr), timeout)
-        return self
-
-    def request(self, op: str, arg: Any = None) -> asyncio.Future:
-        fut = asyncio.get_running_loop().create_future()
-        if self.conn is None or self.conn.transport is None:
-            fut.set_exception(ConnectionError("not connected"))
-            return fut
-        rid, self._next_id = self._next_id, self._next_id + 1
-        self._waiting[rid] = fut
-        if not self._batch:
-            asyncio.get_running_loop().call_soon(self._flush)
-        self._batch.append([rid, op, arg])
-        return fut
-
-    async def put(self, data: bytes) -> int:
-        return await self.request("put", data)
-
-    async def status(self) -> dict:
-        return await self.request("status")
-
-    async def read(self, lo: int, hi: int) -> list[tuple[int, bytes]]:
-        return [(i, d) for i, d in await self.request("read", [lo, hi])]
-
-    def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-
-    def _flush(self) -> None:
-        if self.conn is not None and self._batch:
-            self.conn.write(frame(FrameKind.CLIENT_REQ, encode_value(self._batch)))
-        self._batch = []
-
-    def _on_frame(self, conn: Conn, kind: FrameKind, body: bytes) -> None:
-        try:
-            answers = decode_value(body)
-        except CodecError as e:
-            log.warning("client: dropped a malformed answer: %s", e)
-            return
-        for rid, ok, value in answers:
-            fut = self._waiting.pop(rid, None)
-            if fut is None or fut.done():
-                continue
-            if ok:
-                fut.set_result(value)
-            elif isinstance(value, dict) and value.get("error") == "not leader":
-                fut.set_exception(NotLeaderError(value))
-            else:
-                fut.set_exception(ClientError(value))
-
-    def _on_lost(self, conn: Conn) -> None:
-        self.conn = None
-        for fut in self._waiting.values():
-            if not fut.done():
-                fut.set_exception(ConnectionError("connection to the manager lost"))
-        self._waiting.clear()
