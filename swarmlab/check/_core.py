@@ -141,8 +141,15 @@ def find_service(api: Any, name: str) -> dict | None:
 
 
 def running_tasks(api: Any, service: str) -> list[dict]:
-    return [t for t in api.tasks(filters={"service": service})
-            if t["Status"]["State"] == "running" and t["DesiredState"] == "running"]
+    """The service's running tasks; none once the service is gone (a task filter naming a
+    service that does not exist is a 404, as dockerd answers it)."""
+    try:
+        tasks = api.tasks(filters={"service": service})
+    except Exception as e:  # noqa: BLE001 - docker.errors.NotFound, without importing docker
+        if getattr(getattr(e, "response", None), "status_code", None) == 404:
+            return []
+        raise
+    return [t for t in tasks if t["Status"]["State"] == "running" and t["DesiredState"] == "running"]
 
 
 def node_names(api: Any) -> dict[str, str]:

@@ -258,3 +258,18 @@ def test_a_failed_action_says_why_under_the_buttons():
     view.click("kill")
     assert view.status.value.endswith("failed: node1 is not a node of this lab")
     assert "start" in view.buttons and list(view.buttons).index("start") == list(view.buttons).index("kill") + 1
+
+
+def test_a_removed_service_runs_no_task():
+    """dockerd answers a task filter naming no service with 404: running() is then empty."""
+    import requests
+
+    import docker
+    from swarmlab.notebook import running
+
+    class Gone(FakeAPI):
+        def tasks(self, filters=None):
+            response = requests.Response()
+            response.status_code = 404
+            raise docker.errors.NotFound("service agent not found", response=response)
+    assert running("agent", lab=FakeClientLab(Gone())) == []
