@@ -39,9 +39,23 @@ def url(c) -> str:
     return c.api.base_url
 
 
-def docker_cli(url: str, *args: str) -> subprocess.CompletedProcess:
+_PREREQUISITE: list = []
+
+
+@pytest.fixture(autouse=True)
+def _prerequisite(prerequisite):
+    """The run's rule for what it lacks (skip on a laptop, fail where CI requires docker),
+    for the helpers below that are not fixtures."""
+    _PREREQUISITE[:] = [prerequisite]
+
+
+def need_docker_cli() -> None:
     if shutil.which("docker") is None:
-        pytest.skip("no docker CLI")
+        _PREREQUISITE[0]("docker", "no docker CLI on PATH")
+
+
+def docker_cli(url: str, *args: str) -> subprocess.CompletedProcess:
+    need_docker_cli()
     host = url.replace("http://", "tcp://")
     return subprocess.run(["docker", "-H", host, *args], capture_output=True, text=True,
                           timeout=60)
@@ -379,8 +393,7 @@ def test_service_logs_follow_sends_only_new_lines(lab, c, url):
     lab.wait_for(lambda: b"tick 3" in b"".join(c.api.service_logs("tick", stdout=True)), 30,
                  "ticks")
     before = len(b"".join(c.api.service_logs("tick", stdout=True)).splitlines())
-    if shutil.which("docker") is None:
-        pytest.skip("no docker CLI")
+    need_docker_cli()
     cli = subprocess.Popen(["docker", "-H", url.replace("http://", "tcp://"), "service", "logs",
                             "--follow", "--tail", "0", "--raw", "tick"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

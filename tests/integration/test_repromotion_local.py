@@ -6,23 +6,9 @@ import time
 
 import docker
 
+from test_walkthrough_api import WORKER_MSG, node_by_name, refuses
+
 from swarmlab.lab import Lab
-
-WORKER_MSG = ("This node is not a swarm manager. Worker nodes can't be used to view or modify "
-              "cluster state. Please run this command on a manager node or promote the current "
-              "node to a manager.")
-
-
-def refuses(c) -> bool:
-    try:
-        c.api.nodes()
-    except docker.errors.APIError as e:
-        return WORKER_MSG in str(e)
-    return False
-
-
-def node_by_name(c, name: str) -> dict:
-    return next(n for n in c.api.nodes() if n["Description"]["Hostname"] == name)
 
 
 def test_a_manager_just_promoted_waits_for_the_leader_instead_of_failing(lab_factory):
